@@ -1,0 +1,146 @@
+/**
+ * Real redis-server processes for tests: started on a free loopback port,
+ * never the developer's 6379, never an already-running server.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+
+export const INSTALL_HINT =
+  'redis-server not found: install it with `apt-get install -y redis-server` (Debian/Ubuntu) and re-run the tests';
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it; we release it at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        reject(new Error('no port'));
+        return;
+      }
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+export function assertRedisInstalled(): void {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(INSTALL_HINT);
+  }
+}
+
+export interface RedisServerOptions {
+  port?: number;
+  /** AOF on (with fsync always) so a restart keeps every acknowledged write. */
+  appendonly?: boolean;
+  /** Data directory; a fresh temp dir by default. Reuse it to restart on the same data. */
+  dir?: string;
+}
+
+export class RedisServer {
+  readonly url: string;
+  private proc: ChildProcess | undefined;
+  private ownsDir: boolean;
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly appendonly: boolean,
+    ownsDir: boolean,
+  ) {
+    this.url = `redis://127.0.0.1:${port}`;
+    this.ownsDir = ownsDir;
+  }
+
+  static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
+    assertRedisInstalled();
+    const port = opts.port ?? (await freePort());
+    const ownsDir = opts.dir === undefined;
+    const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'telegate-redis-'));
+    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir);
+    await server.spawn();
+    return server;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Start the process again on the same port and data directory. */
+  async spawn(): Promise<void> {
+    const args = [
+      '--port', String(this.port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--dir', this.dir,
+      '--appendonly', this.appendonly ? 'yes' : 'no',
+      '--appendfsync', 'always',
+      '--protected-mode', 'no',
+      '--loglevel', 'warning',
+    ];
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    let stderr = '';
+    proc.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (!this.running) throw new Error(`redis-server exited at start: ${stderr.trim()}`);
+      if (await this.ping()) return;
+      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not answer PING within 10 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async ping(): Promise<boolean> {
+    const c = new Redis(this.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return (await c.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  /** Stop the process (SIGKILL by default: a crash). Resolves when it has exited. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !this.running) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill(signal);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A test client that fails fast instead of queueing while Redis is away. */
+export async function testClient(url: string): Promise<Redis> {
+  const c = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** The shared redis-server that the mocha global setup started. */
+export function sharedRedisUrl(): string {
+  const url = process.env.TELEGATE_TEST_REDIS_URL;
+  if (!url) throw new Error('TELEGATE_TEST_REDIS_URL is not set: run the tests through mocha (see .mocharc.json)');
+  return url;
+}
