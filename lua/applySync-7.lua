@@ -1,0 +1,84 @@
+--[[
+  Apply one batch of a sync: register new session files, update changed ones,
+  remove sessions whose file is gone (whatever their state). Idempotent: two
+  syncs applying the same batch end in the same state.
+
+  Input:
+    KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
+    KEYS[3] free zset    KEYS[4] leased zset   KEYS[5] flood zset   KEYS[6] invalid zset
+    KEYS[7] fence string (the leader's fencing token)
+    ARGV[1] fence expected, or "" for an unfenced (manual) sync
+    ARGV[2] per-session hash key prefix, e.g. "{telegate}:s:" (the script
+            derives "<prefix><id>" for each session it touches)
+    ARGV[3] JSON {"u": [{"n": name, "m": metaJson, "s": sig or "", "e": fileError or ""}...],
+                  "r": [name...]}
+    ARGV[4] pub/sub channel announcing freed sessions
+  Output:
+    {added, removed, updated}
+    -3 the fence is stale (a deposed leader): nothing written
+  New sessions enter `free` scored by their id, far below any real time, so
+  never-used sessions are issued first (oldest registration first).
+]]
+local rcall = redis.call
+if ARGV[1] ~= '' and rcall('GET', KEYS[7]) ~= ARGV[1] then return -3 end
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local batch = cjson.decode(ARGV[3])
+local added, removed, updated = 0, 0, 0
+local prefix = ARGV[2]
+
+local function idOf(v) return v and string.match(v, '^(%d+)') end
+
+local function setFileError(id, h, err)
+  rcall('HSET', h, 'reason', 'file_error: ' .. err)
+  if not rcall('ZSCORE', KEYS[6], id) then
+    rcall('ZREM', KEYS[3], id)
+    rcall('ZREM', KEYS[4], id)
+    rcall('ZREM', KEYS[5], id)
+    rcall('ZADD', KEYS[6], now, id)
+  end
+end
+
+for _, u in ipairs(batch.u or {}) do
+  local idValue = function(id) if u.s ~= '' then return id .. ':' .. u.s end return tostring(id) end
+  local id = idOf(rcall('HGET', KEYS[2], u.n))
+  if not id then
+    id = tostring(rcall('INCR', KEYS[1]))
+    local h = prefix .. id
+    rcall('HSET', KEYS[2], u.n, idValue(id))
+    rcall('HSET', h, 'name', u.n, 'meta', u.m)
+    if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
+    added = added + 1
+  else
+    local h = prefix .. id
+    rcall('HSET', KEYS[2], u.n, idValue(id))
+    rcall('HSET', h, 'meta', u.m)
+    if u.e ~= '' then
+      setFileError(id, h, u.e)
+    else
+      local reason = rcall('HGET', h, 'reason')
+      if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
+        -- the file was repaired: back into circulation
+        rcall('HDEL', h, 'reason')
+        rcall('ZADD', KEYS[3], now, id)
+      end
+    end
+    updated = updated + 1
+  end
+end
+
+for _, name in ipairs(batch.r or {}) do
+  local id = idOf(rcall('HGET', KEYS[2], name))
+  if id then
+    rcall('ZREM', KEYS[3], id)
+    rcall('ZREM', KEYS[4], id)
+    rcall('ZREM', KEYS[5], id)
+    rcall('ZREM', KEYS[6], id)
+    rcall('DEL', prefix .. id)
+    rcall('HDEL', KEYS[2], name)
+    removed = removed + 1
+  end
+end
+
+if added > 0 then rcall('PUBLISH', ARGV[4], 'sync') end
+return {added, removed, updated}

@@ -1,0 +1,51 @@
+--[[
+  One page of the operator listing, in id order, with each session's state as
+  of now. Bounded work per call: at most ARGV[5] ids are examined, so a page
+  may hold fewer than the limit; the cursor says where to go on.
+
+  Input:
+    KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset  KEYS[4] invalid zset
+    KEYS[5] seq string
+    ARGV[1] per-session hash key prefix (the script derives "<prefix><id>")
+    ARGV[2] cursor: list ids greater than this
+    ARGV[3] limit   ARGV[4] state filter or ""   ARGV[5] ids to examine at most
+  Output:
+    {nextCursor or -1, nowMs, id, name, state, deadlineMs or -1, reason, metaJson, id, ...}
+]]
+local rcall = redis.call
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(rcall('GET', KEYS[5]) or '0')
+local after, limit, budget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local out = {-1, now}
+local found = 0
+local id = after
+while id < last and found < limit and budget > 0 do
+  id = id + 1
+  budget = budget - 1
+  local f = rcall('HMGET', ARGV[1] .. id, 'name', 'reason', 'meta')
+  if f[1] then
+    local state, deadline = 'free', -1
+    local sid = tostring(id)
+    if rcall('ZSCORE', KEYS[4], sid) then
+      state = 'invalidated'
+    else
+      local leaseEnd = tonumber(rcall('ZSCORE', KEYS[2], sid) or '0')
+      local floodEnd = tonumber(rcall('ZSCORE', KEYS[3], sid) or '0')
+      if leaseEnd > now then state, deadline = 'in_use', leaseEnd
+      elseif floodEnd > now then state, deadline = 'floodwait', floodEnd end
+    end
+    if ARGV[4] == '' or ARGV[4] == state then
+      found = found + 1
+      local n = #out
+      out[n + 1] = id
+      out[n + 2] = f[1]
+      out[n + 3] = state
+      out[n + 4] = deadline
+      out[n + 5] = f[2] or ''
+      out[n + 6] = f[3] or '{}'
+    end
+  end
+end
+if id < last then out[1] = id end
+return out

@@ -1,0 +1,25 @@
+--[[
+  Give a leased session back to the pool. Idempotent.
+
+  Input:
+    KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] session hash
+    ARGV[1] session id
+    ARGV[2] lease token, or "" when the caller gave none
+    ARGV[3] pub/sub channel announcing freed sessions
+  Output:
+    0  unknown id (nothing to do)
+    1  not in use (free, flood wait or invalidated: left as it is)
+    2  released (now free)
+    -2 lease mismatch: a token was given and it is not the session's lease
+       (the current one, or the last one when the lease already ended)
+]]
+local rcall = redis.call
+if rcall('EXISTS', KEYS[3]) == 0 then return 0 end
+if ARGV[2] ~= '' and rcall('HGET', KEYS[3], 'tok') ~= ARGV[2] then return -2 end
+if not rcall('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+rcall('ZREM', KEYS[2], ARGV[1])
+rcall('ZADD', KEYS[1], now, ARGV[1])
+rcall('PUBLISH', ARGV[3], ARGV[1])
+return 2

@@ -1,0 +1,95 @@
+/**
+ * The pool as the HTTP layer sees it: the store plus long-poll waiting.
+ * A parked acquire is retried when any replica announces a freed session
+ * (pub/sub), when the earliest flood deadline passes, or at a safety poll,
+ * and is answered with the normal "none free" result when its wait runs out
+ * or the process shuts down.
+ */
+import type { AcquireResult, PoolStore } from './types';
+
+/** Source of "a session became free" announcements (pub/sub or in-process). */
+export interface FreedSource {
+  /** Returns an unsubscribe function. `what` is a session id, or "reap"/"sync" for many at once. */
+  onFreed(listener: (what: string) => void): () => void;
+}
+
+/** Re-check at least this often while parked, in case an announcement was lost. */
+export const SAFETY_POLL_MS = 1000;
+
+interface Waiter {
+  wake: () => void;
+}
+
+export class Pool {
+  private readonly queue: Waiter[] = [];
+  private closing = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    readonly store: PoolStore,
+    readonly leaseTtlMs: number,
+    freed: FreedSource,
+  ) {
+    this.unsubscribe = freed.onFreed((what) => this.announce(what));
+  }
+
+  /** Requests currently parked in a long-poll. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  private announce(what: string): void {
+    if (/^\d+$/.test(what)) {
+      // One session freed: wake the longest-parked waiter only (no thundering herd).
+      this.queue.shift()?.wake();
+    } else {
+      for (const w of this.queue.splice(0)) w.wake();
+    }
+  }
+
+  private park(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        wake: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          const i = this.queue.indexOf(waiter);
+          if (i >= 0) this.queue.splice(i, 1);
+          resolve();
+        },
+      };
+      const onAbort = (): void => waiter.wake();
+      const timer = setTimeout(waiter.wake, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  /**
+   * Acquire, waiting up to waitMs for a session to become free. An aborted
+   * signal (client gone) stops waiting without acquiring.
+   */
+  async acquire(waitMs = 0, signal?: AbortSignal): Promise<AcquireResult> {
+    const deadline = Date.now() + waitMs;
+    let result = await this.store.acquire(this.leaseTtlMs);
+    while (!result.ok && !this.closing && !signal?.aborted) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      await this.park(Math.min(remaining, SAFETY_POLL_MS, result.nextReleaseInMs ?? Infinity), signal);
+      if (this.closing || signal?.aborted) break;
+      result = await this.store.acquire(this.leaseTtlMs);
+    }
+    return result;
+  }
+
+  /** Shutdown: every parked request is answered now; no new parking. */
+  drain(): void {
+    this.closing = true;
+    for (const w of this.queue.splice(0)) w.wake();
+  }
+
+  close(): void {
+    this.drain();
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * RedisStore: every state change is one Lua script (lua/), so any number of
+ * replicas can share the pool without ever issuing one session twice.
+ */
+import { randomBytes } from 'node:crypto';
+import Redis, { type RedisOptions } from 'ioredis';
+import {
+  CODE_STALE_FENCE,
+  StoreReplyError,
+  StoreUnavailableError,
+  codeToError,
+} from '../errors';
+import { makeKeys, type Keys } from './keys';
+import { parseMeta } from './meta';
+import { defineScripts } from './scripts';
+import type {
+  AcquireResult,
+  FloodWaitResult,
+  ListPage,
+  ListQuery,
+  ListedSession,
+  PoolStatus,
+  PoolStore,
+  RestoreResult,
+  SessionState,
+  SyncApplyResult,
+  SyncBatch,
+} from './types';
+import { SESSION_STATES } from './types';
+
+/** Due flood waits / expired leases moved back to `free` per set per acquire. */
+export const PROMOTE_BATCH = 100;
+
+/**
+ * Client options for a service that must answer 503 fast rather than hang:
+ * no offline queue (a command while disconnected fails at once), a command
+ * timeout below the 2 s budget, and endless reconnects in the background.
+ * RESP2 is pinned: script replies have one documented shape, and managed
+ * Redis versions without HELLO work too.
+ */
+export function redisOptions(extra: RedisOptions = {}): RedisOptions {
+  return {
+    protocol: 2,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 1500,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    ...extra,
+  };
+}
+
+export function createRedis(url: string, extra: RedisOptions = {}): Redis {
+  const client = new Redis(url, redisOptions(extra));
+  defineScripts(client);
+  return client;
+}
+
+/** Redis replies that mean "not now" rather than "bug". */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
+
+function mapError(err: unknown): Error {
+  if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return err;
+  return new StoreUnavailableError(err);
+}
+
+function fail(what: string, reply: unknown): never {
+  throw new StoreReplyError(`${what}: unexpected reply ${JSON.stringify(reply)?.slice(0, 200)}`);
+}
+
+function int(v: unknown, what: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  if (!Number.isFinite(n)) fail(what, v);
+  return n;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return fail(what, v);
+}
+
+function arr(v: unknown, what: string, min = 0): unknown[] {
+  if (!Array.isArray(v) || v.length < min) fail(what, v);
+  return v as unknown[];
+}
+
+function isState(v: string): v is SessionState {
+  return (SESSION_STATES as readonly string[]).includes(v);
+}
+
+export function newLeaseToken(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+export class RedisStore implements PoolStore {
+  readonly kind = 'redis' as const;
+  readonly keys: Keys;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = makeKeys(prefix);
+  }
+
+  private async run(fn: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  async acquire(leaseTtlMs: number): Promise<AcquireResult> {
+    const k = this.keys;
+    const token = newLeaseToken();
+    const reply = arr(
+      await this.run(() =>
+        this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel),
+      ),
+      'acquireSession',
+      5,
+    );
+    if (reply[0] === 1) {
+      return {
+        ok: true,
+        session: {
+          id: int(reply[1], 'acquire id'),
+          name: str(reply[2], 'acquire name'),
+          leaseToken: token,
+          leaseExpiresAt: int(reply[3], 'acquire expiry'),
+          meta: parseMeta(str(reply[4], 'acquire meta')),
+        },
+      };
+    }
+    if (reply[0] === 0) {
+      const next = int(reply[2], 'acquire next');
+      const now = int(reply[4], 'acquire now');
+      return {
+        ok: false,
+        inFloodwait: int(reply[1], 'acquire floods'),
+        nextReleaseInMs: next < 0 ? null : Math.max(0, next - now),
+        inUse: int(reply[3], 'acquire inUse'),
+      };
+    }
+    return fail('acquireSession', reply);
+  }
+
+  async release(id: number, leaseToken?: string): Promise<void> {
+    const k = this.keys;
+    const code = int(
+      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), id, leaseToken ?? '', k.freedChannel)),
+      'releaseSession',
+    );
+    if (code < 0) throw codeToError(code, id);
+  }
+
+  async floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
+    const k = this.keys;
+    const reply = await this.run(() =>
+      this.redis.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
+    );
+    if (typeof reply === 'number') throw codeToError(reply, id);
+    const r = arr(reply, 'floodWaitSession', 4);
+    const state = str(r[2], 'floodwait state');
+    if (!isState(state)) fail('floodWaitSession', reply);
+    return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name') };
+  }
+
+  async invalidate(id: number, reason?: string): Promise<void> {
+    const k = this.keys;
+    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
+  }
+
+  async restore(id: number): Promise<RestoreResult> {
+    const k = this.keys;
+    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
+    if (typeof reply === 'number') throw codeToError(reply, id);
+    const state = str(reply, 'restoreSession');
+    if (!isState(state)) fail('restoreSession', reply);
+    return { id, state };
+  }
+
+  async heartbeat(id: number, leaseToken: string, leaseTtlMs: number): Promise<number> {
+    const k = this.keys;
+    const reply = int(await this.run(() => this.redis.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
+    if (reply < 0) throw codeToError(reply, id);
+    return reply;
+  }
+
+  async status(): Promise<PoolStatus> {
+    const k = this.keys;
+    const r = arr(await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid)), 'poolStatus', 6);
+    const [free, inUse, inFloodwait, invalidated, next, now] = r.map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number];
+    return { total: free + inUse + inFloodwait, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, now };
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const k = this.keys;
+    const after = query.cursor === undefined ? 0 : Number(query.cursor);
+    const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    const r = arr(
+      await this.run(() =>
+        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.sessionPrefix, after, query.limit, query.state ?? '', budget),
+      ),
+      'listSessions',
+      2,
+    );
+    const next = int(r[0], 'list cursor');
+    const sessions: ListedSession[] = [];
+    for (let i = 2; i + 5 < r.length; i += 6) {
+      const state = str(r[i + 2], 'list state');
+      if (!isState(state)) fail('listSessions', state);
+      const deadline = int(r[i + 3], 'list deadline');
+      const reason = str(r[i + 4], 'list reason');
+      sessions.push({
+        id: int(r[i], 'list id'),
+        name: str(r[i + 1], 'list name'),
+        state,
+        floodwaitUntil: state === 'floodwait' ? deadline : null,
+        leaseExpiresAt: state === 'in_use' ? deadline : null,
+        reason: reason === '' ? null : reason,
+        meta: parseMeta(str(r[i + 5], 'list meta')),
+      });
+    }
+    return { sessions, nextCursor: next < 0 ? null : String(next) };
+  }
+
+  async *scanNames(): AsyncIterable<Array<[string, string | null]>> {
+    let cursor = '0';
+    do {
+      const reply = arr(await this.run(() => this.redis.hscan(this.keys.ids, cursor, 'COUNT', 1000)), 'hscan', 2);
+      cursor = str(reply[0], 'hscan cursor');
+      const flat = arr(reply[1], 'hscan page');
+      const page: Array<[string, string | null]> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const value = str(flat[i + 1], 'ids value');
+        const colon = value.indexOf(':');
+        page.push([str(flat[i], 'ids name'), colon < 0 ? null : value.slice(colon + 1)]);
+      }
+      if (page.length > 0) yield page;
+    } while (cursor !== '0');
+  }
+
+  async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
+    const k = this.keys;
+    const payload = JSON.stringify({
+      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
+      r: batch.removes,
+    });
+    const reply = await this.run(() =>
+      this.redis.applySync(k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel),
+    );
+    if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
+    const r = arr(reply, 'applySync', 3);
+    return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
+  }
+
+  async reap(limit: number): Promise<number> {
+    const k = this.keys;
+    const r = arr(
+      await this.run(() => this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel)),
+      'reap',
+      3,
+    );
+    if (r[0] !== 2) fail('reap', r);
+    return int(r[1], 'reap count');
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}

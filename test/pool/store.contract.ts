@@ -1,0 +1,368 @@
+/**
+ * The one contract both stores pass (spec §2): RedisStore through its Lua
+ * scripts on a real redis-server, MemoryStore in-process. Expiry is tested
+ * with real short TTLs and polling, since Redis time cannot be faked.
+ */
+import assert from 'node:assert/strict';
+import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
+import type { LeasedSession, PoolStore, SessionState } from '../../src/pool/types';
+import { until } from '../helpers/poll';
+
+export interface StoreHarness {
+  store: PoolStore;
+  /** Make `fence` the current leader fence. */
+  setFence(fence: number): Promise<void>;
+  /** Extra invariant checks on the raw data (e.g. one set per id in Redis). */
+  checkRaw?(): Promise<void>;
+}
+
+const HOUR = 3_600_000;
+
+export function storeContract(name: string, make: () => Promise<StoreHarness>, teardown: () => Promise<void>): void {
+  describe(`store contract: ${name}`, () => {
+    let h: StoreHarness;
+    let store: PoolStore;
+
+    beforeEach(async () => {
+      h = await make();
+      store = h.store;
+    });
+    afterEach(teardown);
+
+    async function register(...names: string[]): Promise<void> {
+      await store.applySync({ upserts: names.map((n) => ({ name: n, meta: { proxy: null } })), removes: [] });
+    }
+
+    async function take(ttl = HOUR): Promise<LeasedSession> {
+      const r = await store.acquire(ttl);
+      assert.ok(r.ok, 'expected a free session');
+      return r.session;
+    }
+
+    async function stateOf(id: number): Promise<SessionState | undefined> {
+      const page = await store.list({ limit: 1000 });
+      return page.sessions.find((s) => s.id === id)?.state;
+    }
+
+    async function invariant(): Promise<void> {
+      const s = await store.status();
+      assert.equal(s.total, s.free + s.inUse + s.inFloodwait, `invariant broken: ${JSON.stringify(s)}`);
+      assert.ok(s.invalidated <= s.inFloodwait);
+      await h.checkRaw?.();
+    }
+
+    it('registers new sessions as free and counts them', async () => {
+      await register('a', 'b', 'c');
+      const s = await store.status();
+      assert.deepEqual([s.total, s.free, s.inUse, s.inFloodwait, s.invalidated, s.nextAvailable], [3, 3, 0, 0, 0, null]);
+      await invariant();
+    });
+
+    it('issues never-used sessions first, then the least recently used', async () => {
+      await register('a', 'b', 'c');
+      const first = await take();
+      assert.equal(first.name, 'a');
+      await store.release(first.id, first.leaseToken);
+      // b and c were never used: they come before a
+      assert.equal((await take()).name, 'b');
+      assert.equal((await take()).name, 'c');
+      assert.equal((await take()).name, 'a');
+    });
+
+    it('gives each lease an unguessable token and an expiry', async () => {
+      await register('a', 'b');
+      const x = await take();
+      const y = await take();
+      assert.match(x.leaseToken, /^[A-Za-z0-9_-]{20,}$/);
+      assert.notEqual(x.leaseToken, y.leaseToken);
+      const now = Date.now();
+      assert.ok(Math.abs(x.leaseExpiresAt - (now + HOUR)) < 5000, 'expiry is now + ttl');
+    });
+
+    it('answers "none free" with flood counts and the next release', async () => {
+      await register('a', 'b', 'c');
+      const a = await take();
+      const b = await take();
+      const c = await take();
+      await store.floodWait(a.id, 100_000);
+      await store.floodWait(b.id, 50_000);
+      await store.invalidate(c.id);
+      const r = await store.acquire(HOUR);
+      assert.ok(!r.ok);
+      assert.equal(r.inFloodwait, 3);
+      assert.equal(r.inUse, 0);
+      assert.ok(r.nextReleaseInMs !== null && r.nextReleaseInMs > 45_000 && r.nextReleaseInMs <= 50_000, String(r.nextReleaseInMs));
+      const s = await store.status();
+      assert.ok(s.nextAvailable !== null && Math.abs(s.nextAvailable - (Date.now() + 50_000)) < 5000);
+      assert.equal(s.invalidated, 1);
+      await invariant();
+    });
+
+    it('answers "none free" with null next release when nothing is in timed flood wait', async () => {
+      await register('a');
+      const a = await take();
+      const r = await store.acquire(HOUR);
+      assert.ok(!r.ok);
+      assert.equal(r.nextReleaseInMs, null);
+      assert.equal(r.inUse, 1);
+      await store.invalidate(a.id);
+      const r2 = await store.acquire(HOUR);
+      assert.ok(!r2.ok);
+      assert.deepEqual([r2.inFloodwait, r2.inUse, r2.nextReleaseInMs], [1, 0, null]);
+    });
+
+    describe('release', () => {
+      it('frees an in-use session', async () => {
+        await register('a');
+        const a = await take();
+        assert.equal((await store.status()).inUse, 1);
+        await store.release(a.id, a.leaseToken);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse], [1, 0]);
+      });
+
+      it('is idempotent: unknown id, already free, released twice with the same token', async () => {
+        await register('a');
+        await store.release(999);
+        const a = await take();
+        await store.release(a.id, a.leaseToken);
+        await store.release(a.id, a.leaseToken);
+        await store.release(a.id);
+        assert.equal((await store.status()).free, 1);
+      });
+
+      it('refuses a token that is not the lease, changing nothing', async () => {
+        await register('a');
+        const a = await take();
+        await assert.rejects(store.release(a.id, 'not-the-token'), LeaseMismatchError);
+        assert.equal((await store.status()).inUse, 1);
+      });
+
+      it('never ends a flood wait or an invalidation', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 60_000, a.leaseToken);
+        await store.invalidate(b.id);
+        await store.release(a.id, a.leaseToken);
+        await store.release(b.id);
+        assert.equal(await stateOf(a.id), 'floodwait');
+        assert.equal(await stateOf(b.id), 'invalidated');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await invariant();
+      });
+    });
+
+    describe('flood wait', () => {
+      it('takes an in-use session out until its deadline, then it is free by itself', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 400, a.leaseToken);
+        assert.equal(r.state, 'floodwait');
+        assert.equal(r.name, 'a');
+        let s = await store.status();
+        assert.deepEqual([s.free, s.inUse, s.inFloodwait], [0, 0, 1]);
+        await until(async () => (await store.status()).free === 1, 'flood deadline to pass');
+        s = await store.status();
+        assert.deepEqual([s.free, s.inFloodwait, s.nextAvailable], [1, 0, null]);
+        assert.equal((await take()).id, a.id);
+      });
+
+      it('never shortens a longer flood wait', async () => {
+        await register('a');
+        const a = await take();
+        const long = await store.floodWait(a.id, 100_000);
+        const short = await store.floodWait(a.id, 1_000);
+        assert.equal(short.until, long.until);
+        assert.equal(short.state, 'floodwait');
+      });
+
+      it('with 0 seconds simply releases', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 0, a.leaseToken);
+        assert.equal(r.state, 'free');
+        assert.equal((await store.status()).free, 1);
+      });
+
+      it('leaves an invalidated session invalidated', async () => {
+        await register('a');
+        const a = await take();
+        await store.invalidate(a.id, 'banned');
+        const r = await store.floodWait(a.id, 10_000);
+        assert.equal(r.state, 'invalidated');
+        assert.equal(await stateOf(a.id), 'invalidated');
+      });
+
+      it('rejects unknown ids and foreign tokens', async () => {
+        await register('a');
+        const a = await take();
+        await assert.rejects(store.floodWait(404, 10), SessionNotFoundError);
+        await assert.rejects(store.floodWait(a.id, 10_000, 'nope'), LeaseMismatchError);
+        assert.equal(await stateOf(a.id), 'in_use');
+      });
+    });
+
+    describe('invalidate and restore', () => {
+      it('invalidates from any state, idempotently, keeping the reason', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await store.invalidate(a.id, 'AUTH_KEY_UNREGISTERED');
+        await store.invalidate(a.id);
+        await store.invalidate(12345);
+        const listed = (await store.list({ limit: 10, state: 'invalidated' })).sessions;
+        assert.deepEqual(listed.map((s) => [s.name, s.reason]), [['a', 'AUTH_KEY_UNREGISTERED']]);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse, s.inFloodwait, s.invalidated], [1, 0, 1, 1]);
+        await invariant();
+      });
+
+      it('restore ends an invalidation or a flood wait now', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.invalidate(a.id, 'x');
+        await store.floodWait(b.id, 100_000);
+        assert.deepEqual(await store.restore(a.id), { id: a.id, state: 'free' });
+        assert.deepEqual(await store.restore(b.id), { id: b.id, state: 'free' });
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inFloodwait, s.invalidated], [2, 0, 0]);
+        assert.equal((await store.list({ limit: 10 })).sessions.find((x) => x.id === a.id)?.reason, null);
+      });
+
+      it('restore never takes a session from its worker, and rejects unknown ids', async () => {
+        await register('a');
+        const a = await take();
+        assert.deepEqual(await store.restore(a.id), { id: a.id, state: 'in_use' });
+        await assert.rejects(store.restore(77), SessionNotFoundError);
+      });
+    });
+
+    describe('leases', () => {
+      it('an expired lease counts as free at once and is issued again without a release', async () => {
+        await register('a');
+        const first = await store.acquire(300);
+        assert.ok(first.ok);
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await until(async () => (await store.status()).free === 1, 'lease expiry');
+        await invariant();
+        const second = await take();
+        assert.equal(second.id, first.session.id);
+        assert.notEqual(second.leaseToken, first.session.leaseToken);
+        // the old holder can neither free nor extend the new lease
+        await assert.rejects(store.release(first.session.id, first.session.leaseToken), LeaseMismatchError);
+        await assert.rejects(store.heartbeat(first.session.id, first.session.leaseToken, HOUR), LeaseMismatchError);
+        assert.equal(await stateOf(second.id), 'in_use');
+      });
+
+      it('heartbeat extends a current lease and refuses an ended one', async () => {
+        await register('a');
+        const a = await store.acquire(400);
+        assert.ok(a.ok);
+        const extended = await store.heartbeat(a.session.id, a.session.leaseToken, HOUR);
+        assert.ok(extended > a.session.leaseExpiresAt);
+        await assert.rejects(store.heartbeat(a.session.id, 'other', HOUR), LeaseMismatchError);
+        await assert.rejects(store.heartbeat(999, 'x', HOUR), SessionNotFoundError);
+        await store.release(a.session.id, a.session.leaseToken);
+        await assert.rejects(store.heartbeat(a.session.id, a.session.leaseToken, HOUR), LeaseMismatchError);
+      });
+
+      it('the reaper returns expired leases to the pool', async () => {
+        await register('a', 'b');
+        await store.acquire(200);
+        await store.acquire(HOUR);
+        await until(async () => (await store.reap(100)) === 1, 'reaper to reclaim one lease');
+        assert.equal(await store.reap(100), 0);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse], [1, 1]);
+      });
+    });
+
+    describe('sync apply', () => {
+      it('removes sessions whatever their state, and is idempotent', async () => {
+        await register('a', 'b', 'c', 'd');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(b.id, 100_000);
+        const c = await take();
+        await store.invalidate(c.id);
+        const r1 = await store.applySync({ upserts: [], removes: ['a', 'b', 'c', 'gone'] });
+        assert.deepEqual(r1, { added: 0, removed: 3, updated: 0 });
+        const r2 = await store.applySync({ upserts: [], removes: ['a', 'b', 'c'] });
+        assert.deepEqual(r2, { added: 0, removed: 0, updated: 0 });
+        const s = await store.status();
+        assert.deepEqual([s.total, s.free], [1, 1]);
+        await store.release(a.id, a.leaseToken); // unknown now: a no-op
+        await invariant();
+        const names: string[] = [];
+        for await (const page of store.scanNames()) names.push(...page.map(([n]) => n));
+        assert.deepEqual(names, ['d']);
+      });
+
+      it('registering the same name twice adds it once', async () => {
+        await register('a');
+        await register('a');
+        assert.equal((await store.status()).total, 1);
+      });
+
+      it('keeps broken files out of circulation and brings them back when repaired', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1-1', fileError: 'not a SQLite database' }], removes: [] });
+        let listed = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual([listed?.state, listed?.reason], ['invalidated', 'file_error: not a SQLite database']);
+        for await (const page of store.scanNames()) assert.deepEqual(page, [['x', '1-1']]);
+        await store.applySync({ upserts: [{ name: 'x', meta: { format: 'telethon', dcId: 2 }, sig: '2-2' }], removes: [] });
+        listed = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual([listed?.state, listed?.reason, listed?.meta.dcId], ['free', null, 2]);
+      });
+
+      it('an operator invalidation survives a re-read of its file', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1' }], removes: [] });
+        const x = await take();
+        await store.invalidate(x.id, 'banned');
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2' }], removes: [] });
+        assert.equal(await stateOf(x.id), 'invalidated');
+      });
+
+      it('rejects a stale fence and accepts the current one', async () => {
+        await h.setFence(5);
+        await assert.rejects(store.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] }, 4), StaleFenceError);
+        assert.equal((await store.status()).total, 0);
+        await store.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] }, 5);
+        assert.equal((await store.status()).total, 1);
+      });
+    });
+
+    describe('list', () => {
+      it('pages in id order with a cursor and filters by state', async () => {
+        const names = Array.from({ length: 25 }, (_, i) => `s${String(i).padStart(2, '0')}`);
+        await register(...names);
+        const a = await take();
+        await store.floodWait(a.id, 100_000);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (let pages = 0; pages < 20; pages++) {
+          const page = await store.list({ limit: 10, cursor });
+          assert.ok(page.sessions.length <= 10);
+          seen.push(...page.sessions.map((s) => s.name));
+          if (page.nextCursor === null) break;
+          cursor = page.nextCursor;
+        }
+        assert.deepEqual(seen, names);
+        const flooded = await store.list({ limit: 10, state: 'floodwait' });
+        assert.deepEqual(flooded.sessions.map((s) => s.name), ['s00']);
+        assert.ok(flooded.sessions[0]?.floodwaitUntil);
+      });
+    });
+
+    it('200 parallel acquires on 50 sessions issue each session exactly once', async () => {
+      await register(...Array.from({ length: 50 }, (_, i) => `p${i}`));
+      const results = await Promise.all(Array.from({ length: 200 }, () => store.acquire(HOUR)));
+      const issued = results.flatMap((r) => (r.ok ? [r.session.id] : []));
+      assert.equal(issued.length, 50);
+      assert.equal(new Set(issued).size, 50);
+      const s = await store.status();
+      assert.deepEqual([s.free, s.inUse], [0, 50]);
+      await invariant();
+    });
+  });
+}
