@@ -1,0 +1,196 @@
+/**
+ * createApp(): the Express app, no listen, no module-level state.
+ *
+ * Middleware order: trust proxy (hop count) → request log → helmet →
+ * route table (404/405) → auth → rate limit → body parsers → routes → JSON
+ * errors. Authentication runs before body parsing on purpose: the contract
+ * says 401 comes before 422, which must hold for malformed bodies too, and
+ * unauthenticated clients never make us parse anything.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Store } from 'express-rate-limit';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Pool } from '../pool/pool';
+import type { SyncSummary } from '../sync';
+import { authMiddleware, makeAuthenticator, requireAdmin } from './auth';
+import { HttpError, errorHandler } from './errors';
+import { readParams } from './params';
+import { ceilSeconds, presentListed, presentSession, presentStatus } from './present';
+import { rateLimiter } from './ratelimit';
+import * as S from './schemas';
+import { formatUtc } from '../time';
+
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  logger: Logger;
+  /** Run a manual sync (unfenced). */
+  runSync: (force: boolean) => Promise<SyncSummary>;
+  /** Readiness: the store answers, scripts are loaded, not shutting down. */
+  ready: () => Promise<boolean>;
+  /** Shared rate-limit counters (Redis); undefined → in-process. */
+  rateLimitStore?: Store;
+}
+
+/** Known routes and their methods: anything else is 404, a wrong method 405. */
+export const ROUTES: Record<string, readonly string[]> = {
+  '/status': ['GET'],
+  '/session': ['GET'],
+  '/release': ['POST'],
+  '/invalidate': ['POST'],
+  '/sync': ['POST'],
+  '/floodwait': ['POST'],
+  '/restore': ['POST'],
+  '/heartbeat': ['POST'],
+  '/sessions': ['GET'],
+  '/healthz': ['GET'],
+  '/readyz': ['GET'],
+};
+
+/** Endpoints that need no API key. */
+export const PUBLIC_PATHS = new Set(['/healthz', '/readyz']);
+
+const BODY_LIMIT = '16kb';
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+function routeTable(req: Request, _res: Response, next: NextFunction): void {
+  const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
+  const methods = ROUTES[path];
+  if (!methods) return next(new HttpError(404, 'Not Found'));
+  const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+  if (!allowed.includes(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: methods.join(', ') }));
+  next();
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config, pool, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('etag', false);
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: true,
+      customLogLevel: (req, res, err) => {
+        if (err || res.statusCode >= 500) return 'error';
+        if (PUBLIC_PATHS.has(req.url?.split('?')[0] ?? '')) return 'debug';
+        return res.statusCode >= 400 ? 'warn' : 'info';
+      },
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+    }),
+  );
+  app.use(helmet());
+  app.use(routeTable);
+
+  const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
+  const auth = authMiddleware(authenticate);
+  const limit = rateLimiter(config.rateLimit, deps.rateLimitStore);
+  app.use((req, res, next) => (PUBLIC_PATHS.has(req.path) ? next() : auth(req, res, next)));
+  app.use((req, res, next) => (PUBLIC_PATHS.has(req.path) ? next() : limit(req, res, next)));
+  app.use(express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const ok = await deps.ready();
+    res.status(ok ? 200 : 503).json(ok ? { status: 'ready' } : { detail: { error: 'not_ready' } });
+  });
+
+  app.get('/status', async (_req, res) => {
+    res.json(presentStatus(await pool.store.status()));
+  });
+
+  app.get('/session', async (req, res) => {
+    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal);
+    if (r.ok) {
+      if (gone.signal.aborted) {
+        // The client left while we were acquiring: give the session straight back.
+        await pool.store.release(r.session.id, r.session.leaseToken);
+        return;
+      }
+      res.json(presentSession(r.session, config.exposeSessionString));
+      return;
+    }
+    const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
+    if (nextIn !== null) res.set('Retry-After', String(nextIn));
+    res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
+  });
+
+  app.post('/release', async (req, res) => {
+    const p = readParams<S.ReleaseParams>(req, S.schemas.release);
+    await pool.store.release(p.session_id, p.lease_token);
+    res.json({ status: 'released', session_id: p.session_id });
+  });
+
+  app.post('/floodwait', async (req, res) => {
+    const p = readParams<S.FloodwaitParams>(req, S.schemas.floodwait);
+    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
+    res.json({
+      status: 'floodwait_set',
+      session_id: r.id,
+      session_name: r.name,
+      floodwait_until: formatUtc(r.until),
+      in_floodwait: r.state !== 'free',
+      state: r.state,
+    });
+  });
+
+  app.post('/heartbeat', async (req, res) => {
+    const p = readParams<S.HeartbeatParams>(req, S.schemas.heartbeat);
+    const expires = await pool.store.heartbeat(p.session_id, p.lease_token, pool.leaseTtlMs);
+    res.json({ status: 'extended', session_id: p.session_id, lease_expires_at: formatUtc(expires) });
+  });
+
+  app.post('/invalidate', requireAdmin, async (req, res) => {
+    const p = readParams<S.InvalidateParams>(req, S.schemas.invalidate);
+    await pool.store.invalidate(p.session_id, p.reason);
+    res.json({ status: 'invalidated', session_id: p.session_id });
+  });
+
+  app.post('/restore', requireAdmin, async (req, res) => {
+    const p = readParams<S.RestoreParams>(req, S.schemas.restore);
+    const r = await pool.store.restore(p.session_id);
+    res.json({ status: 'restored', session_id: r.id, state: r.state });
+  });
+
+  app.post('/sync', requireAdmin, async (req, res) => {
+    const p = readParams<S.SyncParams>(req, S.schemas.sync);
+    const r = await deps.runSync(p.force ?? false);
+    res.json({
+      status: 'sync complete',
+      details: { new_sessions: r.new_sessions, removed_sessions: r.removed_sessions, total_sessions: r.total_sessions, updated_sessions: r.updated_sessions },
+    });
+  });
+
+  app.get('/sessions', requireAdmin, async (req, res) => {
+    const p = readParams<S.ListParams>(req, S.schemas.list);
+    const page = await pool.store.list({ state: p.state, cursor: p.cursor === undefined ? undefined : String(p.cursor), limit: p.limit ?? 100 });
+    res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
+  });
+
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,56 @@
+/** JSON shapes of the answers (spec §3–§4), built from pool results. */
+import type { LeasedSession, ListedSession, PoolStatus, Proxy, SessionMeta } from '../pool/types';
+import { formatUtc } from '../time';
+
+export function maskProxy(p: Proxy | null | undefined): Proxy | null {
+  if (!p) return null;
+  return p.password ? { ...p, password: '***' } : { ...p };
+}
+
+function metaFields(meta: SessionMeta, opts: { exposeSessionString: boolean; maskPassword: boolean }): Record<string, unknown> {
+  const out: Record<string, unknown> = { proxy: opts.maskPassword ? maskProxy(meta.proxy) : (meta.proxy ?? null) };
+  if (meta.format !== undefined) out.format = meta.format;
+  if (meta.dcId !== undefined) out.dc_id = meta.dcId;
+  if (meta.userId !== undefined) out.user_id = meta.userId;
+  if (!opts.maskPassword && meta.account !== undefined) out.account = meta.account;
+  if (opts.exposeSessionString && meta.sessionString !== undefined) out.session_string = meta.sessionString;
+  return out;
+}
+
+export function presentSession(s: LeasedSession, exposeSessionString: boolean): Record<string, unknown> {
+  return {
+    session_id: s.id,
+    session_name: s.name,
+    lease_token: s.leaseToken,
+    lease_expires_at: formatUtc(s.leaseExpiresAt),
+    ...metaFields(s.meta, { exposeSessionString, maskPassword: false }),
+  };
+}
+
+export function presentStatus(s: PoolStatus): Record<string, unknown> {
+  return {
+    total: s.total,
+    free: s.free,
+    in_use: s.inUse,
+    in_floodwait: s.inFloodwait,
+    next_available: s.nextAvailable === null ? null : formatUtc(s.nextAvailable),
+    invalidated: s.invalidated,
+  };
+}
+
+export function presentListed(s: ListedSession): Record<string, unknown> {
+  return {
+    session_id: s.id,
+    session_name: s.name,
+    state: s.state,
+    floodwait_until: s.floodwaitUntil === null ? null : formatUtc(s.floodwaitUntil),
+    lease_expires_at: s.leaseExpiresAt === null ? null : formatUtc(s.leaseExpiresAt),
+    reason: s.reason,
+    ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
+  };
+}
+
+/** Whole seconds, rounded up. */
+export function ceilSeconds(ms: number): number {
+  return Math.ceil(ms / 1000);
+}

@@ -1,0 +1,59 @@
+/**
+ * Parameter schemas of every endpoint: what ajv validates with, and (later)
+ * what the OpenAPI description is generated from. One source of truth.
+ */
+import type { ParamSchema, PropSchema } from './params';
+import { SESSION_STATES } from '../pool/types';
+
+const sessionId: PropSchema = { type: 'integer', description: 'Session id, as returned by GET /session' };
+const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, description: 'The lease token GET /session returned' };
+
+export const MAX_WAIT_SECONDS = 60;
+export const MAX_FLOODWAIT_SECONDS = 31_536_000;
+
+export const schemas = {
+  acquire: {
+    type: 'object',
+    properties: {
+      wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Seconds to wait for a free session (long-poll)' },
+    },
+  },
+  release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id'] },
+  invalidate: {
+    type: 'object',
+    properties: { session_id: sessionId, reason: { type: 'string', maxLength: 500, description: 'Why (e.g. AUTH_KEY_UNREGISTERED)' } },
+    required: ['session_id'],
+  },
+  floodwait: {
+    type: 'object',
+    properties: {
+      session_id: sessionId,
+      wait_seconds: { type: 'integer', minimum: 0, maximum: MAX_FLOODWAIT_SECONDS, description: 'FLOOD_WAIT_X: seconds Telegram asked to wait' },
+      lease_token: leaseToken,
+    },
+    required: ['session_id', 'wait_seconds'],
+  },
+  restore: { type: 'object', properties: { session_id: sessionId }, required: ['session_id'] },
+  heartbeat: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id', 'lease_token'] },
+  sync: {
+    type: 'object',
+    properties: { force: { type: 'boolean', default: false, description: 'Remove even when more than the configured fraction of the pool would go' } },
+  },
+  list: {
+    type: 'object',
+    properties: {
+      state: { type: 'string', enum: SESSION_STATES, description: 'Only sessions in this state' },
+      cursor: { type: 'integer', minimum: 0, description: 'next_cursor of the previous page' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'Page size (at most)' },
+    },
+  },
+} satisfies Record<string, ParamSchema>;
+
+export interface AcquireParams { wait?: number }
+export interface ReleaseParams { session_id: number; lease_token?: string }
+export interface InvalidateParams { session_id: number; reason?: string }
+export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string }
+export interface RestoreParams { session_id: number }
+export interface HeartbeatParams { session_id: number; lease_token: string }
+export interface SyncParams { force?: boolean }
+export interface ListParams { state?: (typeof SESSION_STATES)[number]; cursor?: number; limit?: number }
