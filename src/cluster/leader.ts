@@ -1,0 +1,123 @@
+/**
+ * Leader election on Redis (a lease, in the manner of redis-semaphore's Lock):
+ * SET NX PX to take it, a compare-and-extend script to renew it on an
+ * unref()'d timer at a third of the TTL, compare-and-delete to give it up.
+ * A renewal that fails or finds the lock gone ends leadership at once
+ * (`lost`), so the leader's jobs stop before another replica can start them.
+ */
+import { EventEmitter } from 'node:events';
+import type Redis from 'ioredis';
+import type { Keys } from '../pool/keys';
+import type { Logger } from '../log';
+
+export interface LeadershipEvents {
+  gained: [fence: number];
+  lost: [];
+}
+
+export interface Leadership extends EventEmitter<LeadershipEvents> {
+  readonly isLeader: boolean;
+  readonly fence: number | undefined;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export class RedisLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private stopped = false;
+  private heldFence: number | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    readonly replicaId: string,
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  get isLeader(): boolean {
+    return this.heldFence !== undefined;
+  }
+
+  get fence(): number | undefined {
+    return this.heldFence;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const every = Math.max(100, Math.floor(this.ttlMs / 3));
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  private lose(why: string): void {
+    if (this.heldFence === undefined) return;
+    this.heldFence = undefined;
+    this.logger.warn({ replica: this.replicaId, why }, 'leadership lost');
+    this.emit('lost');
+  }
+
+  /** One renewal or acquisition attempt; never two at once. */
+  async tick(): Promise<void> {
+    if (this.busy || this.stopped) return;
+    this.busy = true;
+    try {
+      if (this.heldFence !== undefined) {
+        const ok = await this.redis.renewLeadership(this.keys.leader, this.keys.fence, this.replicaId, this.ttlMs, this.heldFence);
+        if (ok !== 1) this.lose('lock taken or expired');
+      } else {
+        const fence = Number(await this.redis.takeLeadership(this.keys.leader, this.keys.fence, this.replicaId, this.ttlMs));
+        if (fence > 0 && !this.stopped) {
+          this.heldFence = fence;
+          this.logger.info({ replica: this.replicaId, fence }, 'leadership gained');
+          this.emit('gained', fence);
+        }
+      }
+    } catch (err) {
+      // Cannot prove we still hold the lock: stop acting as leader now.
+      this.lose(`renewal failed: ${(err as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    const wasLeader = this.isLeader;
+    this.lose('shutting down');
+    if (wasLeader) {
+      try {
+        await this.redis.releaseLeadership(this.keys.leader, this.replicaId);
+      } catch (err) {
+        this.logger.warn({ err }, 'could not release leadership; it expires with its TTL');
+      }
+    }
+  }
+}
+
+/** The embedded store serves one process: it is always the leader. */
+export class LocalLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
+  private held = false;
+  get isLeader(): boolean {
+    return this.held;
+  }
+  get fence(): number | undefined {
+    return this.held ? 1 : undefined;
+  }
+  start(): void {
+    this.held = true;
+    this.emit('gained', 1);
+  }
+  stop(): Promise<void> {
+    if (this.held) {
+      this.held = false;
+      this.emit('lost');
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The process: configuration, logging, one replica, signals. Invalid
+ * configuration stops it at start-up with one line naming the variable.
+ */
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './log';
+import { startService } from './service';
+import { parseProxyUrl, readSessionFile } from './sessionfiles';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, parseProxyUrl);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`telegate: invalid configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const defaultProxy = config.defaultProxy;
+  const service = await startService({ config, logger, reader: (file) => readSessionFile(file, { defaultProxy }) });
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // Backstop: whatever hangs, the process ends a little after the bound.
+    setTimeout(() => {
+      logger.error('graceful shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5_000).unref();
+    service.shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`telegate: failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});
