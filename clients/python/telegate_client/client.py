@@ -1,0 +1,450 @@
+"""
+The blocking client: TelegramSessionManagerClient (a drop-in for the original
+service's client) plus the lease context manager.
+"""
+import calendar
+import json
+import logging
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+from . import __version__
+from ._waiting import WaitPlan
+from .errors import (LeaseMismatch, NoSessionAvailable, SessionNotFound, TeleGateConnectionError,
+                     TeleGateError, TeleGateHTTPError, http_error)
+from .telegram_errors import classify
+
+log = logging.getLogger('telegate_client')
+
+_UNSET: Any = object()
+#: 5xx answers worth retrying on idempotent calls (501 and 505 will not get better).
+_RETRY_STATUSES = {500, 502, 503, 504}
+_MAX_RETRY_AFTER = 60.0
+
+
+def parse_utc(text: Optional[str]) -> Optional[float]:
+    """'YYYY-MM-DD HH:MM:SS' (UTC, as the server writes times) -> epoch seconds; None if absent or malformed."""
+    if not text:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(text, '%Y-%m-%d %H:%M:%S')))
+    except (TypeError, ValueError):
+        return None
+
+
+class Lease:
+    """
+    A leased session, as the context manager yields it. Dict-style access
+    (``s['session_id']``) reads the raw /session answer.
+
+    ``lease_lost`` becomes True when the server says the lease is no longer
+    ours (a heartbeat or the final release answered 409): someone else may be
+    using the session now. ``ended`` is True once the lease was released,
+    reported as a flood wait, or invalidated; ``reported`` tells which
+    (``('floodwait', seconds)`` / ``('invalidated', reason)``).
+    """
+
+    def __init__(self, client: 'TelegramSessionManagerClient', data: Dict[str, Any]) -> None:
+        self._client = client
+        self.data = data
+        self.session_id: int = data['session_id']
+        self.session_name: str = data['session_name']
+        self.lease_token: Optional[str] = data.get('lease_token')
+        self.lease_expires_at: Optional[str] = data.get('lease_expires_at')
+        self.proxy: Optional[Dict[str, Any]] = data.get('proxy')
+        self.session_string: Optional[str] = data.get('session_string')
+        self.lease_lost = False
+        self.ended = False
+        self.reported: Optional[Tuple[str, Any]] = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __repr__(self) -> str:
+        return '<Lease session_id={} session_name={!r}{}>'.format(
+            self.session_id, self.session_name, ' lost' if self.lease_lost else ' ended' if self.ended else '')
+
+    def heartbeat(self) -> Dict[str, Any]:
+        """Extend the lease now (the context manager also does it in the background)."""
+        r = self._client.heartbeat(self.session_id, lease_token=self.lease_token)
+        self.lease_expires_at = r.get('lease_expires_at', self.lease_expires_at)
+        return r
+
+    def release(self) -> bool:
+        """Give the session back now. Idempotent."""
+        if self.ended:
+            return True
+        try:
+            ok = self._client.release_session(self.session_id, lease_token=self.lease_token)
+        except LeaseMismatch:
+            self.ended = True
+            self.lease_lost = True
+            raise
+        self.ended = True
+        return ok
+
+    def report_floodwait(self, seconds: int) -> Dict[str, Any]:
+        """Telegram said FLOOD_WAIT: the session rests for ``seconds`` and the lease ends."""
+        r = self._client.report_floodwait(self.session_id, seconds, lease_token=self.lease_token)
+        self.ended = True
+        self.reported = ('floodwait', seconds)
+        return r
+
+    def invalidate(self, reason: Optional[str] = None) -> Dict[str, Any]:
+        """The session is dead (banned, key revoked): out of circulation; the lease ends."""
+        r = self._client.invalidate_session(self.session_id, reason)
+        self.ended = True
+        self.reported = ('invalidated', reason)
+        return r
+
+    def report_error(self, exc: BaseException) -> bool:
+        """
+        Report ``exc`` if it is a Telegram FLOOD_WAIT or a dead-session error
+        (what the context manager does with an error escaping its block).
+        Returns True when something was reported. Never raises: a failed report
+        is logged. When the invalidation itself fails (for instance 403: the
+        server allows /invalidate to admin keys only), the lease is left to
+        expire rather than handing a dead session to the next worker.
+        """
+        kind = classify(exc)
+        if kind is None or self.ended:
+            return False
+        try:
+            if kind[0] == 'floodwait':
+                self.report_floodwait(int(kind[1]))  # type: ignore[call-overload]
+            else:
+                self.invalidate(str(kind[1]))
+            return True
+        except LeaseMismatch:
+            self.lease_lost = True
+            self.ended = True
+            log.warning('session %s: lease lost before %s could be reported', self.session_id, kind[0])
+        except Exception as err:
+            if kind[0] == 'invalidate':
+                self.ended = True  # not released: it expires with its lease instead of going back to the pool
+                self._client._forget(self.session_id)
+            log.warning('session %s: could not report %s %s: %s', self.session_id, kind[0], kind[1], err)
+        return False
+
+
+class _Heartbeat:
+    """Daemon thread extending a lease every ``interval`` seconds until stopped."""
+
+    def __init__(self, lease: Lease, interval: float) -> None:
+        self.lease = lease
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name='telegate-heartbeat-{}'.format(lease.session_id),
+                                        daemon=True)
+
+    def start(self) -> None:
+        if self.lease.lease_token:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.lease.heartbeat()
+            except (LeaseMismatch, SessionNotFound) as err:
+                if not self._stop.is_set():
+                    self.lease.lease_lost = True
+                    log.warning('session %s: lease lost (%s); the block keeps running', self.lease.session_id, err)
+                return
+            except Exception as err:
+                if not self._stop.is_set():
+                    log.warning('session %s: heartbeat failed: %s', self.lease.session_id, err)
+
+
+def heartbeat_interval_for(lease: Lease, interval: float) -> float:
+    """``interval``, shortened to a third of the lease's remaining time when that is shorter."""
+    expires = parse_utc(lease.lease_expires_at)
+    if expires is not None:
+        ttl = expires - time.time()
+        if 0 < ttl < 3 * interval:
+            return max(1.0, ttl / 3)
+    return interval
+
+
+class TelegramSessionManagerClient:
+    """
+    Client of TeleGate's HTTP API.
+
+    Compatible with the original ``TelegramSessionManagerClient(base_url,
+    api_key, auto_wait=True)``: ``get_session()``, ``release_session(id)``,
+    ``get_status()``, ``NoSessionAvailable``. The API key goes in the
+    ``X-API-Key`` header of every request.
+
+    Keyword-only options:
+      timeout             seconds per HTTP request (long-polls get their wait on top)
+      max_wait            bound on auto-wait in get_session(), seconds; None: no bound
+      retries             extra attempts after a connection error, a 429 or a 5xx, on
+                          idempotent calls (GET /session is retried only when the request
+                          provably did not reach the server or changed nothing)
+      backoff, backoff_cap  exponential backoff (seconds) for retries and auto-wait polling
+      long_poll           use the server's GET /session?wait= (default True)
+      heartbeat_interval  seconds between heartbeats in session() (shortened for short leases)
+      notice              callable(str) told when get_session() starts waiting; the
+                          original printed a line: default ``print``; None silences it
+    """
+
+    def __init__(self, base_url: str, api_key: str, auto_wait: bool = True, *, timeout: float = 30.0,
+                 max_wait: Optional[float] = None, retries: int = 3, backoff: float = 0.5,
+                 backoff_cap: float = 30.0, long_poll: bool = True, heartbeat_interval: float = 60.0,
+                 notice: Optional[Callable[[str], Any]] = print) -> None:
+        if not base_url:
+            raise ValueError('base_url is required')
+        self.base_url = base_url.rstrip('/')
+        self.api_key = api_key
+        self.auto_wait = auto_wait
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.long_poll = long_poll
+        self.heartbeat_interval = heartbeat_interval
+        self.notice = notice
+        self._tokens: Dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._user_agent = 'telegate-client/{} (python)'.format(__version__)
+
+    # --- lease tokens ---------------------------------------------------------------
+
+    def _remember(self, session_id: int, token: Optional[str]) -> None:
+        if token:
+            with self._lock:
+                self._tokens[session_id] = token
+
+    def _forget(self, session_id: int) -> None:
+        with self._lock:
+            self._tokens.pop(session_id, None)
+
+    def lease_token(self, session_id: int) -> Optional[str]:
+        """The lease token this client holds for ``session_id`` (from get_session()), if any."""
+        with self._lock:
+            return self._tokens.get(session_id)
+
+    # --- HTTP -----------------------------------------------------------------------
+
+    def _retry_delay(self, attempt: int, retry_after: Optional[str] = None) -> float:
+        if retry_after and retry_after.strip().isdigit():
+            return min(float(retry_after), _MAX_RETRY_AFTER)
+        step = min(self.backoff_cap, self.backoff * (2 ** attempt))
+        return step * (0.5 + 0.5 * random.random())
+
+    def _request(self, method: str, path: str, params: Optional[Dict[str, Any]] = None, *,
+                 idempotent: bool = True, timeout: Optional[float] = None) -> Any:
+        """One API call with retries; returns the decoded JSON body of a 2xx answer."""
+        url = self.base_url + path
+        data = None
+        headers = {'X-API-Key': self.api_key, 'Accept': 'application/json', 'User-Agent': self._user_agent}
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        if method == 'GET':
+            if params:
+                url += '?' + urllib.parse.urlencode(params)
+        else:
+            data = json.dumps(params).encode('utf-8')
+            headers['Content-Type'] = 'application/json'
+        attempt = 0
+        while True:
+            req = urllib.request.Request(url, data=data, headers=headers, method=method)
+            retry_after = None
+            try:
+                with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                    return _decode(resp.read())
+            except urllib.error.HTTPError as err:
+                body = _decode(err.read())
+                detail = body.get('detail', body) if isinstance(body, dict) else body
+                status = err.code
+                retry_after = err.headers.get('Retry-After') if err.headers else None
+                err.close()
+                no_state_change = status == 429 or (status == 503 and isinstance(detail, dict)
+                                                    and detail.get('error') == 'store_unavailable')
+                if status == 503 and isinstance(detail, dict) and detail.get('error') == 'no_free_session':
+                    raise NoSessionAvailable(detail.get('in_floodwait') or 0, detail.get('next_release_in'),
+                                             detail.get('in_use')) from None
+                retryable = no_state_change or (idempotent and status in _RETRY_STATUSES)
+                if not retryable or attempt >= self.retries:
+                    raise http_error(status, detail, method, path) from None
+                failure: BaseException = http_error(status, detail, method, path)
+            except urllib.error.URLError as err:
+                # Raised while connecting or sending: the server did not get the request.
+                if attempt >= self.retries:
+                    raise TeleGateConnectionError('{} {}: cannot reach {}: {}'.format(
+                        method, path, self.base_url, err.reason)) from err
+                failure = err
+            except (OSError, socket.timeout) as err:
+                # While waiting for the answer (reset, timeout, closed): the server may have acted.
+                if not idempotent or attempt >= self.retries:
+                    raise TeleGateConnectionError('{} {}: no answer from {}: {!r}'.format(
+                        method, path, self.base_url, err)) from err
+                failure = err
+            delay = self._retry_delay(attempt, retry_after)
+            attempt += 1
+            log.debug('%s %s failed (%s); retry %d in %.1fs', method, path, failure, attempt, delay)
+            time.sleep(delay)
+
+    # --- the original API -----------------------------------------------------------
+
+    def _acquire_once(self, wait: int) -> Dict[str, Any]:
+        params = {'wait': wait} if wait > 0 else None
+        data = self._request('GET', '/session', params, idempotent=False, timeout=self.timeout + wait)
+        if not isinstance(data, dict) or 'session_id' not in data:
+            raise TeleGateError('GET /session: unexpected answer {!r}'.format(data))
+        self._remember(data['session_id'], data.get('lease_token'))
+        return data
+
+    def _plan(self, max_wait: Any) -> WaitPlan:
+        return WaitPlan(self.max_wait if max_wait is _UNSET else max_wait, self.long_poll,
+                        max(self.backoff, 0.05) * 2, self.backoff_cap)
+
+    def _tell_waiting(self, exc: NoSessionAvailable, plan: WaitPlan) -> None:
+        if self.notice is None:
+            return
+        if exc.next_release_in is not None:
+            when = 'next release in {} s'.format(exc.next_release_in)
+        else:
+            when = '{} in use'.format(exc.in_use)
+        rem = plan.remaining()
+        bound = '' if rem is None else ' (at most {:.0f} s more)'.format(max(0.0, rem))
+        try:
+            self.notice('TeleGate: no free session ({} in flood wait, {}); waiting{}'.format(
+                exc.waiting_count, when, bound))
+        except Exception:  # a broken notice callback must not break acquiring
+            pass
+
+    def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None) -> Dict[str, Any]:
+        """
+        Lease a session: a dict with ``session_id``, ``session_name`` (and from
+        TeleGate ``lease_token``, ``lease_expires_at``, ``proxy``, ...).
+
+        With auto-wait (the constructor's, or ``auto_wait=``), waits for one as
+        described in _waiting.py, at most ``max_wait`` seconds. Raises
+        NoSessionAvailable when it will not or can no longer wait.
+        """
+        auto = self.auto_wait if auto_wait is None else auto_wait
+        plan = self._plan(max_wait)
+        told = False
+        while True:
+            wait = plan.poll_seconds() if auto else 0
+            started = time.monotonic()
+            try:
+                return self._acquire_once(wait)
+            except NoSessionAvailable as exc:
+                if not auto:
+                    raise
+                delay = plan.after_503(exc, wait, time.monotonic() - started)
+                if not told or delay >= 1:
+                    self._tell_waiting(exc, plan)
+                    told = True
+                if delay > 0:
+                    time.sleep(delay)
+
+    def release_session(self, session_id: int, lease_token: Optional[str] = None) -> bool:
+        """
+        Give a session back. True, also for unknown or already free ids. Sends
+        the lease token this client got for it (or ``lease_token``): raises
+        LeaseMismatch when the session was since leased to someone else.
+        """
+        token = lease_token or self.lease_token(session_id)
+        try:
+            self._request('POST', '/release', {'session_id': session_id, 'lease_token': token})
+        except LeaseMismatch:
+            self._forget(session_id)
+            raise
+        self._forget(session_id)
+        return True
+
+    def get_status(self) -> Dict[str, Any]:
+        """The /status answer: total, free, in_use, in_floodwait, next_available, ..."""
+        return self._request('GET', '/status')  # type: ignore[no-any-return]
+
+    # --- additions ------------------------------------------------------------------
+
+    def report_floodwait(self, session_id: int, seconds: int, lease_token: Optional[str] = None) -> Dict[str, Any]:
+        """Telegram said FLOOD_WAIT_<seconds>: the session leaves use and rests that long."""
+        token = lease_token or self.lease_token(session_id)
+        try:
+            r = self._request('POST', '/floodwait', {'session_id': session_id, 'wait_seconds': int(seconds),
+                                                     'lease_token': token})
+        except LeaseMismatch:
+            self._forget(session_id)
+            raise
+        self._forget(session_id)
+        return r  # type: ignore[no-any-return]
+
+    def invalidate_session(self, session_id: int, reason: Optional[str] = None) -> Dict[str, Any]:
+        """Take a session out of circulation (banned, key revoked). May need an admin key."""
+        r = self._request('POST', '/invalidate', {'session_id': session_id,
+                                                  'reason': None if reason is None else str(reason)[:500]})
+        self._forget(session_id)
+        return r  # type: ignore[no-any-return]
+
+    def restore_session(self, session_id: int) -> Dict[str, Any]:
+        """End an invalidation or flood wait now (operators). May need an admin key."""
+        return self._request('POST', '/restore', {'session_id': session_id})  # type: ignore[no-any-return]
+
+    def heartbeat(self, session_id: int, lease_token: Optional[str] = None) -> Dict[str, Any]:
+        """Extend a lease by the server's lease TTL. LeaseMismatch when it is no longer ours."""
+        token = lease_token or self.lease_token(session_id)
+        if not token:
+            raise ValueError('no lease token for session {}: lease it with get_session() first'.format(session_id))
+        return self._request('POST', '/heartbeat',  # type: ignore[no-any-return]
+                             {'session_id': session_id, 'lease_token': token})
+
+    # --- the context manager ----------------------------------------------------------
+
+    @contextmanager
+    def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None) -> Iterator[Lease]:
+        """
+        ``with client.session() as s:`` leases a session (auto-wait), heartbeats
+        while the block runs, and releases it at the end. An error escaping the
+        block is re-raised after a Telegram FLOOD_WAIT was reported as
+        /floodwait, or AUTH_KEY_UNREGISTERED / AUTH_KEY_DUPLICATED /
+        SESSION_REVOKED / USER_DEACTIVATED(_BAN) as /invalidate.
+        """
+        lease = Lease(self, self.get_session(max_wait=max_wait))
+        beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.heartbeat_interval))
+        beat.start()
+        try:
+            yield lease
+        except BaseException as exc:
+            beat.stop()
+            lease.report_error(exc)
+            if not lease.ended:
+                try:
+                    lease.release()
+                except LeaseMismatch:
+                    pass
+                except Exception as err:  # the block's error matters more
+                    log.warning('session %s: release failed: %s', lease.session_id, err)
+            raise
+        finally:
+            beat.stop()
+        if not lease.ended:
+            try:
+                lease.release()
+            except LeaseMismatch:
+                log.warning('session %s: lease was lost before release', lease.session_id)
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode('utf-8'))
+    except ValueError:
+        return raw.decode('utf-8', 'replace')
