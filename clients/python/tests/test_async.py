@@ -1,0 +1,85 @@
+"""The asyncio client against a real TeleGate."""
+import asyncio
+import time
+import unittest
+
+from telegate_client import AsyncTelegramSessionManagerClient, AuthError, NoSessionAvailable
+
+from . import fakes
+from .test_client import ServerTestCase
+
+
+class AsyncClient(ServerTestCase):
+    server_options = {'sessions': 2, 'admin_keys': True}
+
+    def aclient(self, **kw):
+        kw.setdefault('notice', None)
+        key = kw.pop('api_key', self.server.api_key)
+        return AsyncTelegramSessionManagerClient(self.server.url, key, **kw)
+
+    def test_get_release_status(self):
+        async def main():
+            c = self.aclient()
+            s = await c.get_session()
+            self.assertEqual((await c.get_status())['in_use'], 1)
+            self.assertTrue(await c.release_session(s['session_id']))
+            return s
+        s = asyncio.run(main())
+        self.assertEqual(self.server.state_of(s['session_id']), 'free')
+
+    def test_auto_wait_is_served_by_a_release(self):
+        async def main():
+            holder = self.aclient(auto_wait=False)
+            held = [await holder.get_session() for _ in range(self.server.n)]
+            waiting = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            c = self.aclient(max_wait=20, notice=lambda line: loop.call_soon_threadsafe(waiting.set))
+            task = asyncio.ensure_future(c.get_session())
+            await asyncio.wait_for(waiting.wait(), 10)
+            self.assertFalse(task.done())
+            released = time.monotonic()
+            await holder.release_session(held[1]['session_id'])
+            s = await asyncio.wait_for(task, 10)
+            self.assertEqual(s['session_id'], held[1]['session_id'])
+            self.assertLess(time.monotonic() - released, 3)
+        asyncio.run(main())
+
+    def test_max_wait_and_no_auto_wait(self):
+        async def main():
+            holder = self.aclient(auto_wait=False)
+            for _ in range(self.server.n):
+                await holder.get_session()
+            with self.assertRaises(NoSessionAvailable):
+                await holder.get_session()
+            started = time.monotonic()
+            with self.assertRaises(NoSessionAvailable):
+                await self.aclient(max_wait=1).get_session()
+            self.assertLess(time.monotonic() - started, 3)
+        asyncio.run(main())
+
+    def test_context_manager_reports_flood_wait_and_releases_otherwise(self):
+        async def main():
+            c = self.aclient()
+            with self.assertRaises(fakes.FloodWaitError):
+                async with c.session() as s:
+                    await asyncio.sleep(0)
+                    raise fakes.FloodWaitError(capture=60)
+            async with c.session() as t:
+                self.assertNotEqual(t.session_id, s.session_id)
+                self.assertEqual((await t.heartbeat())['status'], 'extended')
+            return s, t
+        s, t = asyncio.run(main())
+        self.assertEqual(s.reported, ('floodwait', 60))
+        self.assertEqual(self.server.state_of(s.session_id), 'floodwait')
+        self.assertEqual(self.server.state_of(t.session_id), 'free')
+
+    def test_auth_errors(self):
+        async def main():
+            with self.assertRaises(AuthError) as cm:
+                await self.aclient(api_key='nope').get_status()
+            return cm.exception.status
+        self.assertEqual(asyncio.run(main()), 403)
+
+
+if __name__ == '__main__':
+    unittest.main()
