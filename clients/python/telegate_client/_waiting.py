@@ -24,6 +24,8 @@ from .errors import NoSessionAvailable
 MAX_LONG_POLL = 60
 #: A long-poll answered this much earlier than asked was not held (no long-poll support).
 _HELD_TOLERANCE = 0.5
+#: Longest single sleep between tries, seconds.
+MAX_SLEEP = 300.0
 
 
 class WaitPlan:
@@ -74,4 +76,5 @@ class WaitPlan:
             step = min(self.backoff_cap, self.backoff_base * (2 ** min(self.backoffs, 30)))
             self.backoffs += 1
             delay = min(delay, step * (0.5 + 0.5 * self.rand()))
+        delay = min(delay, MAX_SLEEP)  # ask again at least this often (restores, new files)
         return delay if rem is None else min(delay, rem)

@@ -1,0 +1,637 @@
+/**
+ * TeleGate client for TypeScript / JavaScript workers (GramJS and others):
+ * `import { TeleGateClient } from 'telegate'`.
+ *
+ * Self-contained on purpose: it imports nothing outside src/client/ except
+ * Node's built-ins, so loading it pulls in no server code or dependency.
+ * HTTP is Node's built-in fetch.
+ *
+ *   const client = new TeleGateClient({ baseUrl: 'http://telegate:8000', apiKey });
+ *   await client.withSession(async (s) => { ... });   // acquire, heartbeat, report, release
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  AuthError,
+  HttpError,
+  LeaseMismatchError,
+  NoSessionAvailableError,
+  SessionNotFoundError,
+  TeleGateConnectionError,
+  TeleGateError,
+  httpError,
+} from './errors';
+import { classifyTelegramError } from './telegramErrors';
+import { WaitPlan } from './waiting';
+
+export {
+  AuthError,
+  HttpError,
+  LeaseMismatchError,
+  NoSessionAvailableError,
+  SessionNotFoundError,
+  TeleGateConnectionError,
+  TeleGateError,
+};
+export {
+  classifyTelegramError,
+  floodWaitSeconds,
+  invalidationReason,
+  INVALIDATING,
+  type InvalidationReason,
+  type TelegramErrorKind,
+} from './telegramErrors';
+
+export const VERSION = '0.1.0';
+
+export interface TeleGateClientOptions {
+  /** e.g. `http://telegate:8000` (a path prefix is kept). */
+  baseUrl: string;
+  /** Sent as `X-API-Key` on every request. */
+  apiKey: string;
+  /** Wait for a session when none is free (default true). */
+  autoWait?: boolean;
+  /** Bound on auto-wait in getSession()/withSession(); null (default): no bound. */
+  maxWaitMs?: number | null;
+  /** Per HTTP request (long-polls get their wait on top). Default 30 s. */
+  timeoutMs?: number;
+  /**
+   * Extra attempts after a connection error, a 429 or a 5xx on idempotent calls
+   * (GET /session only when the request provably changed nothing). Default 3.
+   */
+  retries?: number;
+  /** Base of the exponential backoff for retries and auto-wait polling. Default 500 ms. */
+  backoffMs?: number;
+  /** Cap of that backoff. Default 30 s. */
+  backoffCapMs?: number;
+  /** Use the server's GET /session?wait= long-poll (default true). */
+  longPoll?: boolean;
+  /** Heartbeat period in withSession() (shortened to a third of a shorter lease). Default 60 s. */
+  heartbeatIntervalMs?: number;
+  /** Told each time getSession() starts (or keeps) waiting. */
+  onWait?: (info: WaitInfo) => void;
+  /** Told about background trouble (heartbeat failures, a lost lease, a failed report). */
+  onWarning?: (message: string, error?: unknown) => void;
+  /** A fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+export interface WaitInfo {
+  waitingCount: number;
+  nextReleaseIn: number | null;
+  inUse: number | null;
+  /** What is left of maxWaitMs; null when unbounded. */
+  remainingMs: number | null;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface AcquireOptions extends CallOptions {
+  /** Overrides the client's autoWait for this call. */
+  autoWait?: boolean;
+  /** Overrides the client's maxWaitMs for this call. */
+  maxWaitMs?: number | null;
+}
+
+export interface WithSessionOptions extends AcquireOptions {
+  heartbeatIntervalMs?: number;
+}
+
+export interface Proxy {
+  type: string;
+  host: string;
+  port: number;
+  username?: string | null;
+  password?: string | null;
+  rdns?: boolean;
+}
+
+/** A leased session (GET /session). */
+export interface Session {
+  sessionId: number;
+  sessionName: string;
+  leaseToken: string | null;
+  /** `YYYY-MM-DD HH:MM:SS`, UTC. */
+  leaseExpiresAt: string | null;
+  proxy: Proxy | null;
+  /** Telethon/Pyrogram string session, when the server is configured to expose it. */
+  sessionString: string | null;
+  /** The answer as sent (snake_case; includes fields added later). */
+  raw: Record<string, unknown>;
+}
+
+/** GET /status. */
+export interface PoolStatus {
+  total: number;
+  free: number;
+  inUse: number;
+  inFloodwait: number;
+  /** Earliest flood-wait deadline, `YYYY-MM-DD HH:MM:SS` UTC, or null. */
+  nextAvailable: string | null;
+  invalidated: number | null;
+  raw: Record<string, unknown>;
+}
+
+export interface FloodwaitResult {
+  sessionId: number;
+  sessionName: string;
+  floodwaitUntil: string;
+  inFloodwait: boolean;
+  /** The session's state afterwards (`floodwait`, `free` for 0 s, or `invalidated`). */
+  state: string | null;
+}
+
+export interface HeartbeatResult {
+  sessionId: number;
+  leaseExpiresAt: string;
+}
+
+export type Reported = { kind: 'floodwait'; seconds: number } | { kind: 'invalidate'; reason: string | null };
+
+/** What withSession() hands to its callback. */
+export interface ActiveLease extends Session {
+  /** True once the server said the lease is no longer ours (heartbeat or release answered 409/404). */
+  readonly leaseLost: boolean;
+  /** True once released, reported as a flood wait, or invalidated. */
+  readonly ended: boolean;
+  /** What was reported for this lease, if anything. */
+  readonly reported: Reported | null;
+  /** Aborted when the lease is lost: pass it to long operations to stop them. */
+  readonly signal: AbortSignal;
+  heartbeat(): Promise<HeartbeatResult>;
+  release(): Promise<void>;
+  reportFloodwait(seconds: number): Promise<FloodwaitResult>;
+  invalidate(reason?: string): Promise<void>;
+  /** Report `err` when it is a Telegram FLOOD_WAIT or dead-session error; true when reported. Never throws. */
+  reportError(err: unknown): Promise<boolean>;
+}
+
+const RETRY_STATUSES = new Set([500, 502, 503, 504]);
+const MAX_RETRY_AFTER_MS = 60_000;
+/** Network errors raised before the request reached the server: safe to retry any call. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+type Params = Record<string, string | number | undefined>;
+
+interface RequestOptions extends CallOptions {
+  idempotent?: boolean;
+  timeoutMs?: number;
+}
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, i = 0; e !== null && typeof e === 'object' && i < 4; e = (e as { cause?: unknown }).cause, i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** Sleep `ms`; an abort rejects with the signal's reason. */
+async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  }
+}
+
+function parseUtc(text: string | null): number | null {
+  if (!text) return null;
+  const ms = Date.parse(`${text.replace(' ', 'T')}Z`);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' ? v : null;
+}
+
+function toSession(raw: Record<string, unknown>): Session {
+  return {
+    sessionId: raw.session_id as number,
+    sessionName: raw.session_name as string,
+    leaseToken: str(raw.lease_token),
+    leaseExpiresAt: str(raw.lease_expires_at),
+    proxy: (raw.proxy as Proxy | null | undefined) ?? null,
+    sessionString: str(raw.session_string),
+    raw,
+  };
+}
+
+export class TeleGateClient {
+  readonly baseUrl: string;
+  private readonly apiKey: string;
+  private readonly opts: Required<Omit<TeleGateClientOptions, 'baseUrl' | 'apiKey' | 'onWait' | 'onWarning' | 'maxWaitMs'>> & {
+    maxWaitMs: number | null;
+    onWait?: (info: WaitInfo) => void;
+    onWarning?: (message: string, error?: unknown) => void;
+  };
+  private readonly tokens = new Map<number, string>();
+
+  constructor(options: TeleGateClientOptions) {
+    if (!options.baseUrl) throw new TypeError('baseUrl is required');
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    this.opts = {
+      autoWait: options.autoWait ?? true,
+      maxWaitMs: options.maxWaitMs ?? null,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      retries: Math.max(0, Math.floor(options.retries ?? 3)),
+      backoffMs: options.backoffMs ?? 500,
+      backoffCapMs: options.backoffCapMs ?? 30_000,
+      longPoll: options.longPoll ?? true,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 60_000,
+      onWait: options.onWait,
+      onWarning: options.onWarning,
+      fetch: options.fetch ?? fetch,
+    };
+  }
+
+  /** The lease token this client holds for `sessionId` (from getSession()), if any. */
+  leaseToken(sessionId: number): string | undefined {
+    return this.tokens.get(sessionId);
+  }
+
+  // --- HTTP ------------------------------------------------------------------------
+
+  private retryDelayMs(attempt: number, retryAfter: string | null): number {
+    if (retryAfter !== null && /^\s*\d+\s*$/.test(retryAfter)) return Math.min(Number(retryAfter) * 1000, MAX_RETRY_AFTER_MS);
+    const step = Math.min(this.opts.backoffCapMs, this.opts.backoffMs * 2 ** attempt);
+    return step * (0.5 + 0.5 * Math.random());
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string, params: Params = {}, o: RequestOptions = {}): Promise<T> {
+    const idempotent = o.idempotent ?? true;
+    const defined = Object.entries(params).filter((e): e is [string, string | number] => e[1] !== undefined);
+    let url = this.baseUrl + path;
+    const headers: Record<string, string> = { 'X-API-Key': this.apiKey, Accept: 'application/json', 'User-Agent': `telegate-client/${VERSION} (node)` };
+    let body: string | undefined;
+    if (method === 'GET') {
+      if (defined.length > 0) url += `?${new URLSearchParams(defined.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
+    } else {
+      body = JSON.stringify(Object.fromEntries(defined));
+      headers['Content-Type'] = 'application/json';
+    }
+    for (let attempt = 0; ; attempt++) {
+      o.signal?.throwIfAborted();
+      const timeout = AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs);
+      const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+      let retryAfter: string | null = null;
+      let res: Response | undefined;
+      let text: string | undefined;
+      try {
+        res = await this.opts.fetch(url, { method, headers, body, signal });
+        text = await res.text();
+      } catch (err) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        const code = errorCode(err);
+        const notSent = res === undefined && code !== undefined && NOT_SENT_CODES.has(code);
+        const what = timeout.aborted ? `no answer within ${o.timeoutMs ?? this.opts.timeoutMs} ms` : `${code ?? (err as Error).message}`;
+        if (!(notSent || idempotent) || attempt >= this.opts.retries) {
+          throw new TeleGateConnectionError(`${method} ${path}: cannot reach ${this.baseUrl}: ${what}`, { cause: err });
+        }
+      }
+      if (res !== undefined && text !== undefined) {
+        let data: unknown = text;
+        try {
+          data = text === '' ? null : JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        if (res.ok) return data as T;
+        const detail = data !== null && typeof data === 'object' && 'detail' in data ? data.detail : data;
+        const d = detail as { error?: unknown; in_floodwait?: unknown; next_release_in?: unknown; in_use?: unknown } | null;
+        if (res.status === 503 && d?.error === 'no_free_session') {
+          throw new NoSessionAvailableError(num(d.in_floodwait) ?? 0, num(d.next_release_in), num(d.in_use));
+        }
+        const noStateChange = res.status === 429 || (res.status === 503 && d?.error === 'store_unavailable');
+        const retryable = noStateChange || (idempotent && RETRY_STATUSES.has(res.status));
+        const error = httpError(res.status, detail, method, path);
+        if (!retryable || attempt >= this.opts.retries) throw error;
+        retryAfter = res.headers.get('retry-after');
+      }
+      await pause(this.retryDelayMs(attempt, retryAfter), o.signal);
+    }
+  }
+
+  // --- the original operations -------------------------------------------------------
+
+  private async acquireOnce(waitSeconds: number, signal?: AbortSignal): Promise<Session> {
+    const raw = await this.request<Record<string, unknown>>('GET', '/session', waitSeconds > 0 ? { wait: waitSeconds } : {}, {
+      idempotent: false,
+      timeoutMs: this.opts.timeoutMs + waitSeconds * 1000,
+      signal,
+    });
+    if (raw === null || typeof raw !== 'object' || typeof raw.session_id !== 'number') {
+      throw new TeleGateError(`GET /session: unexpected answer ${JSON.stringify(raw)}`);
+    }
+    const s = toSession(raw);
+    if (s.leaseToken) this.tokens.set(s.sessionId, s.leaseToken);
+    return s;
+  }
+
+  /**
+   * Lease a session. With auto-wait, waits for one (long-poll, flood-wait
+   * deadlines, backoff), at most `maxWaitMs`; throws NoSessionAvailableError
+   * when it will not or can no longer wait.
+   */
+  async getSession(o: AcquireOptions = {}): Promise<Session> {
+    const auto = o.autoWait ?? this.opts.autoWait;
+    const plan = new WaitPlan({
+      maxWaitMs: o.maxWaitMs !== undefined ? o.maxWaitMs : this.opts.maxWaitMs,
+      longPoll: this.opts.longPoll,
+      backoffBaseMs: Math.max(this.opts.backoffMs, 50) * 2,
+      backoffCapMs: this.opts.backoffCapMs,
+    });
+    let told = false;
+    for (;;) {
+      const wait = auto ? plan.pollSeconds() : 0;
+      const started = Date.now();
+      try {
+        return await this.acquireOnce(wait, o.signal);
+      } catch (err) {
+        if (!(err instanceof NoSessionAvailableError) || !auto) throw err;
+        const delay = plan.after503(err, wait, Date.now() - started);
+        if (!told || delay >= 1000) {
+          told = true;
+          this.opts.onWait?.({ waitingCount: err.waitingCount, nextReleaseIn: err.nextReleaseIn, inUse: err.inUse, remainingMs: plan.remainingMs() });
+        }
+        if (delay > 0) await pause(delay, o.signal);
+      }
+    }
+  }
+
+  /**
+   * Give a session back. Resolves also for unknown or already free ids. Sends
+   * the lease token this client got for it (or `leaseToken`): LeaseMismatchError
+   * when the session was since leased to someone else.
+   */
+  async releaseSession(sessionId: number, o: CallOptions & { leaseToken?: string } = {}): Promise<true> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    try {
+      await this.request('POST', '/release', { session_id: sessionId, lease_token: token }, o);
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) this.tokens.delete(sessionId); // not ours any more
+      throw err;
+    }
+    this.tokens.delete(sessionId);
+    return true;
+  }
+
+  async getStatus(o: CallOptions = {}): Promise<PoolStatus> {
+    const raw = await this.request<Record<string, unknown>>('GET', '/status', {}, o);
+    return {
+      total: num(raw.total) ?? 0,
+      free: num(raw.free) ?? 0,
+      inUse: num(raw.in_use) ?? 0,
+      inFloodwait: num(raw.in_floodwait) ?? 0,
+      nextAvailable: str(raw.next_available),
+      invalidated: num(raw.invalidated),
+      raw,
+    };
+  }
+
+  // --- additions ---------------------------------------------------------------------
+
+  /** Telegram said FLOOD_WAIT_<seconds>: the session leaves use and rests that long. */
+  async reportFloodwait(sessionId: number, seconds: number, o: CallOptions & { leaseToken?: string } = {}): Promise<FloodwaitResult> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    let raw: Record<string, unknown>;
+    try {
+      raw = await this.request('POST', '/floodwait', { session_id: sessionId, wait_seconds: Math.max(0, Math.ceil(seconds)), lease_token: token }, o);
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) this.tokens.delete(sessionId);
+      throw err;
+    }
+    this.tokens.delete(sessionId);
+    return {
+      sessionId: raw.session_id as number,
+      sessionName: raw.session_name as string,
+      floodwaitUntil: raw.floodwait_until as string,
+      inFloodwait: raw.in_floodwait === true,
+      state: str(raw.state),
+    };
+  }
+
+  /** Take a session out of circulation (banned, key revoked). May need an admin key. */
+  async invalidateSession(sessionId: number, reason?: string, o: CallOptions = {}): Promise<void> {
+    await this.request('POST', '/invalidate', { session_id: sessionId, reason: reason?.slice(0, 500) }, o);
+    this.tokens.delete(sessionId);
+  }
+
+  /** End an invalidation or flood wait now (operators). May need an admin key. */
+  async restoreSession(sessionId: number, o: CallOptions = {}): Promise<{ sessionId: number; state: string | null }> {
+    const raw = await this.request<Record<string, unknown>>('POST', '/restore', { session_id: sessionId }, o);
+    return { sessionId: raw.session_id as number, state: str(raw.state) };
+  }
+
+  /** Extend a lease by the server's lease TTL. LeaseMismatchError when it is no longer ours. */
+  async heartbeat(sessionId: number, o: CallOptions & { leaseToken?: string } = {}): Promise<HeartbeatResult> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    if (token === undefined) throw new TypeError(`no lease token for session ${sessionId}: lease it with getSession() first`);
+    const raw = await this.request<Record<string, unknown>>('POST', '/heartbeat', { session_id: sessionId, lease_token: token }, o);
+    return { sessionId: raw.session_id as number, leaseExpiresAt: raw.lease_expires_at as string };
+  }
+
+  // --- withSession ---------------------------------------------------------------------
+
+  /** @internal */
+  warn(message: string, error?: unknown): void {
+    try {
+      this.opts.onWarning?.(message, error);
+    } catch {
+      // a broken callback must not break the worker
+    }
+  }
+
+  /**
+   * Lease a session (auto-wait), run `fn` with it while heartbeating, and
+   * release it when `fn` settles. When `fn` throws a Telegram FLOOD_WAIT
+   * (GramJS FloodWaitError `.seconds`, or FLOOD(_PREMIUM)_WAIT_<n> in the
+   * message) it is reported as /floodwait; AUTH_KEY_UNREGISTERED,
+   * AUTH_KEY_DUPLICATED, SESSION_REVOKED, USER_DEACTIVATED(_BAN) as
+   * /invalidate. The error is then rethrown. A lost lease (409) sets
+   * `leaseLost` and aborts `lease.signal`; it does not throw.
+   */
+  async withSession<T>(fn: (lease: ActiveLease) => Promise<T> | T, o: WithSessionOptions = {}): Promise<T> {
+    const session = await this.getSession(o);
+    const lease = new Lease(this, session);
+    const interval = heartbeatIntervalFor(session, o.heartbeatIntervalMs ?? this.opts.heartbeatIntervalMs);
+    let stopped = false;
+    let beating = false;
+    const timer = setInterval(() => {
+      if (beating || stopped || lease.leaseToken === null) return;
+      beating = true;
+      lease
+        .heartbeat()
+        .catch((err: unknown) => {
+          if (stopped) return;
+          if (err instanceof LeaseMismatchError || err instanceof SessionNotFoundError) {
+            lease.lose();
+            clearInterval(timer);
+            this.warn(`session ${lease.sessionId}: lease lost (${(err as Error).message}); the callback keeps running`, err);
+          } else {
+            this.warn(`session ${lease.sessionId}: heartbeat failed: ${(err as Error).message}`, err);
+          }
+        })
+        .finally(() => {
+          beating = false;
+        });
+    }, interval);
+    timer.unref();
+    const stop = (): void => {
+      stopped = true;
+      clearInterval(timer);
+    };
+    let result: T;
+    try {
+      result = await fn(lease);
+    } catch (err) {
+      stop();
+      await lease.reportError(err);
+      if (!lease.ended) {
+        try {
+          await lease.release();
+        } catch (releaseErr) {
+          if (!(releaseErr instanceof LeaseMismatchError)) this.warn(`session ${lease.sessionId}: release failed: ${(releaseErr as Error).message}`, releaseErr);
+        }
+      }
+      throw err;
+    }
+    stop();
+    if (!lease.ended) {
+      try {
+        await lease.release();
+      } catch (err) {
+        if (!(err instanceof LeaseMismatchError)) throw err;
+        this.warn(`session ${lease.sessionId}: lease was lost before release`, err);
+      }
+    }
+    return result;
+  }
+
+  /** @internal for Lease */
+  forget(sessionId: number): void {
+    this.tokens.delete(sessionId);
+  }
+}
+
+/** `interval`, shortened to a third of the lease's remaining time when that is shorter (at least 1 s). */
+function heartbeatIntervalFor(s: Session, intervalMs: number): number {
+  const expires = parseUtc(s.leaseExpiresAt);
+  if (expires !== null) {
+    const ttl = expires - Date.now();
+    if (ttl > 0 && ttl < 3 * intervalMs) return Math.max(1000, ttl / 3);
+  }
+  return intervalMs;
+}
+
+class Lease implements ActiveLease {
+  readonly sessionId: number;
+  readonly sessionName: string;
+  readonly leaseToken: string | null;
+  leaseExpiresAt: string | null;
+  readonly proxy: Proxy | null;
+  readonly sessionString: string | null;
+  readonly raw: Record<string, unknown>;
+  leaseLost = false;
+  ended = false;
+  reported: Reported | null = null;
+  private readonly lost = new AbortController();
+
+  constructor(
+    private readonly client: TeleGateClient,
+    s: Session,
+  ) {
+    this.sessionId = s.sessionId;
+    this.sessionName = s.sessionName;
+    this.leaseToken = s.leaseToken;
+    this.leaseExpiresAt = s.leaseExpiresAt;
+    this.proxy = s.proxy;
+    this.sessionString = s.sessionString;
+    this.raw = s.raw;
+  }
+
+  get signal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  lose(): void {
+    this.leaseLost = true;
+    this.lost.abort(new TeleGateError(`session ${this.sessionId}: lease lost`));
+  }
+
+  private token(): { leaseToken?: string } {
+    return this.leaseToken === null ? {} : { leaseToken: this.leaseToken };
+  }
+
+  async heartbeat(): Promise<HeartbeatResult> {
+    const r = await this.client.heartbeat(this.sessionId, this.token());
+    this.leaseExpiresAt = r.leaseExpiresAt;
+    return r;
+  }
+
+  async release(): Promise<void> {
+    if (this.ended) return;
+    try {
+      await this.client.releaseSession(this.sessionId, this.token());
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) {
+        this.ended = true;
+        this.lose();
+      }
+      throw err;
+    }
+    this.ended = true;
+  }
+
+  async reportFloodwait(seconds: number): Promise<FloodwaitResult> {
+    const r = await this.client.reportFloodwait(this.sessionId, seconds, this.token());
+    this.ended = true;
+    this.reported = { kind: 'floodwait', seconds };
+    return r;
+  }
+
+  async invalidate(reason?: string): Promise<void> {
+    await this.client.invalidateSession(this.sessionId, reason);
+    this.ended = true;
+    this.reported = { kind: 'invalidate', reason: reason ?? null };
+  }
+
+  async reportError(err: unknown): Promise<boolean> {
+    const kind = classifyTelegramError(err);
+    if (kind === null || this.ended) return false;
+    try {
+      if (kind.kind === 'floodwait') await this.reportFloodwait(kind.seconds);
+      else await this.invalidate(kind.reason);
+      this.reported = kind;
+      return true;
+    } catch (reportErr) {
+      if (reportErr instanceof LeaseMismatchError) {
+        this.ended = true;
+        this.lose();
+      } else if (kind.kind === 'invalidate') {
+        // Not released: it expires with its lease instead of going back to the pool.
+        this.ended = true;
+        this.client.forget(this.sessionId);
+      }
+      this.client.warn(
+        `session ${this.sessionId}: could not report ${kind.kind === 'floodwait' ? `FLOOD_WAIT ${kind.seconds}` : `invalidate ${kind.reason}`}: ${(reportErr as Error).message}`,
+        reportErr,
+      );
+      return false;
+    }
+  }
+}
