@@ -1,0 +1,106 @@
+/**
+ * Offline reader for Telegram `.session` files (Telethon v1/v2, Pyrogram and
+ * its Kurigram fork) and their optional sidecar JSON. Never connects anywhere
+ * and never writes the files: each one is loaded into memory and opened there
+ * with sql.js (see ./sqlite.ts).
+ *
+ * Decisions worth knowing:
+ * - `meta.proxy`: the sidecar's proxy when it gives one, else the default
+ *   proxy, else null. A sidecar `"proxy": null` / `""` / `[]` counts as "not
+ *   given" (the default applies).
+ * - `meta.userId`: the session's own (Telethon entity 0, Pyrogram user_id,
+ *   Telethon v2 user row), else the sidecar's `user_id` / `id`.
+ * - Pyrogram session string: api_id from the sessions table, else the
+ *   sidecar's `app_id` / `api_id`, else 0; user_id = `meta.userId`, else 0.
+ * - Telethon session string: Telethon v1's StringSession format, also for
+ *   Telethon v2 files; not produced when the stored address is not an IP.
+ * - `fileError` joins every problem found ('; '): session file first, sidecar next.
+ */
+import fs from 'node:fs/promises';
+import type { Proxy, SessionMeta } from '../pool/types';
+import { parseSessionBytes } from './sqlite';
+import { readSidecar, sidecarPathFor } from './sidecar';
+import { pyrogramSessionString, telethonSessionString } from './strings';
+
+export { normalizeProxy, parseProxyUrl, maskProxy, ProxyFormatError } from './proxy';
+
+/** Result of reading one .session (+ optional sidecar .json). */
+export interface SessionFileInfo {
+  meta: SessionMeta;
+  /** Set when the session is unusable: a short human reason. */
+  fileError?: string;
+}
+
+export interface ReadSessionFileOptions {
+  /** Applies when the sidecar gives no proxy. */
+  defaultProxy: Proxy | null;
+}
+
+async function readBytes(file: string): Promise<{ bytes: Uint8Array } | { error: string }> {
+  try {
+    return { bytes: await fs.readFile(file) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') return { error: 'not a file (directory)' };
+    return { error: `cannot read file (${code ?? String(err)})` };
+  }
+}
+
+function safeNumber(v: bigint | null): number | undefined {
+  return v !== null && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : undefined;
+}
+
+/**
+ * Read one session file and its sidecar. Never throws for a bad or missing
+ * file: every problem becomes `fileError`. Throws only if sql.js cannot start.
+ */
+export async function readSessionFile(sessionPath: string, opts: ReadSessionFileOptions): Promise<SessionFileInfo> {
+  const [file, side] = await Promise.all([readBytes(sessionPath), readSidecar(sidecarPathFor(sessionPath))]);
+  const errors: string[] = [];
+  const meta: SessionMeta = {};
+
+  const parsed = 'bytes' in file ? await parseSessionBytes(file.bytes) : { ok: false as const, error: file.error };
+  if (parsed.ok) {
+    meta.format = parsed.session.format;
+    meta.dcId = parsed.session.dcId;
+  } else {
+    errors.push(parsed.error);
+    if (parsed.partial?.format !== undefined) meta.format = parsed.partial.format;
+    if (parsed.partial?.dcId !== undefined) meta.dcId = parsed.partial.dcId;
+  }
+
+  const sidecar = side.ok ? side.sidecar : null;
+  if (!side.ok) errors.push(side.error);
+
+  const userId = (parsed.ok ? parsed.session.userId : null) ?? sidecar?.userId ?? null;
+  const userIdNumber = safeNumber(userId);
+  if (userIdNumber !== undefined) meta.userId = userIdNumber;
+
+  if (!side.ok) meta.proxy = null;
+  else if (sidecar?.proxy != null) meta.proxy = sidecar.proxy;
+  else meta.proxy = opts.defaultProxy === null ? null : { ...opts.defaultProxy };
+
+  if (sidecar !== null) meta.account = sidecar.account;
+
+  if (parsed.ok) {
+    const s = parsed.session;
+    const str =
+      s.format === 'telethon'
+        ? s.serverAddress !== null && s.port !== null
+          ? telethonSessionString(s.dcId, s.serverAddress, s.port, s.authKey)
+          : null
+        : pyrogramSessionString({
+            dcId: s.dcId,
+            apiId: s.apiId ?? sidecar?.apiId ?? 0,
+            testMode: s.testMode,
+            authKey: s.authKey,
+            userId: userId ?? 0n,
+            isBot: s.isBot,
+          });
+    if (str !== null) meta.sessionString = str;
+  }
+
+  const info: SessionFileInfo = { meta };
+  if (errors.length > 0) info.fileError = errors.join('; ');
+  return info;
+}

@@ -1,0 +1,146 @@
+/**
+ * The optional sidecar `name.json` next to `name.session` (account data as
+ * session sellers and farm tools write it: app_id, device, lang_pack, twoFA,
+ * proxy, phone, user_id, ...).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Proxy } from '../pool/types';
+import { normalizeProxy, ProxyFormatError } from './proxy';
+
+/** Larger sidecars are refused rather than parsed (they are a few hundred bytes in practice). */
+export const MAX_SIDECAR_BYTES = 1024 * 1024;
+
+export interface Sidecar {
+  /** The fields with secrets and proxies removed, safe to list. */
+  account: Record<string, unknown>;
+  /** `undefined`: no proxy given (the default applies); null: given as empty. */
+  proxy?: Proxy | null;
+  apiId: number | null;
+  userId: bigint | null;
+}
+
+export type SidecarResult = { ok: true; sidecar: Sidecar | null } | { ok: false; error: string };
+
+/** `dir/name.session` → `dir/name.json` (any other name: `name.json` appended). */
+export function sidecarPathFor(sessionPath: string): string {
+  return sessionPath.endsWith('.session') ? sessionPath.slice(0, -'.session'.length) + '.json' : sessionPath + '.json';
+}
+
+/**
+ * Key fragments that mark a secret, matched against the key lower-cased with
+ * everything but letters and digits removed (so twoFA, two_fa, 2FA, Password,
+ * cloud-password, session_string, authKey, bot_token all match). Proxies are
+ * removed too: their credentials reach workers through `meta.proxy` only.
+ */
+const SECRET_FRAGMENTS = [
+  'password',
+  'passwd',
+  'passphrase',
+  'passcode',
+  'pwd',
+  '2fa',
+  'twofa',
+  'secret',
+  'session',
+  'authkey',
+  'token',
+  'cookie',
+  'privatekey',
+  'apikey',
+  'proxy',
+  'proxies',
+];
+const SECRET_KEYS = new Set(['pass', 'pw', 'key', 'string', 'hash2fa']);
+
+export function isSecretKey(key: string): boolean {
+  const k = key.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return SECRET_KEYS.has(k) || SECRET_FRAGMENTS.some((f) => k.includes(f));
+}
+
+/**
+ * A long run of base64 / hex characters is a session string or key material
+ * whatever its key is called (a Telethon string is 353 chars, a hex auth key 512).
+ */
+function looksLikeKeyMaterial(v: string): boolean {
+  return v.length >= 200 && /^[A-Za-z0-9+/_=-]+$/.test(v);
+}
+
+/** A deep copy without secret keys (at any depth) or key-material values. */
+export function stripSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.filter((v) => !(typeof v === 'string' && looksLikeKeyMaterial(v))).map(stripSecrets);
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (isSecretKey(k) || (typeof v === 'string' && looksLikeKeyMaterial(v))) continue;
+      out[k] = stripSecrets(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** A non-negative integer given as a number or a digit string, else null. */
+function intField(v: unknown): bigint | null {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  if (typeof v === 'string' && /^\s*\d{1,20}\s*$/.test(v)) return BigInt(v.trim());
+  return null;
+}
+
+function first(obj: Record<string, unknown>, keys: readonly string[]): unknown {
+  for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return obj[k];
+  return undefined;
+}
+
+/** Interpret already-parsed sidecar JSON. */
+export function interpretSidecar(data: unknown): SidecarResult {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { ok: false, error: 'sidecar JSON: not an object' };
+  }
+  const obj = data as Record<string, unknown>;
+  const sidecar: Sidecar = {
+    account: stripSecrets(obj) as Record<string, unknown>,
+    apiId: null,
+    userId: null,
+  };
+  const apiId = intField(first(obj, ['app_id', 'api_id']));
+  if (apiId !== null && apiId <= 0xffffffffn) sidecar.apiId = Number(apiId);
+  const userId = intField(first(obj, ['user_id', 'id']));
+  if (userId !== null && userId > 0n) sidecar.userId = userId;
+  if ('proxy' in obj) {
+    try {
+      sidecar.proxy = normalizeProxy(obj.proxy);
+    } catch (err) {
+      if (err instanceof ProxyFormatError) return { ok: false, error: `sidecar proxy: ${err.message}` };
+      throw err;
+    }
+  }
+  return { ok: true, sidecar };
+}
+
+/** Read `path` if it exists; a missing sidecar is `{ ok: true, sidecar: null }`. */
+export async function readSidecar(file: string): Promise<SidecarResult> {
+  let text: string;
+  try {
+    const buf = await fs.readFile(file);
+    if (buf.length > MAX_SIDECAR_BYTES) {
+      return { ok: false, error: `sidecar JSON: file is ${buf.length} bytes, more than ${MAX_SIDECAR_BYTES}` };
+    }
+    text = buf.toString('utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: true, sidecar: null };
+    return { ok: false, error: `sidecar ${path.basename(file)}: cannot read (${code ?? String(err)})` };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    // V8 quotes the start of the text in some messages; it may hold a password.
+    const msg = (err instanceof Error ? err.message : String(err)).replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)');
+    return { ok: false, error: `sidecar JSON: ${msg}` };
+  }
+  return interpretSidecar(data);
+}

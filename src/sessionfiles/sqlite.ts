@@ -1,0 +1,326 @@
+/**
+ * Reads the bytes of a Telethon / Pyrogram `.session` (SQLite) file with sql.js.
+ *
+ * The bytes are opened as an in-memory database, so the file on disk is never
+ * written, migrated or VACUUMed, and there is no native build to install.
+ * Never throws for bad input: every problem is a `{ error }` with a short reason.
+ */
+import fs from 'node:fs/promises';
+import initSqlJs from 'sql.js';
+import type { Database, SqlJsStatic, Statement } from 'sql.js';
+import { AUTH_KEY_BYTES } from './strings';
+
+/** What one session file holds, before any sidecar is applied. */
+export interface ParsedSession {
+  format: 'telethon' | 'pyrogram';
+  /** Layout: Telethon v1 (sessions), Telethon v2 (datacenter), Pyrogram/Kurigram (sessions). */
+  layout: 'telethon-v1' | 'telethon-v2' | 'pyrogram';
+  /** Value of the version table. */
+  version: number;
+  dcId: number;
+  /** Server address and port of dcId (stored, or from the DC table for Pyrogram); null when unknown. */
+  serverAddress: string | null;
+  port: number | null;
+  /** A 256-byte key; always set on success. */
+  authKey: Uint8Array;
+  userId: bigint | null;
+  /** Pyrogram only (null when the column is missing or NULL). */
+  apiId: number | null;
+  testMode: boolean;
+  isBot: boolean;
+}
+
+export type ParseResult = { ok: true; session: ParsedSession } | { ok: false; error: string; partial?: Partial<ParsedSession> };
+
+/** Telegram DC addresses, as Pyrogram/Kurigram map them (pyrogram/session/internals/data_center.py). */
+export const PROD_DCS: Readonly<Record<number, string>> = {
+  1: '149.154.175.53',
+  2: '149.154.167.51',
+  3: '149.154.175.100',
+  4: '149.154.167.91',
+  5: '91.108.56.130',
+  203: '91.105.192.100',
+};
+/** Test DCs (test_mode = 1): only DC 1..3 exist, and Pyrogram uses port 80 for them. */
+export const TEST_DCS: Readonly<Record<number, string>> = {
+  1: '149.154.175.10',
+  2: '149.154.167.40',
+  3: '149.154.175.117',
+};
+
+let sqlJs: Promise<SqlJsStatic> | undefined;
+
+/** sql.js, initialised once per process (lazily: nothing happens at import). */
+export function loadSqlJs(): Promise<SqlJsStatic> {
+  sqlJs ??= (async () => {
+    const wasmBinary = await fs.readFile(require.resolve('sql.js/dist/sql-wasm.wasm'));
+    // Node's Buffer is a Uint8Array view; hand emscripten exactly its bytes.
+    const bytes = wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength);
+    return initSqlJs({ wasmBinary: bytes });
+  })().catch((err: unknown) => {
+    sqlJs = undefined; // a failed start (missing wasm) is retried on the next call
+    throw err;
+  });
+  return sqlJs;
+}
+
+type Value = bigint | number | string | Uint8Array | null;
+type Row = Map<string, Value>;
+/** sql.js ≥1.8 takes `{ useBigInt }` as get()'s 2nd argument; @types/sql.js predates it. */
+interface BigIntStatement {
+  get(params: null, config: { useBigInt: boolean }): Value[];
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/**
+ * Header checks done before SQLite sees the bytes, for clearer reasons than
+ * "database disk image is malformed". (A WAL-mode file opens as is; frames
+ * still in its `-wal` file, not yet checkpointed, are not seen.)
+ */
+function checkHeader(bytes: Uint8Array): string | null {
+  if (bytes.length === 0) return 'empty file';
+  if (bytes.length < 100 || Buffer.from(bytes.buffer, bytes.byteOffset, 16).toString('latin1') !== SQLITE_MAGIC) {
+    return 'not a SQLite database';
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const raw = view.getUint16(16);
+  const pageSize = raw === 1 ? 65536 : raw;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
+    return 'corrupt SQLite header (bad page size)';
+  }
+  const pages = view.getUint32(28);
+  const headerSizeValid = pages > 0 && view.getUint32(24) === view.getUint32(92);
+  const expected = headerSizeValid ? pages * pageSize : pageSize;
+  if (bytes.length < expected) {
+    return `truncated file (${bytes.length} of ${expected} bytes)`;
+  }
+  if (bytes.length % pageSize !== 0) {
+    return `truncated file (${bytes.length} bytes is not a whole number of ${pageSize}-byte pages)`;
+  }
+  return null;
+}
+
+function firstRow(db: Database, sql: string): Row | null {
+  const rows = allRows(db, sql, 1);
+  return rows[0] ?? null;
+}
+
+function allRows(db: Database, sql: string, limit = Infinity): Row[] {
+  const stmt: Statement = db.prepare(sql);
+  try {
+    const names = stmt.getColumnNames();
+    const withBigInt = stmt as unknown as BigIntStatement;
+    const out: Row[] = [];
+    while (out.length < limit && stmt.step()) {
+      const values = withBigInt.get(null, { useBigInt: true });
+      out.push(new Map(names.map((n, i) => [n.toLowerCase(), values[i] ?? null])));
+    }
+    return out;
+  } finally {
+    stmt.free();
+  }
+}
+
+function tableNames(db: Database): Set<string> {
+  return new Set(
+    allRows(db, "SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r.get('name')).toLowerCase()),
+  );
+}
+
+/** An integer column as a JS number, or null (NULL, text, out of range). */
+function int(v: Value | undefined): number | null {
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : null;
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  return null;
+}
+
+function big(v: Value | undefined): bigint | null {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+  return null;
+}
+
+/** The reason a stored auth key is unusable, or null when it is a 256-byte blob. */
+function authKeyProblem(v: Value | undefined): string | null {
+  if (v === undefined || v === null) return 'no auth key (NULL)';
+  if (!(v instanceof Uint8Array)) return `auth key is stored as ${typeof v === 'string' ? 'text' : 'a number'}, expected a 256-byte blob`;
+  if (v.length === 0) return 'no auth key (empty; logged out or never logged in)';
+  if (v.length !== AUTH_KEY_BYTES) return `auth key is ${v.length} bytes, expected ${AUTH_KEY_BYTES}`;
+  return null;
+}
+
+class SchemaError extends Error {}
+
+function requireColumns(row: Row, table: string, cols: readonly string[]): void {
+  const missing = cols.filter((c) => !row.has(c));
+  if (missing.length > 0) throw new SchemaError(`unknown schema (${table} table lacks ${missing.join(', ')})`);
+}
+
+function validDc(dcId: number | null): dcId is number {
+  return dcId !== null && dcId >= 1 && dcId <= 255;
+}
+
+function readTelethonV1(db: Database, version: number, tables: Set<string>): ParseResult {
+  const row = firstRow(db, 'SELECT * FROM sessions');
+  if (row === null) return { ok: false, error: 'no session row (sessions table is empty)', partial: { format: 'telethon' } };
+  requireColumns(row, 'sessions', ['dc_id', 'server_address', 'port', 'auth_key']);
+  const dcId = int(row.get('dc_id'));
+  if (!validDc(dcId)) return { ok: false, error: `invalid dc_id ${String(row.get('dc_id'))}`, partial: { format: 'telethon' } };
+  const keyProblem = authKeyProblem(row.get('auth_key'));
+  if (keyProblem !== null) return { ok: false, error: keyProblem, partial: { format: 'telethon', dcId } };
+  let userId: bigint | null = null;
+  if (tables.has('entities')) {
+    // Telethon ≥1.25 saves its own id as the entity with id 0 (access hash = own user id).
+    try {
+      const self = firstRow(db, 'SELECT hash FROM entities WHERE id = 0');
+      const id = big(self?.get('hash'));
+      if (id !== null && id > 0n) userId = id;
+    } catch {
+      // an entities table of another shape only costs us the user id
+    }
+  }
+  const address = row.get('server_address');
+  return {
+    ok: true,
+    session: {
+      format: 'telethon',
+      layout: 'telethon-v1',
+      version,
+      dcId,
+      serverAddress: typeof address === 'string' && address !== '' ? address : null,
+      port: int(row.get('port')),
+      authKey: row.get('auth_key') as Uint8Array,
+      userId,
+      apiId: null,
+      testMode: false,
+      isBot: false,
+    },
+  };
+}
+
+/** 'host:port' or '[v6]:port' as Telethon v2 stores DataCenter.addr. */
+function splitAddr(addr: Value | undefined): { host: string | null; port: number | null } {
+  if (typeof addr !== 'string') return { host: null, port: null };
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr) ?? /^(.*):(\d+)$/.exec(addr);
+  if (m === null) return { host: addr === '' ? null : addr, port: null };
+  return { host: m[1] ?? null, port: Number(m[2]) };
+}
+
+function readTelethonV2(db: Database, version: number, tables: Set<string>): ParseResult {
+  const dcs = allRows(db, 'SELECT * FROM datacenter ORDER BY id');
+  if (dcs.length === 0) return { ok: false, error: 'no session row (datacenter table is empty)', partial: { format: 'telethon' } };
+  for (const r of dcs) requireColumns(r, 'datacenter', ['id', 'addr', 'auth']);
+  const user = tables.has('user') ? firstRow(db, 'SELECT * FROM user') : null;
+  // The home DC is the logged-in user's; without a user row, the first DC (as Telethon v1 would).
+  const homeId = int(user?.get('dc')) ?? int(dcs[0]?.get('id'));
+  const home = dcs.find((r) => int(r.get('id')) === homeId);
+  if (home === undefined || !validDc(homeId)) {
+    return { ok: false, error: `user's home DC ${String(homeId)} has no datacenter row`, partial: { format: 'telethon' } };
+  }
+  const keyProblem = authKeyProblem(home.get('auth'));
+  if (keyProblem !== null) return { ok: false, error: keyProblem, partial: { format: 'telethon', dcId: homeId } };
+  const { host, port } = splitAddr(home.get('addr'));
+  const userId = big(user?.get('id'));
+  return {
+    ok: true,
+    session: {
+      format: 'telethon',
+      layout: 'telethon-v2',
+      version,
+      dcId: homeId,
+      serverAddress: host,
+      port,
+      authKey: home.get('auth') as Uint8Array,
+      userId: userId !== null && userId > 0n ? userId : null,
+      apiId: null,
+      testMode: false,
+      isBot: user?.get('bot') === 1n,
+    },
+  };
+}
+
+function readPyrogram(db: Database, version: number): ParseResult {
+  const row = firstRow(db, 'SELECT * FROM sessions');
+  if (row === null) return { ok: false, error: 'no session row (sessions table is empty)', partial: { format: 'pyrogram' } };
+  requireColumns(row, 'sessions', ['dc_id', 'auth_key']);
+  const dcId = int(row.get('dc_id'));
+  if (!validDc(dcId)) return { ok: false, error: `invalid dc_id ${String(row.get('dc_id'))}`, partial: { format: 'pyrogram' } };
+  const keyProblem = authKeyProblem(row.get('auth_key'));
+  if (keyProblem !== null) return { ok: false, error: keyProblem, partial: { format: 'pyrogram', dcId } };
+  const testMode = (int(row.get('test_mode')) ?? 0) !== 0;
+  // Kurigram ≥7 stores the address; older storages do not: use the DC table,
+  // test DCs on port 80 as Pyrogram connects to them.
+  const stored = row.get('server_address');
+  const serverAddress =
+    typeof stored === 'string' && stored !== '' ? stored : ((testMode ? TEST_DCS : PROD_DCS)[dcId] ?? null);
+  const storedPort = int(row.get('port'));
+  const port = storedPort ?? (serverAddress === null ? null : testMode ? 80 : 443);
+  const userId = big(row.get('user_id'));
+  const apiId = int(row.get('api_id'));
+  return {
+    ok: true,
+    session: {
+      format: 'pyrogram',
+      layout: 'pyrogram',
+      version,
+      dcId,
+      serverAddress,
+      port,
+      authKey: row.get('auth_key') as Uint8Array,
+      userId: userId !== null && userId > 0n ? userId : null,
+      apiId: apiId !== null && apiId >= 0 && apiId <= 0xffffffff ? apiId : null,
+      testMode,
+      isBot: (int(row.get('is_bot')) ?? 0) !== 0,
+    },
+  };
+}
+
+function readSchema(db: Database): ParseResult {
+  const tables = tableNames(db);
+  if (!tables.has('version')) {
+    return { ok: false, error: tables.size === 0 ? 'unknown schema (no tables)' : 'unknown schema (no version table)' };
+  }
+  const v = firstRow(db, 'SELECT * FROM version');
+  if (v === null) return { ok: false, error: 'unknown schema (version table is empty)' };
+  if (v.has('version')) {
+    const version = int(v.get('version'));
+    if (version === 10 && tables.has('datacenter')) return readTelethonV2(db, version, tables);
+    if (version !== null && version >= 1 && version <= 7 && tables.has('sessions')) {
+      return readTelethonV1(db, version, tables);
+    }
+    return { ok: false, error: `unknown schema (Telethon session version ${String(v.get('version'))})`, partial: { format: 'telethon' } };
+  }
+  if (v.has('number')) {
+    const version = int(v.get('number'));
+    if (version !== null && version >= 1 && version <= 7 && tables.has('sessions')) return readPyrogram(db, version);
+    return { ok: false, error: `unknown schema (Pyrogram storage version ${String(v.get('number'))})`, partial: { format: 'pyrogram' } };
+  }
+  return { ok: false, error: 'unknown schema (unrecognised version table)' };
+}
+
+function sqliteReason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/file is not a database/i.test(msg)) return 'not a SQLite database';
+  if (/malformed|corrupt/i.test(msg)) return `corrupt SQLite database (${msg})`;
+  return `SQLite error: ${msg}`;
+}
+
+/** Parse a session file's bytes. Only sql.js start-up failures (and bugs) throw. */
+export async function parseSessionBytes(bytes: Uint8Array): Promise<ParseResult> {
+  const headerProblem = checkHeader(bytes);
+  if (headerProblem !== null) return { ok: false, error: headerProblem };
+  const SQL = await loadSqlJs();
+  let db: Database | undefined;
+  try {
+    db = new SQL.Database(bytes);
+    return readSchema(db);
+  } catch (err) {
+    if (err instanceof SchemaError) return { ok: false, error: err.message };
+    // sql.js reports SQLite failures as plain Errors; anything else is a bug here.
+    if (err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError) throw err;
+    return { ok: false, error: sqliteReason(err) };
+  } finally {
+    db?.close();
+  }
+}
