@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import type Redis from 'ioredis';
 import type { Config } from './config';
 import type { Logger } from './log';
 import { LeaderJobs } from './cluster/jobs';
@@ -79,7 +78,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     source.ready.catch((err: unknown) => logger.error({ err }, 'subscribing to release announcements failed'));
     freed = source;
     leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger);
-    rateLimitStore = new RedisRateLimitStore(redis as Redis, `{${config.keyPrefix}}:rl:`);
+    rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`);
     closers.push(() => source.close(), () => store.close());
     logger.info({ replica: replicaId, store: 'redis' }, 'using Redis store');
   } else {

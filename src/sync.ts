@@ -78,7 +78,8 @@ async function listSessionFiles(dir: string, onSkip?: SyncOptions['onSkip']): Pr
     const why = e.code === 'ENOENT' ? 'directory does not exist' : e.code === 'ENOTDIR' ? 'not a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
     throw new SyncError('sync_failed', `cannot read sessions directory ${dir}: ${why}`);
   }
-  return out;
+  // Registration order (and so ids) follows the names, not the filesystem's order.
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 async function signature(file: string): Promise<string | null> {

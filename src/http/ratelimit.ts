@@ -29,7 +29,7 @@ export class RedisRateLimitStore implements Store {
   }
 
   async increment(key: string): Promise<ClientRateLimitInfo> {
-    const reply = (await this.redis.hitRateLimit(this.prefix + key, this.windowMs)) as unknown;
+    const reply = (await this.redis.hitRateLimit(this.prefix + key, this.windowMs));
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
       throw new Error(`hitRateLimit: unexpected reply ${JSON.stringify(reply)}`);
     }

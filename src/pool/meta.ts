@@ -5,7 +5,7 @@ export function parseMeta(raw: string | null | undefined): SessionMeta {
   if (!raw) return {};
   try {
     const v: unknown = JSON.parse(raw);
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as SessionMeta) : {};
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v) : {};
   } catch {
     return {};
   }

@@ -24,7 +24,7 @@ storeContract(
       checkRaw: async () => {
         const k = store.keys;
         const ids = (await redis.hvals(k.ids)).map((v) => v.split(':')[0]);
-        const sets = await Promise.all([k.free, k.leased, k.flood, k.invalid].map((key) => redis.zrange(key, 0, -1)));
+        const sets = await Promise.all([k.free, k.leased, k.flood, k.invalid].map((key) => redis.zrange(key, '0', '-1')));
         const all = sets.flat();
         assert.equal(all.length, new Set(all).size, 'an id is in two state sets');
         assert.deepEqual([...all].sort(), [...ids].sort(), 'state sets and registered ids differ');

@@ -1,0 +1,81 @@
+/** Build an app (no listen) on a chosen store, for supertest. */
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import { loadConfig, type Config } from '../../src/config';
+import { createApp } from '../../src/http/app';
+import { RedisRateLimitStore } from '../../src/http/ratelimit';
+import { createLogger } from '../../src/log';
+import { MemoryStore } from '../../src/pool/memory';
+import { memoryFreedSource } from '../../src/pool/notifier';
+import { Pool } from '../../src/pool/pool';
+import { RedisStore, createRedis } from '../../src/pool/redis';
+import type { PoolStore } from '../../src/pool/types';
+import { runSync } from '../../src/sync';
+import { sharedRedisUrl } from './redis';
+
+export const KEY = 'test-key-0123456789abcdef';
+export const ADMIN_KEY = 'admin-key-0123456789abcdef';
+
+export type StoreKind = 'memory' | 'redis';
+
+export function noProxyParser(): never {
+  throw new Error('no proxy parser in this test');
+}
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ TELEGATE_API_KEYS: KEY, LOG_LEVEL: 'silent', ...env }, noProxyParser);
+}
+
+export function sessionsDir(...names: string[]): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-sessions-'));
+  for (const n of names) writeFileSync(path.join(dir, `${n}.session`), '');
+  return dir;
+}
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  store: PoolStore;
+  pool: Pool;
+  config: Config;
+  redis?: Redis;
+  close(): Promise<void>;
+}
+
+export async function makeApp(kind: StoreKind, env: Record<string, string> = {}, storeOverride?: PoolStore): Promise<TestApp> {
+  const config = testConfig(env);
+  let store: PoolStore;
+  let redis: Redis | undefined;
+  if (storeOverride) store = storeOverride;
+  else if (kind === 'redis') {
+    redis = createRedis(sharedRedisUrl());
+    await once(redis, 'ready');
+    await redis.flushdb();
+    store = new RedisStore(redis, 'test');
+  } else store = new MemoryStore();
+  // Long-poll wake-ups in these tests come from the safety poll or an in-process store.
+  const freed = store instanceof MemoryStore ? memoryFreedSource(store) : { onFreed: () => () => undefined };
+  const pool = new Pool(store, config.leaseTtlMs, freed);
+  const app = createApp({
+    config,
+    pool,
+    logger: createLogger('silent'),
+    rateLimitStore: redis ? new RedisRateLimitStore(redis, '{test}:rl:') : undefined,
+    runSync: (force) =>
+      runSync({ dir: config.sessionsDir, store, defaultProxy: config.defaultProxy, maxRemoveFraction: config.syncMaxRemoveFraction, force }),
+    ready: () => store.ping(),
+  });
+  return {
+    app,
+    store,
+    pool,
+    config,
+    redis,
+    close: async () => {
+      pool.close();
+      await store.close();
+    },
+  };
+}

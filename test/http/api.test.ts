@@ -1,0 +1,350 @@
+/**
+ * The HTTP contract (spec §1–§4), black-box through supertest, on both stores.
+ */
+import assert from 'node:assert/strict';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import request from 'supertest';
+import { MemoryStore } from '../../src/pool/memory';
+import { RedisStore, createRedis } from '../../src/pool/redis';
+import { freePort } from '../helpers/redis';
+import { ADMIN_KEY, KEY, makeApp, sessionsDir, type StoreKind, type TestApp } from '../helpers/app';
+
+const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+
+for (const kind of ['memory', 'redis'] as StoreKind[]) {
+  describe(`HTTP API (${kind} store)`, () => {
+    let t: TestApp;
+    let dir: string;
+
+    beforeEach(async () => {
+      dir = sessionsDir('alpha', 'beta', 'gamma');
+      t = await makeApp(kind, { TELEGATE_SESSIONS_DIR: dir });
+      await request(t.app).post('/sync').set('X-API-Key', KEY).expect(200);
+    });
+    afterEach(async () => {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const get = (path: string) => request(t.app).get(path).set('X-API-Key', KEY);
+    const post = (path: string) => request(t.app).post(path).set('X-API-Key', KEY);
+
+    describe('authentication and routing', () => {
+      it('401 without a key, 403 with an unknown one', async () => {
+        const r1 = await request(t.app).get('/status').expect(401);
+        assert.deepEqual(r1.body, { detail: 'API key required' });
+        const r2 = await request(t.app).get('/status').set('X-API-Key', 'wrong').expect(403);
+        assert.deepEqual(r2.body, { detail: 'Invalid API key' });
+        await request(t.app).get('/status').set('X-API-Key', '').expect(401);
+      });
+
+      it('checks authentication before validation, even for a malformed body', async () => {
+        await request(t.app).post('/release').expect(401);
+        await request(t.app).post('/release').set('Content-Type', 'application/json').send('{"session_id":').expect(401);
+      });
+
+      it('404 for unknown routes, 405 for wrong methods, both JSON and before auth', async () => {
+        const r1 = await request(t.app).get('/nope').expect(404).expect('Content-Type', /json/);
+        assert.deepEqual(r1.body, { detail: 'Not Found' });
+        const r2 = await request(t.app).post('/status').expect(405).expect('Content-Type', /json/);
+        assert.deepEqual(r2.body, { detail: 'Method Not Allowed' });
+        assert.equal(r2.headers.allow, 'GET');
+        await request(t.app).get('/release').expect(405);
+      });
+
+      it('health and readiness need no key', async () => {
+        assert.deepEqual((await request(t.app).get('/healthz').expect(200)).body, { status: 'ok' });
+        await request(t.app).get('/readyz').expect(200);
+      });
+
+      it('honours a sane X-Request-Id and makes one otherwise', async () => {
+        const r = await get('/status').set('X-Request-Id', 'abc-123').expect(200);
+        assert.equal(r.headers['x-request-id'], 'abc-123');
+        const r2 = await get('/status').set('X-Request-Id', 'x'.repeat(200)).expect(200);
+        assert.match(String(r2.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      });
+    });
+
+    describe('GET /status', () => {
+      it('counts every state, with next_available and invalidated', async () => {
+        const a = (await get('/session').expect(200)).body as { session_id: number };
+        const b = (await get('/session').expect(200)).body as { session_id: number };
+        await post('/floodwait').query({ session_id: a.session_id, wait_seconds: 3600 }).expect(200);
+        await post('/invalidate').query({ session_id: b.session_id }).expect(200);
+        await get('/session').expect(200);
+        const s = (await get('/status').expect(200)).body as Record<string, unknown>;
+        assert.deepEqual(Object.keys(s).sort(), ['free', 'in_floodwait', 'in_use', 'invalidated', 'next_available', 'total']);
+        assert.deepEqual([s.total, s.free, s.in_use, s.in_floodwait, s.invalidated], [3, 0, 1, 2, 1]);
+        assert.match(String(s.next_available), TIME);
+      });
+    });
+
+    describe('GET /session', () => {
+      it('issues a session with a lease', async () => {
+        const r = await get('/session').expect(200).expect('Content-Type', /json/);
+        assert.equal(r.body.session_id, 1);
+        assert.equal(r.body.session_name, 'alpha');
+        assert.match(r.body.lease_token, /^[\w-]{20,}$/);
+        assert.match(r.body.lease_expires_at, TIME);
+        assert.equal(r.body.proxy, null);
+      });
+
+      it('503 with the original detail and Retry-After when nothing is free', async () => {
+        const ids: number[] = [];
+        for (let i = 0; i < 3; i++) ids.push((await get('/session').expect(200)).body.session_id as number);
+        await post('/floodwait').send({ session_id: ids[0], wait_seconds: 100 }).expect(200);
+        const r = await get('/session').expect(503);
+        assert.deepEqual(r.body, { detail: { error: 'no_free_session', in_floodwait: 1, next_release_in: 100, in_use: 2 } });
+        assert.equal(r.headers['retry-after'], '100');
+      });
+
+      it('503 with next_release_in null and no Retry-After when no flood wait runs', async () => {
+        for (let i = 0; i < 3; i++) await get('/session').expect(200);
+        const r = await get('/session').expect(503);
+        assert.equal(r.body.detail.next_release_in, null);
+        assert.equal(r.headers['retry-after'], undefined);
+      });
+
+      it('wait=N long-polls until a session is released', async () => {
+        const held = [];
+        for (let i = 0; i < 3; i++) held.push((await get('/session').expect(200)).body as { session_id: number; lease_token: string });
+        const waiting = get('/session?wait=5').then((r) => r);
+        await new Promise((r) => setTimeout(r, 150)); // let the request park (answer is asserted below)
+        await post('/release').send({ session_id: held[1]?.session_id, lease_token: held[1]?.lease_token }).expect(200);
+        const r = await waiting;
+        assert.equal(r.status, 200);
+        assert.equal(r.body.session_id, held[1]?.session_id);
+      });
+
+      it('wait out of range is a 422', async () => {
+        const r = await get('/session?wait=61').expect(422);
+        assert.equal(r.body.detail[0].type, 'less_than_equal');
+      });
+    });
+
+    describe('POST /release', () => {
+      it('releases, and is idempotent for unknown and free ids', async () => {
+        const s = (await get('/session').expect(200)).body as { session_id: number };
+        assert.deepEqual((await post(`/release?session_id=${s.session_id}`).expect(200)).body, { status: 'released', session_id: s.session_id });
+        await post(`/release?session_id=${s.session_id}`).expect(200);
+        assert.deepEqual((await post('/release?session_id=987').expect(200)).body, { status: 'released', session_id: 987 });
+        assert.equal((await get('/status')).body.free, 3);
+      });
+
+      it('409 lease_mismatch for a token that is not the lease, changing nothing', async () => {
+        const s = (await get('/session').expect(200)).body as { session_id: number };
+        const r = await post('/release').send({ session_id: s.session_id, lease_token: 'stale' }).expect(409);
+        assert.deepEqual(r.body, { detail: { error: 'lease_mismatch', session_id: s.session_id } });
+        assert.equal((await get('/status')).body.in_use, 1);
+      });
+
+      it('accepts form bodies and JSON bodies; the query string wins', async () => {
+        const a = (await get('/session')).body as { session_id: number };
+        const b = (await get('/session')).body as { session_id: number };
+        await post('/release').type('form').send({ session_id: String(a.session_id) }).expect(200);
+        const r = await post(`/release?session_id=${b.session_id}`).send({ session_id: 999 }).expect(200);
+        assert.equal(r.body.session_id, b.session_id);
+        assert.equal((await get('/status')).body.free, 3);
+      });
+    });
+
+    describe('422 validation, FastAPI-shaped', () => {
+      it('missing parameter', async () => {
+        const r = await post('/release').expect(422);
+        assert.deepEqual(r.body, { detail: [{ type: 'missing', loc: ['query', 'session_id'], msg: 'Field required', input: null }] });
+      });
+
+      for (const bad of ['abc', '1.5', '1e3', '', ' 1', '9007199254740993']) {
+        it(`"${bad}" is not an integer`, async () => {
+          const r = await post('/release').query({ session_id: bad }).expect(422);
+          assert.deepEqual(r.body, {
+            detail: [
+              { type: 'int_parsing', loc: ['query', 'session_id'], msg: 'Input should be a valid integer, unable to parse string as an integer', input: bad },
+            ],
+          });
+        });
+      }
+
+      it('arrays, objects, booleans and fractions in JSON are not integers', async () => {
+        for (const [v, type] of [[[1], 'int_type'], [{ a: 1 }, 'int_type'], [true, 'int_type'], [1.5, 'int_from_float']] as const) {
+          const r = await post('/release').send({ session_id: v }).expect(422);
+          assert.equal(r.body.detail[0].type, type);
+          assert.deepEqual(r.body.detail[0].loc, ['body', 'session_id']);
+          assert.deepEqual(r.body.detail[0].input, v);
+        }
+      });
+
+      it('one entry per problem, with bounds', async () => {
+        const r = await post('/floodwait').query({ session_id: 'x', wait_seconds: '31536001' }).expect(422);
+        assert.deepEqual(
+          r.body.detail.map((d: { type: string }) => d.type),
+          ['int_parsing', 'less_than_equal'],
+        );
+        assert.deepEqual(r.body.detail[1].ctx, { le: 31536000 });
+        const r2 = await post('/invalidate').send({ session_id: 1, reason: 'x'.repeat(501) }).expect(422);
+        assert.equal(r2.body.detail[0].type, 'string_too_long');
+      });
+
+      it('malformed JSON is a 422 json_invalid; a JSON array body is a 422', async () => {
+        const r = await post('/release').set('Content-Type', 'application/json').send('{"session_id": 1').expect(422);
+        assert.equal(r.body.detail[0].type, 'json_invalid');
+        const r2 = await post('/release').send([1, 2]).expect(422);
+        assert.equal(r2.body.detail[0].type, 'model_attributes_type');
+      });
+
+      it('an oversized body is a JSON 413', async () => {
+        const r = await post('/invalidate').send({ session_id: 1, reason: 'x'.repeat(40_000) }).expect(413).expect('Content-Type', /json/);
+        assert.deepEqual(r.body, { detail: 'Request Entity Too Large' });
+      });
+    });
+
+    describe('POST /invalidate, /restore, /floodwait, /heartbeat', () => {
+      it('invalidate: 200 for known and unknown ids, and the session stops being in use', async () => {
+        const s = (await get('/session')).body as { session_id: number };
+        assert.deepEqual((await post('/invalidate').send({ session_id: s.session_id, reason: 'SESSION_REVOKED' }).expect(200)).body, {
+          status: 'invalidated',
+          session_id: s.session_id,
+        });
+        await post('/invalidate').send({ session_id: s.session_id }).expect(200);
+        await post('/invalidate?session_id=4242').expect(200);
+        const st = (await get('/status')).body;
+        assert.deepEqual([st.in_use, st.invalidated, st.in_floodwait], [0, 1, 1]);
+      });
+
+      it('restore: back to free; 404 for an unknown id', async () => {
+        const s = (await get('/session')).body as { session_id: number };
+        await post('/invalidate').send({ session_id: s.session_id }).expect(200);
+        assert.deepEqual((await post('/restore').send({ session_id: s.session_id }).expect(200)).body, {
+          status: 'restored',
+          session_id: s.session_id,
+          state: 'free',
+        });
+        assert.deepEqual((await post('/restore?session_id=999').expect(404)).body, { detail: 'Session not found' });
+      });
+
+      it('floodwait: the answer shape, 404 and 409', async () => {
+        const s = (await get('/session')).body as { session_id: number; lease_token: string };
+        const r = await post('/floodwait').send({ session_id: s.session_id, wait_seconds: 30, lease_token: s.lease_token }).expect(200);
+        assert.deepEqual(Object.keys(r.body).sort(), ['floodwait_until', 'in_floodwait', 'session_id', 'session_name', 'state', 'status']);
+        assert.deepEqual([r.body.status, r.body.session_name, r.body.in_floodwait, r.body.state], ['floodwait_set', 'alpha', true, 'floodwait']);
+        assert.match(r.body.floodwait_until, TIME);
+        assert.deepEqual((await post('/floodwait').send({ session_id: 999, wait_seconds: 1 }).expect(404)).body, { detail: 'Session not found' });
+        const other = (await get('/session')).body as { session_id: number };
+        await post('/floodwait').send({ session_id: other.session_id, wait_seconds: 1, lease_token: 'nope' }).expect(409);
+      });
+
+      it('heartbeat: extends the lease; 409 when it is not current', async () => {
+        const s = (await get('/session')).body as { session_id: number; lease_token: string };
+        const r = await post('/heartbeat').send({ session_id: s.session_id, lease_token: s.lease_token }).expect(200);
+        assert.deepEqual([r.body.status, r.body.session_id], ['extended', s.session_id]);
+        assert.match(r.body.lease_expires_at, TIME);
+        await post('/heartbeat').send({ session_id: s.session_id, lease_token: 'x' }).expect(409);
+        await post('/heartbeat').send({ session_id: s.session_id }).expect(422);
+      });
+    });
+
+    describe('POST /sync', () => {
+      it('adds new files, removes gone ones whatever their state, keeps the rest', async () => {
+        for (const n of ['eta', 'theta', 'iota']) writeFileSync(`${dir}/${n}.session`, '');
+        await post('/sync').expect(200);
+        const s = (await get('/session')).body as { session_id: number; session_name: string };
+        assert.equal(s.session_name, 'alpha');
+        rmSync(`${dir}/alpha.session`);
+        renameSync(`${dir}/beta.session`, `${dir}/delta.session`);
+        const r = await post('/sync').expect(200);
+        assert.deepEqual(r.body, { status: 'sync complete', details: { new_sessions: 1, removed_sessions: 2, total_sessions: 5, updated_sessions: 0 } });
+        const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string }> };
+        assert.deepEqual(list.sessions.map((x) => x.session_name), ['gamma', 'eta', 'iota', 'theta', 'delta']);
+      });
+
+      it('a missing directory is a 500 sync_failed and removes nothing', async () => {
+        rmSync(dir, { recursive: true, force: true });
+        const r = await post('/sync').expect(500);
+        assert.equal(r.body.detail.error, 'sync_failed');
+        assert.match(r.body.detail.reason, /does not exist/);
+        assert.equal((await get('/status')).body.total, 3);
+      });
+
+      it('refuses to remove most of the pool unless forced', async () => {
+        rmSync(`${dir}/alpha.session`);
+        rmSync(`${dir}/beta.session`);
+        const r = await post('/sync').expect(500);
+        assert.equal(r.body.detail.error, 'sync_refused');
+        assert.equal((await get('/status')).body.total, 3);
+        const forced = await post('/sync').send({ force: true }).expect(200);
+        assert.equal(forced.body.details.removed_sessions, 2);
+      });
+    });
+
+    describe('GET /sessions', () => {
+      it('lists with state filter and cursor paging', async () => {
+        const s = (await get('/session')).body as { session_id: number };
+        const p1 = (await get('/sessions?limit=2').expect(200)).body;
+        assert.equal(p1.sessions.length, 2);
+        assert.equal(p1.sessions[0].state, 'in_use');
+        assert.match(p1.sessions[0].lease_expires_at, TIME);
+        const p2 = (await get(`/sessions?limit=2&cursor=${p1.next_cursor as string}`).expect(200)).body;
+        assert.deepEqual(p2.sessions.map((x: { session_name: string }) => x.session_name), ['gamma']);
+        assert.equal(p2.next_cursor, null);
+        const used = (await get('/sessions?state=in_use').expect(200)).body;
+        assert.deepEqual(used.sessions.map((x: { session_id: number }) => x.session_id), [s.session_id]);
+        const bad = await get('/sessions?state=bogus').expect(422);
+        assert.equal(bad.body.detail[0].type, 'enum');
+      });
+    });
+  });
+}
+
+describe('HTTP API: failures and policies', () => {
+  it('an unexpected error is a 500 with no internals', async () => {
+    const broken = new MemoryStore();
+    broken.status = () => Promise.reject(new Error('secret internals at /srv/x.ts:12'));
+    const t = await makeApp('memory', {}, broken);
+    const r = await request(t.app).get('/status').set('X-API-Key', KEY).expect(500).expect('Content-Type', /json/);
+    assert.deepEqual(r.body, { detail: 'Internal Server Error' });
+    await t.close();
+  });
+
+  it('Redis unreachable: 503 store_unavailable within 2 s, readiness 503, liveness 200', async () => {
+    const dead = createRedis(`redis://127.0.0.1:${await freePort()}`);
+    dead.on('error', () => undefined);
+    const t = await makeApp('memory', { TELEGATE_SESSIONS_DIR: sessionsDir('a') }, new RedisStore(dead, 'dead'));
+    for (const [method, path] of [['get', '/status'], ['get', '/session'], ['post', '/release?session_id=1'], ['post', '/sync']] as const) {
+      const started = Date.now();
+      const r = await request(t.app)[method](path).set('X-API-Key', KEY).expect(503);
+      assert.deepEqual(r.body, { detail: { error: 'store_unavailable' } }, path);
+      assert.ok(Date.now() - started < 2000, `${path} took ${Date.now() - started} ms`);
+    }
+    await request(t.app).get('/readyz').expect(503);
+    await request(t.app).get('/healthz').expect(200);
+    dead.disconnect();
+    await t.close();
+  });
+
+  it('rate limit: 429 JSON with Retry-After and RateLimit headers, per key', async () => {
+    for (const kind of ['memory', 'redis'] as StoreKind[]) {
+      const t = await makeApp(kind, { TELEGATE_RATE_LIMIT: '3' });
+      for (let i = 0; i < 3; i++) {
+        const ok = await request(t.app).get('/status').set('X-API-Key', KEY).expect(200);
+        assert.equal(ok.headers['ratelimit-limit'], '3');
+      }
+      const r = await request(t.app).get('/status').set('X-API-Key', KEY).expect(429);
+      assert.deepEqual(r.body, { detail: 'Too Many Requests' });
+      assert.ok(Number(r.headers['retry-after']) > 0);
+      assert.equal(r.headers['ratelimit-remaining'], '0');
+      await request(t.app).get('/healthz').expect(200); // probes are never limited
+      await t.close();
+    }
+  });
+
+  it('admin keys: when configured, worker keys cannot sync, invalidate, restore or list', async () => {
+    const t = await makeApp('memory', { TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+    for (const [m, p] of [['post', '/sync'], ['post', '/invalidate?session_id=1'], ['post', '/restore?session_id=1'], ['get', '/sessions']] as const) {
+      const r = await request(t.app)[m](p).set('X-API-Key', KEY).expect(403);
+      assert.deepEqual(r.body, { detail: 'Admin API key required' });
+    }
+    await request(t.app).get('/status').set('X-API-Key', KEY).expect(200);
+    await request(t.app).get('/sessions').set('X-API-Key', ADMIN_KEY).expect(200);
+    await t.close();
+  });
+});
