@@ -7,7 +7,8 @@
  * Decisions worth knowing:
  * - `meta.proxy`: the sidecar's proxy when it gives one, else the default
  *   proxy, else null. A sidecar `"proxy": null` / `""` / `[]` counts as "not
- *   given" (the default applies).
+ *   given" (the default applies). A sidecar that is unreadable, not JSON or
+ *   has an unparseable proxy flags the file, and its proxy is then null.
  * - `meta.userId`: the session's own (Telethon entity 0, Pyrogram user_id,
  *   Telethon v2 user row), else the sidecar's `user_id` / `id`.
  * - Pyrogram session string: api_id from the sessions table, else the
