@@ -1,0 +1,184 @@
+/**
+ * withSession() against a real TeleGate: release, GramJS-shaped error
+ * reporting, heartbeats, lost leases.
+ */
+import assert from 'node:assert/strict';
+import { LeaseMismatchError, NoSessionAvailableError, TeleGateClient, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
+import { FloodWaitError, RPCError } from './fakes';
+import { TeleGateServer, waitUntil } from './server';
+
+function connect(server: TeleGateServer, o: Partial<TeleGateClientOptions> = {}): TeleGateClient {
+  return new TeleGateClient({ baseUrl: server.url, apiKey: server.apiKey, ...o });
+}
+
+describe('client: withSession()', function () {
+  this.timeout(30_000);
+
+  describe('reporting', () => {
+    let server: TeleGateServer;
+    const client = (o: Partial<TeleGateClientOptions> = {}): TeleGateClient => connect(server, o);
+    const admin = (o: Partial<TeleGateClientOptions> = {}): TeleGateClient => client({ apiKey: server.adminKey, ...o });
+
+    before(async () => {
+      server = await TeleGateServer.start({ sessions: 2, adminKeys: true });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+    beforeEach(async () => {
+      await server.reset();
+    });
+
+    /** Throw `error` inside withSession; it must come back out unchanged. Returns the lease. */
+    async function runThrowing(c: TeleGateClient, error: unknown): Promise<ActiveLease> {
+      let lease: ActiveLease | undefined;
+      await assert.rejects(
+        c.withSession(async (s) => {
+          lease = s;
+          assert.equal(await server.stateOf(s.sessionId), 'in_use');
+          throw error;
+        }),
+        (err: unknown) => err === error,
+      );
+      assert.ok(lease);
+      return lease;
+    }
+
+    it('returns the callback\'s value and releases', async () => {
+      const c = client();
+      let seen: ActiveLease | undefined;
+      const value = await c.withSession(async (s) => {
+        seen = s;
+        assert.equal((await c.getStatus()).inUse, 1);
+        return 42;
+      });
+      assert.equal(value, 42);
+      assert.ok(seen?.ended);
+      assert.equal(seen.leaseLost, false);
+      assert.equal(await server.stateOf(seen.sessionId), 'free');
+    });
+
+    it('releases and rethrows other errors', async () => {
+      const s = await runThrowing(client(), new TypeError('not telegram'));
+      assert.equal(s.reported, null);
+      assert.equal(await server.stateOf(s.sessionId), 'free');
+    });
+
+    for (const [label, make, seconds] of [
+      ['GramJS FloodWaitError (.seconds)', () => new FloodWaitError({ capture: 120 }), 120],
+      ['a GramJS RPCError FLOOD_PREMIUM_WAIT_<n>', () => new RPCError('FLOOD_PREMIUM_WAIT_75', undefined, 420), 75],
+      ['a plain error with FLOOD_WAIT_<n> in its message', () => new Error('420: FLOOD_WAIT_70 (caused by messages.SendMessage)'), 70],
+      ['a wrapped FloodWaitError (cause)', () => new Error('job failed', { cause: new FloodWaitError({ capture: 65 }) }), 65],
+    ] as const) {
+      it(`reports ${label} as /floodwait`, async () => {
+        const s = await runThrowing(client(), make());
+        assert.deepEqual(s.reported, { kind: 'floodwait', seconds });
+        const listed = (await server.sessions()).get(s.sessionId);
+        assert.equal(listed?.state, 'floodwait');
+        assert.ok(listed.floodwait_until);
+        assert.equal((await server.status()).in_use, 0);
+      });
+    }
+
+    it('reports dead-session RPCErrors as /invalidate with the reason', async () => {
+      for (const reason of ['AUTH_KEY_UNREGISTERED', 'AUTH_KEY_DUPLICATED', 'SESSION_REVOKED', 'USER_DEACTIVATED_BAN', 'USER_DEACTIVATED']) {
+        const s = await runThrowing(admin(), new RPCError(reason, undefined, 401));
+        assert.deepEqual(s.reported, { kind: 'invalidate', reason });
+        const listed = (await server.sessions()).get(s.sessionId);
+        assert.deepEqual([listed?.state, listed?.reason], ['invalidated', reason]);
+        await server.reset();
+      }
+    });
+
+    it('keeps a dead session out of the pool when /invalidate is refused (worker key)', async () => {
+      const warnings: string[] = [];
+      const s = await runThrowing(client({ onWarning: (m) => warnings.push(m) }), new RPCError('AUTH_KEY_UNREGISTERED', undefined, 401));
+      assert.equal(s.reported, null);
+      assert.equal(s.ended, true);
+      assert.equal(await server.stateOf(s.sessionId), 'in_use');
+      assert.match(warnings.join('\n'), /could not report invalidate AUTH_KEY_UNREGISTERED/);
+    });
+
+    it('a 409 heartbeat marks the lease lost and aborts lease.signal, without breaking the callback', async () => {
+      const thief = client({ autoWait: false });
+      const warnings: string[] = [];
+      const lease = await connect(server, { heartbeatIntervalMs: 200, onWarning: (m) => warnings.push(m) }).withSession(async (s) => {
+        await admin().releaseSession(s.sessionId); // an operator frees it ...
+        const taken = [(await thief.getSession()).sessionId, (await thief.getSession()).sessionId]; // ... someone takes it
+        assert.ok(taken.includes(s.sessionId));
+        await waitUntil(() => s.leaseLost, 5000, 'leaseLost after a 409 heartbeat');
+        assert.equal(s.signal.aborted, true);
+        return s;
+      });
+      assert.equal(lease.leaseLost, true);
+      assert.match(warnings.join('\n'), /lease lost/);
+      assert.equal(await server.stateOf(lease.sessionId), 'in_use'); // the thief's lease was not freed
+    });
+
+    it('waits for a session (auto-wait) and honours maxWaitMs', async () => {
+      const holder = client({ autoWait: false });
+      const held = [await holder.getSession(), await holder.getSession()];
+      await holder.reportFloodwait(held[0]!.sessionId, 1);
+      const id = await client({ maxWaitMs: 10_000 }).withSession((s) => s.sessionId);
+      assert.equal(id, held[0]!.sessionId);
+      await holder.getSession(); // all in use again
+      let entered = false;
+      await assert.rejects(
+        client().withSession(
+          () => {
+            entered = true;
+          },
+          { maxWaitMs: 500 },
+        ),
+        NoSessionAvailableError,
+      );
+      assert.equal(entered, false);
+    });
+  });
+
+  describe('heartbeats (2 s leases)', () => {
+    let server: TeleGateServer;
+
+    before(async () => {
+      server = await TeleGateServer.start({ sessions: 1, leaseTtlSeconds: 2 });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+    beforeEach(async () => {
+      await server.reset();
+    });
+
+    it('keep the lease past its TTL while the callback runs', async () => {
+      const other = connect(server, { autoWait: false });
+      const lease = await connect(server, { heartbeatIntervalMs: 400 }).withSession(async (s) => {
+        const first = s.leaseExpiresAt;
+        const until = Date.now() + 3500; // works for longer than the 2 s lease
+        while (Date.now() < until) {
+          await assert.rejects(other.getSession(), NoSessionAvailableError);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.equal(s.leaseLost, false);
+        assert.ok((s.leaseExpiresAt ?? '') > (first ?? ''));
+        return s;
+      });
+      assert.equal(await server.stateOf(lease.sessionId), 'free');
+    });
+
+    it('the default interval is shortened for short leases', async () => {
+      await connect(server, { heartbeatIntervalMs: 60_000 }).withSession(async (s) => {
+        const first = s.leaseExpiresAt;
+        await waitUntil(() => s.leaseExpiresAt !== first, 5000, 'a heartbeat within a third of the 2 s lease');
+      });
+    });
+
+    it('an expired lease is lost: the stale release throws LeaseMismatchError and frees nothing', async () => {
+      const stale = connect(server);
+      const s = await stale.getSession(); // no heartbeats: the reaper frees it after 2 s
+      const taken = await connect(server, { maxWaitMs: 10_000 }).getSession();
+      assert.equal(taken.sessionId, s.sessionId);
+      await assert.rejects(stale.releaseSession(s.sessionId), LeaseMismatchError);
+      assert.equal(await server.stateOf(s.sessionId), 'in_use');
+    });
+  });
+});
