@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { createMetrics } from './metrics';
 import { LeaderJobs } from './cluster/jobs';
 import { LocalLeadership, RedisLeadership, type Leadership } from './cluster/leader';
 import { createApp } from './http/app';
@@ -94,6 +95,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
   }
 
   const pool = new Pool(store, config.leaseTtlMs, freed);
+  const metrics = createMetrics({ store, isLeader: () => leadership.isLeader, waiting: () => pool.waiting });
   const sync = (fence: number | undefined, force: boolean) =>
     runSync({
       dir: config.sessionsDir,
@@ -112,6 +114,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     pool,
     logger,
     rateLimitStore,
+    metrics,
     runSync: (force) => sync(undefined, force),
     ready: async () => !shuttingDown && scriptsLoaded && (await store.ping()),
   });
@@ -123,6 +126,8 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     runSync: (fence) => sync(leadership instanceof LocalLeadership ? undefined : fence, false),
     reap: (limit) => store.reap(limit),
     logger,
+    onSync: (result, seconds) => metrics.sync('scheduled', result, seconds),
+    onReap: (count) => metrics.reaped(count),
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -143,12 +148,16 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       logger.info({ reason }, 'shutting down');
       shuttingDown = true; // readiness fails at once
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive sockets that finish their last response after close() would
+      // otherwise linger until their idle timeout: close them as they go idle.
+      const reaper = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       pool.drain(); // parked long-polls are answered now
       jobs.stop();
       await leadership.stop();
       const bound = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([closed, bound]);
+      clearInterval(reaper);
       server.closeAllConnections();
       pool.close();
       for (const close of closers) await close().catch(() => undefined);

@@ -1,0 +1,58 @@
+/**
+ * Real replicas for multi-process tests: `node dist/main.js` on free ports
+ * (`npm test` builds dist/ before mocha runs).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from './redis';
+import { until } from './poll';
+
+export const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'main.js');
+
+export class Replica {
+  readonly url: string;
+  output = '';
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly port: number,
+    readonly proc: ChildProcess,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  static async start(env: Record<string, string>): Promise<Replica> {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
+    const port = await freePort();
+    const proc = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const r = new Replica(port, proc);
+    await until(async () => (await r.fetch('/readyz').catch(() => null))?.status === 200, `replica on ${port} to be ready\n${r.output}`, 15_000);
+    return r;
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  fetch(p: string, init: RequestInit & { key?: string } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (init.key) headers.set('X-API-Key', init.key);
+    return fetch(this.url + p, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(15_000) });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.alive) this.proc.kill(signal);
+    return this.exited;
+  }
+}
