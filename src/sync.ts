@@ -91,6 +91,25 @@ async function signature(file: string): Promise<string | null> {
   }
 }
 
+/** Session files read at once during a sync (sql.js work interleaves with file I/O). */
+export const READ_CONCURRENCY = 8;
+
+async function readBatch(
+  todo: Array<{ f: Listed; sig: string | null }>,
+  reader: SessionFileReader,
+  upserts: SyncUpsert[],
+  flush: (rm: string[]) => Promise<void>,
+): Promise<void> {
+  const infos = new Array<FileInfo>(todo.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < todo.length; i = next++) infos[i] = await reader(todo[i]!.f.file);
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, todo.length) }, lane));
+  todo.forEach(({ f, sig }, i) => upserts.push({ name: f.name, meta: infos[i]!.meta, sig: sig ?? '', fileError: infos[i]!.fileError }));
+  await flush([]);
+}
+
 export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const files = await listSessionFiles(opts.dir, opts.onSkip);
 
@@ -108,28 +127,30 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   }
 
   const summary: SyncSummary = { new_sessions: 0, removed_sessions: 0, updated_sessions: 0, total_sessions: 0 };
-  let upserts: SyncUpsert[] = [];
+  const upserts: SyncUpsert[] = [];
   const flush = async (rm: string[]): Promise<void> => {
     if (upserts.length === 0 && rm.length === 0) return;
-    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence);
+    const r = await opts.store.applySync({ upserts: upserts.splice(0), removes: rm }, opts.fence);
     summary.new_sessions += r.added;
     summary.removed_sessions += r.removed;
     summary.updated_sessions += r.updated;
-    upserts = [];
   };
 
+  // Files to (re)read, in batches; within a batch up to READ_CONCURRENCY reads run at once.
+  const todo: Array<{ f: Listed; sig: string | null }> = [];
   for (const f of files) {
     const isNew = !known.has(f.name);
     if (!opts.reader) {
       if (isNew) upserts.push({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } });
-    } else {
-      const sig = await signature(f.file);
-      if (!isNew && sig !== null && known.get(f.name) === sig) continue;
-      const info = await opts.reader(f.file);
-      upserts.push({ name: f.name, meta: info.meta, sig: sig ?? '', fileError: info.fileError });
+      if (upserts.length >= SYNC_BATCH) await flush([]);
+      continue;
     }
-    if (upserts.length >= SYNC_BATCH) await flush([]);
+    const sig = await signature(f.file);
+    if (!isNew && sig !== null && known.get(f.name) === sig) continue;
+    todo.push({ f, sig });
+    if (todo.length >= SYNC_BATCH) await readBatch(todo.splice(0), opts.reader, upserts, flush);
   }
+  if (opts.reader) await readBatch(todo, opts.reader, upserts, flush);
   await flush([]);
   for (let i = 0; i < removes.length; i += SYNC_BATCH) await flush(removes.slice(i, i + SYNC_BATCH));
 

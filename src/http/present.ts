@@ -1,14 +1,10 @@
 /** JSON shapes of the answers (spec §3–§4), built from pool results. */
-import type { LeasedSession, ListedSession, PoolStatus, Proxy, SessionMeta } from '../pool/types';
+import type { LeasedSession, ListedSession, PoolStatus, SessionMeta } from '../pool/types';
+import { maskProxy } from '../sessionfiles';
 import { formatUtc } from '../time';
 
-export function maskProxy(p: Proxy | null | undefined): Proxy | null {
-  if (!p) return null;
-  return p.password ? { ...p, password: '***' } : { ...p };
-}
-
 function metaFields(meta: SessionMeta, opts: { exposeSessionString: boolean; maskPassword: boolean }): Record<string, unknown> {
-  const out: Record<string, unknown> = { proxy: opts.maskPassword ? maskProxy(meta.proxy) : (meta.proxy ?? null) };
+  const out: Record<string, unknown> = { proxy: opts.maskPassword ? maskProxy(meta.proxy ?? null) : (meta.proxy ?? null) };
   if (meta.format !== undefined) out.format = meta.format;
   if (meta.dcId !== undefined) out.dc_id = meta.dcId;
   if (meta.userId !== undefined) out.user_id = meta.userId;

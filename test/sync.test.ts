@@ -1,0 +1,122 @@
+/**
+ * Sync with the real session-file reader, on the memory store: what is
+ * registered, what is skipped, what is re-read, and how file problems and
+ * sidecar proxies reach the pool.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MemoryStore } from '../src/pool/memory';
+import { readSessionFile } from '../src/sessionfiles';
+import { runSync, type SyncOptions } from '../src/sync';
+import { makeSessions } from './sessionfiles/fixtures';
+
+describe('sync with the session-file reader', () => {
+  let dir: string;
+  let outside: string;
+  let store: MemoryStore;
+  let reads: string[];
+  const skipped: string[] = [];
+
+  const sync = (extra: Partial<SyncOptions> = {}) =>
+    runSync({
+      dir,
+      store,
+      maxRemoveFraction: 0.5,
+      reader: (file) => {
+        reads.push(path.basename(file));
+        return readSessionFile(file, { defaultProxy: { type: 'socks5', host: 'default.proxy', port: 1080 } });
+      },
+      onSkip: (name, why) => skipped.push(`${name}: ${why}`),
+      ...extra,
+    });
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-sync-'));
+    outside = mkdtempSync(path.join(os.tmpdir(), 'telegate-outside-'));
+    store = new MemoryStore();
+    reads = [];
+    skipped.length = 0;
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('registers only regular *.session files directly in the directory', async () => {
+    makeSessions(dir, [
+      { name: 'good', kind: 'telethon' },
+      { name: '.hidden', kind: 'telethon' },
+    ]);
+    makeSessions(outside, [{ name: 'elsewhere', kind: 'telethon' }]);
+    symlinkSync(path.join(outside, 'elsewhere.session'), path.join(dir, 'link.session'));
+    mkdirSync(path.join(dir, 'sub.session'));
+    mkdirSync(path.join(dir, 'nested'));
+    makeSessions(path.join(dir, 'nested'), [{ name: 'deep', kind: 'telethon' }]);
+    writeFileSync(path.join(dir, 'good.session-journal'), 'x');
+    writeFileSync(path.join(dir, 'good.session-wal'), 'x');
+    writeFileSync(path.join(dir, 'notes.txt'), 'x');
+    writeFileSync(path.join(dir, 'bad\u0007name.session'), 'x');
+    const r = await sync();
+    assert.equal(r.new_sessions, 1);
+    const names: string[] = [];
+    for await (const page of store.scanNames()) names.push(...page.map(([n]) => n));
+    assert.deepEqual(names, ['good']);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0]!, /control characters/);
+  });
+
+  it('carries format, dc, user and the sidecar proxy into the pool; broken files stay out of circulation', async () => {
+    makeSessions(dir, [
+      { name: 'tele', kind: 'telethon', dc_id: 4, self_id: 777 },
+      { name: 'pyro', kind: 'pyrogram', dc_id: 2, user_id: 555, sidecar: { proxy: ['socks5', '10.1.2.3', 1081, true, 'u', 'p'], twoFA: 'secret' } },
+      { name: 'short', kind: 'telethon', key_len: 128 },
+      { name: 'badjson', kind: 'telethon', sidecar_text: '{not json' },
+    ]);
+    writeFileSync(path.join(dir, 'empty.session'), '');
+    await sync();
+    const byName = new Map((await store.list({ limit: 100 })).sessions.map((s) => [s.name, s]));
+    assert.deepEqual([byName.get('tele')?.meta.format, byName.get('tele')?.meta.dcId, byName.get('tele')?.meta.userId], ['telethon', 4, 777]);
+    assert.equal(byName.get('tele')?.meta.proxy?.host, 'default.proxy');
+    const pyro = byName.get('pyro');
+    assert.deepEqual([pyro?.meta.format, pyro?.meta.userId, pyro?.meta.proxy?.host, pyro?.meta.proxy?.port], ['pyrogram', 555, '10.1.2.3', 1081]);
+    assert.equal(JSON.stringify(pyro?.meta.account ?? {}).includes('secret'), false, 'twoFA stripped');
+    for (const bad of ['short', 'badjson', 'empty']) {
+      assert.equal(byName.get(bad)?.state, 'invalidated', bad);
+      assert.match(byName.get(bad)?.reason ?? '', /^file_error: /, bad);
+    }
+    const r = await store.acquire(60_000);
+    assert.ok(r.ok);
+    assert.ok(['tele', 'pyro'].includes(r.session.name));
+  });
+
+  it('re-reads only new or changed files, and a repaired file comes back into circulation', async () => {
+    makeSessions(dir, [{ name: 'a', kind: 'telethon' }, { name: 'b', kind: 'telethon' }]);
+    writeFileSync(path.join(dir, 'c.session'), 'garbage');
+    await sync();
+    assert.deepEqual(reads.sort(), ['a.session', 'b.session', 'c.session']);
+    reads = [];
+    const again = await sync();
+    assert.deepEqual(reads, [], 'an unchanged directory re-reads nothing');
+    assert.deepEqual([again.new_sessions, again.removed_sessions, again.updated_sessions], [0, 0, 0]);
+    rmSync(path.join(dir, 'c.session'));
+    makeSessions(dir, [{ name: 'c', kind: 'telethon' }]);
+    const t = new Date(Date.now() + 5000);
+    utimesSync(path.join(dir, 'c.session'), t, t);
+    const fixed = await sync();
+    assert.deepEqual(reads, ['c.session']);
+    assert.equal(fixed.updated_sessions, 1);
+    const c = (await store.list({ limit: 10 })).sessions.find((s) => s.name === 'c');
+    assert.deepEqual([c?.state, c?.reason], ['free', null]);
+  });
+
+  it('reads many files with bounded concurrency and registers all of them', async () => {
+    const specs = Array.from({ length: 40 }, (_, i) => ({ name: `n${i}`, kind: 'telethon' as const }));
+    makeSessions(dir, specs);
+    const r = await sync();
+    assert.equal(r.new_sessions, 40);
+    assert.equal((await store.status()).free, 40);
+  });
+});
