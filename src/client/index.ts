@@ -366,7 +366,11 @@ export class TeleGateClient {
         const delay = plan.after503(err, wait, Date.now() - started);
         if (!told || delay >= 1000) {
           told = true;
-          this.opts.onWait?.({ waitingCount: err.waitingCount, nextReleaseIn: err.nextReleaseIn, inUse: err.inUse, remainingMs: plan.remainingMs() });
+          try {
+            this.opts.onWait?.({ waitingCount: err.waitingCount, nextReleaseIn: err.nextReleaseIn, inUse: err.inUse, remainingMs: plan.remainingMs() });
+          } catch {
+            // a broken callback must not break acquiring
+          }
         }
         if (delay > 0) await pause(delay, o.signal);
       }
