@@ -1,9 +1,9 @@
 /**
  * createApp(): the Express app, no listen, no module-level state.
  *
- * Middleware order: trust proxy (hop count) → request log → helmet →
- * route table (404/405) → auth → rate limit → body parsers → routes → JSON
- * errors. Authentication runs before body parsing on purpose: the contract
+ * Middleware order: trust proxy (hop count) → metrics → request log →
+ * helmet → route table (404/405) → auth → rate limit → body parsers → routes
+ * → 404 → JSON errors. Authentication runs before body parsing on purpose: the contract
  * says 401 comes before 422, which must hold for malformed bodies too, and
  * unauthenticated clients never make us parse anything.
  */
@@ -14,6 +14,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, requireAdmin } from './auth';
@@ -34,6 +35,8 @@ export interface AppDeps {
   ready: () => Promise<boolean>;
   /** Shared rate-limit counters (Redis); undefined → in-process. */
   rateLimitStore?: Store;
+  /** Prometheus metrics (GET /metrics); undefined → no /metrics. */
+  metrics?: Metrics;
 }
 
 /** Known routes and their methods: anything else is 404, a wrong method 405. */
@@ -49,30 +52,41 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/sessions': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
+  '/metrics': ['GET'],
 };
 
-/** Endpoints that need no API key. */
+/** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on). */
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz']);
 
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-function routeTable(req: Request, _res: Response, next: NextFunction): void {
-  const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
+const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
+
+/** The route table also names the matched route for metrics (res.locals.route: a ROUTES path, never the URL). */
+function routeTable(req: Request, res: Response, next: NextFunction): void {
+  const path = trimSlash(req.path);
   const methods = ROUTES[path];
   if (!methods) return next(new HttpError(404, 'Not Found'));
+  res.locals.route = path;
   const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
   if (!allowed.includes(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: methods.join(', ') }));
   next();
 }
 
 export function createApp(deps: AppDeps): express.Express {
-  const { config, pool, logger } = deps;
+  const { config, pool, logger, metrics } = deps;
+  const isPublic = (path: string): boolean =>
+    PUBLIC_PATHS.has(trimSlash(path)) || (config.metricsPublic && trimSlash(path) === '/metrics');
+  // Probes and scrapes are logged at debug, not info.
+  const quiet = (path: string): boolean => isPublic(path) || trimSlash(path) === '/metrics';
+  const runSync = metrics ? (force: boolean) => metrics.timeSync('manual', () => deps.runSync(force)) : deps.runSync;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.set('etag', false);
 
+  if (metrics) app.use(metrics.middleware());
   app.use(
     pinoHttp({
       logger,
@@ -85,7 +99,7 @@ export function createApp(deps: AppDeps): express.Express {
       autoLogging: true,
       customLogLevel: (req, res, err) => {
         if (err || res.statusCode >= 500) return 'error';
-        if (PUBLIC_PATHS.has(req.url?.split('?')[0] ?? '')) return 'debug';
+        if (quiet(req.url?.split('?')[0] ?? '')) return 'debug';
         return res.statusCode >= 400 ? 'warn' : 'info';
       },
       serializers: {
@@ -100,8 +114,8 @@ export function createApp(deps: AppDeps): express.Express {
   const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
   const auth = authMiddleware(authenticate);
   const limit = rateLimiter(config.rateLimit, deps.rateLimitStore);
-  app.use((req, res, next) => (PUBLIC_PATHS.has(req.path) ? next() : auth(req, res, next)));
-  app.use((req, res, next) => (PUBLIC_PATHS.has(req.path) ? next() : limit(req, res, next)));
+  app.use((req, res, next) => (isPublic(req.path) ? next() : auth(req, res, next)));
+  app.use((req, res, next) => (isPublic(req.path) ? next() : limit(req, res, next)));
   app.use(express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
 
@@ -124,7 +138,10 @@ export function createApp(deps: AppDeps): express.Express {
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal);
+    let parked = false;
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true));
+    if (gone.signal.aborted) metrics?.acquisition('abandoned');
+    else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (r.ok) {
       if (gone.signal.aborted) {
         // The client left while we were acquiring: give the session straight back.
@@ -148,6 +165,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, S.schemas.floodwait);
     const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
+    metrics?.floodWait();
     res.json({
       status: 'floodwait_set',
       session_id: r.id,
@@ -167,6 +185,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/invalidate', requireAdmin, async (req, res) => {
     const p = readParams<S.InvalidateParams>(req, S.schemas.invalidate);
     await pool.store.invalidate(p.session_id, p.reason);
+    metrics?.invalidation();
     res.json({ status: 'invalidated', session_id: p.session_id });
   });
 
@@ -178,7 +197,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/sync', requireAdmin, async (req, res) => {
     const p = readParams<S.SyncParams>(req, S.schemas.sync);
-    const r = await deps.runSync(p.force ?? false);
+    const r = await runSync(p.force ?? false);
     res.json({
       status: 'sync complete',
       details: { new_sessions: r.new_sessions, removed_sessions: r.removed_sessions, total_sessions: r.total_sessions, updated_sessions: r.updated_sessions },
@@ -191,6 +210,14 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
   });
 
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.set('Content-Type', metrics.contentType).send(await metrics.render());
+    });
+  }
+
+  // /metrics when the app has no metrics.
+  app.use((_req, _res, next) => next(new HttpError(404, 'Not Found')));
   app.use(errorHandler(logger));
   return app;
 }

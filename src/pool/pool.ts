@@ -67,14 +67,20 @@ export class Pool {
 
   /**
    * Acquire, waiting up to waitMs for a session to become free. An aborted
-   * signal (client gone) stops waiting without acquiring.
+   * signal (client gone) stops waiting without acquiring. `onPark` is called
+   * once if the request parks (metrics tell "issued at once" from "waited").
    */
-  async acquire(waitMs = 0, signal?: AbortSignal): Promise<AcquireResult> {
+  async acquire(waitMs = 0, signal?: AbortSignal, onPark?: () => void): Promise<AcquireResult> {
     const deadline = Date.now() + waitMs;
     let result = await this.store.acquire(this.leaseTtlMs);
+    let parked = false;
     while (!result.ok && !this.closing && !signal?.aborted) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
+      if (!parked) {
+        parked = true;
+        onPark?.();
+      }
       await this.park(Math.min(remaining, SAFETY_POLL_MS, result.nextReleaseInMs ?? Infinity), signal);
       if (this.closing || signal?.aborted) break;
       result = await this.store.acquire(this.leaseTtlMs);

@@ -7,7 +7,8 @@ import type Redis from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
 import { createApp } from '../../src/http/app';
 import { RedisRateLimitStore } from '../../src/http/ratelimit';
-import { createLogger } from '../../src/log';
+import { createLogger, type Logger } from '../../src/log';
+import { createMetrics, type Metrics } from '../../src/metrics';
 import { MemoryStore } from '../../src/pool/memory';
 import { memoryFreedSource } from '../../src/pool/notifier';
 import { Pool } from '../../src/pool/pool';
@@ -41,10 +42,25 @@ export interface TestApp {
   pool: Pool;
   config: Config;
   redis?: Redis;
+  metrics?: Metrics;
   close(): Promise<void>;
 }
 
-export async function makeApp(kind: StoreKind, env: Record<string, string> = {}, storeOverride?: PoolStore): Promise<TestApp> {
+export interface MakeAppOptions {
+  /** Build Prometheus metrics (GET /metrics) for this app. */
+  metrics?: boolean;
+  /** How long a scrape waits for the store (metrics only). */
+  storeTimeoutMs?: number;
+  /** Log here instead of nowhere. */
+  logger?: Logger;
+}
+
+export async function makeApp(
+  kind: StoreKind,
+  env: Record<string, string> = {},
+  storeOverride?: PoolStore,
+  opts: MakeAppOptions = {},
+): Promise<TestApp> {
   const config = testConfig(env);
   let store: PoolStore;
   let redis: Redis | undefined;
@@ -58,10 +74,12 @@ export async function makeApp(kind: StoreKind, env: Record<string, string> = {},
   // Long-poll wake-ups in these tests come from the safety poll or an in-process store.
   const freed = store instanceof MemoryStore ? memoryFreedSource(store) : { onFreed: () => () => undefined };
   const pool = new Pool(store, config.leaseTtlMs, freed);
+  const metrics = opts.metrics ? createMetrics({ store, waiting: () => pool.waiting, storeTimeoutMs: opts.storeTimeoutMs }) : undefined;
   const app = createApp({
     config,
     pool,
-    logger: createLogger('silent'),
+    metrics,
+    logger: opts.logger ?? createLogger('silent'),
     rateLimitStore: redis ? new RedisRateLimitStore(redis, '{test}:rl:') : undefined,
     runSync: (force) =>
       runSync({ dir: config.sessionsDir, store, defaultProxy: config.defaultProxy, maxRemoveFraction: config.syncMaxRemoveFraction, force }),
@@ -73,6 +91,7 @@ export async function makeApp(kind: StoreKind, env: Record<string, string> = {},
     pool,
     config,
     redis,
+    metrics,
     close: async () => {
       pool.close();
       await store.close();
