@@ -6,6 +6,7 @@ import unittest
 from telegate_client import AsyncTelegramSessionManagerClient, AuthError, NoSessionAvailable
 
 from . import fakes
+from .support import wait_until
 from .test_client import ServerTestCase
 
 
@@ -42,6 +43,26 @@ class AsyncClient(ServerTestCase):
             s = await asyncio.wait_for(task, 10)
             self.assertEqual(s['session_id'], held[1]['session_id'])
             self.assertLess(time.monotonic() - released, 3)
+        asyncio.run(main())
+
+    def test_cancelled_wait_gives_back_a_session_it_gets_later(self):
+        async def main():
+            holder = self.aclient(auto_wait=False)
+            held = [await holder.get_session() for _ in range(self.server.n)]
+            waiting = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            c = self.aclient(notice=lambda line: loop.call_soon_threadsafe(waiting.set))
+            task = asyncio.ensure_future(c.get_session())
+            await asyncio.wait_for(waiting.wait(), 10)
+            # By now the task has handed its long-poll to an executor thread: that request
+            # will be made whatever happens to the task.
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+            # The long-poll still in flight takes the released session; the client gives it back.
+            await holder.release_session(held[0]['session_id'])
+            await loop.run_in_executor(None, lambda: wait_until(
+                lambda: self.server.status()['free'] == 1, 10, what='the orphaned lease given back'))
         asyncio.run(main())
 
     def test_max_wait_and_no_auto_wait(self):
