@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type Redis from 'ioredis';
-import { RedisStore, createRedis } from '../../src/pool/redis';
+import { PROMOTE_BATCH, RedisStore, createRedis } from '../../src/pool/redis';
+import { until } from '../helpers/poll';
 import { sharedRedisUrl } from '../helpers/redis';
 import { storeContract } from './store.contract';
 
@@ -33,3 +34,28 @@ storeContract(
   },
   () => store.close(),
 );
+
+describe('RedisStore: bounded work per call', () => {
+  let r: Redis;
+  let s: RedisStore;
+  before(async () => {
+    r = createRedis(sharedRedisUrl());
+    await once(r, 'ready');
+    await r.flushdb();
+    s = new RedisStore(r, 'bounded');
+  });
+  after(() => s.close());
+
+  it('acquire moves at most PROMOTE_BATCH expired leases per call, and still serves every session', async () => {
+    const n = PROMOTE_BATCH * 2 + 50;
+    await s.applySync({ upserts: Array.from({ length: n }, (_, i) => ({ name: `b${i}`, meta: {} })), removes: [] });
+    for (let i = 0; i < n; i++) assert.ok((await s.acquire(150)).ok);
+    await until(async () => (await s.status()).free === n, 'all leases to expire');
+    assert.equal(await r.zcard(s.keys.leased), n, 'status counted them free without moving anything');
+    assert.ok((await s.acquire(3_600_000)).ok);
+    assert.equal(await r.zcard(s.keys.leased), n - PROMOTE_BATCH + 1, 'one call promoted exactly one batch');
+    for (let i = 1; i < n; i++) assert.ok((await s.acquire(3_600_000)).ok, `acquire ${i}`);
+    const st = await s.status();
+    assert.deepEqual([st.free, st.inUse], [0, n]);
+  });
+});

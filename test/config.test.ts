@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../src/config';
+import { parseProxyUrl } from '../src/sessionfiles';
+import { until } from './helpers/poll';
+import { MAIN, Replica } from './helpers/replica';
+
+const KEY = 'config-test-key-0123456789';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env, parseProxyUrl);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({ TELEGATE_API_KEYS: KEY }, parseProxyUrl);
+    assert.deepEqual(
+      [c.port, c.redisUrl, c.sessionsDir, c.leaseTtlMs, c.syncCron, c.defaultProxy, c.keyPrefix, c.logLevel, c.rateLimit, c.trustProxy],
+      [8000, null, './sessions', 10_800_000, '0 * * * *', null, 'telegate', 'info', 60000, 0],
+    );
+    assert.deepEqual(c.apiKeys, [KEY]);
+  });
+
+  it('refuses to start without API keys', () => {
+    assert.equal(configError({}).variable, 'TELEGATE_API_KEYS');
+    assert.equal(configError({ TELEGATE_API_KEYS: ' , ,' }).variable, 'TELEGATE_API_KEYS');
+  });
+
+  it('reads keys from a file (one per line, comments allowed) and merges admin keys', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-keys-'));
+    const file = path.join(dir, 'keys');
+    writeFileSync(file, '# team keys\nkey-one-0123456789\n\nkey-two-0123456789\n');
+    const c = loadConfig({ TELEGATE_API_KEYS_FILE: file, TELEGATE_ADMIN_KEYS: 'admin-0123456789' }, parseProxyUrl);
+    assert.deepEqual(c.apiKeys, ['key-one-0123456789', 'key-two-0123456789', 'admin-0123456789']);
+    assert.equal(configError({ TELEGATE_API_KEYS_FILE: path.join(dir, 'missing') }).variable, 'TELEGATE_API_KEYS_FILE');
+  });
+
+  const bad: Array<[string, string]> = [
+    ['PORT', '70000'],
+    ['PORT', 'eighty'],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['TELEGATE_LEASE_TTL_SECONDS', '0'],
+    ['TELEGATE_SYNC_CRON', 'every hour'],
+    ['TELEGATE_DEFAULT_PROXY', 'socks5://host-without-port'],
+    ['TELEGATE_KEY_PREFIX', 'has}brace'],
+    ['LOG_LEVEL', 'loud'],
+    ['TELEGATE_SYNC_MAX_REMOVE_FRACTION', '1.5'],
+    ['TELEGATE_EXPOSE_SESSION_STRING', 'maybe'],
+    ['TELEGATE_RATE_LIMIT', '-1'],
+  ];
+  for (const [variable, value] of bad) {
+    it(`names ${variable} when it is invalid ("${value}")`, () => {
+      const e = configError({ TELEGATE_API_KEYS: KEY, [variable]: value });
+      assert.equal(e.variable, variable);
+      assert.ok(e.message.startsWith(`${variable}: `));
+    });
+  }
+
+  it('parses the default proxy and booleans', () => {
+    const c = loadConfig(
+      { TELEGATE_API_KEYS: KEY, TELEGATE_DEFAULT_PROXY: 'socks5://u:p%40ss@10.0.0.5:1080', TELEGATE_EXPOSE_SESSION_STRING: '1' },
+      parseProxyUrl,
+    );
+    assert.deepEqual([c.defaultProxy?.host, c.defaultProxy?.port, c.defaultProxy?.password], ['10.0.0.5', 1080, 'p@ss']);
+    assert.equal(c.exposeSessionString, true);
+  });
+
+  it('the process stops at start-up with one line naming the variable, and exit code 1', () => {
+    const r = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', TELEGATE_API_KEYS: KEY, PORT: '99999' }, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /^telegate: invalid configuration: PORT: must be <= 65535/);
+    const r2 = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /TELEGATE_API_KEYS: no API key configured/);
+  });
+
+  it('without REDIS_URL the process warns that state is in memory, and serves', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-mem-'));
+    const r = await Replica.start({ TELEGATE_API_KEYS: KEY, TELEGATE_SESSIONS_DIR: dir });
+    try {
+      await until(() => r.output.includes('IN MEMORY'), 'the in-memory warning');
+      assert.ok(!r.output.includes(KEY), 'the API key is never logged');
+      assert.equal((await r.fetch('/status', { key: KEY })).status, 200);
+    } finally {
+      await r.kill('SIGTERM');
+    }
+  });
+});
