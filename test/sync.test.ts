@@ -4,12 +4,15 @@
  * sidecar proxies reach the pool.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../src/pool/memory';
+import { RedisStore, createRedis } from '../src/pool/redis';
 import { readSessionFile } from '../src/sessionfiles';
 import { runSync, type SyncOptions } from '../src/sync';
+import { sharedRedisUrl } from './helpers/redis';
 import { makeSessions } from './sessionfiles/fixtures';
 
 describe('sync with the session-file reader', () => {
@@ -118,5 +121,36 @@ describe('sync with the session-file reader', () => {
     const r = await sync();
     assert.equal(r.new_sessions, 40);
     assert.equal((await store.status()).free, 40);
+  });
+});
+
+describe('sync: two at once on Redis end in the same state as one', () => {
+  it('a fenced (cron) and an unfenced (manual) sync racing on one pool', async () => {
+    const redis = createRedis(sharedRedisUrl());
+    redis.on('error', () => undefined);
+    await once(redis, 'ready');
+    await redis.flushdb();
+    const store = new RedisStore(redis, 'race');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-race-'));
+    try {
+      makeSessions(dir, Array.from({ length: 120 }, (_, i) => ({ name: `r${i}`, kind: 'telethon' as const })));
+      await redis.set(store.keys.fence, '7');
+      const reader = (file: string) => readSessionFile(file, { defaultProxy: null });
+      const opts = { dir, store, reader, maxRemoveFraction: 0.5 };
+      const [a, b] = await Promise.all([runSync({ ...opts, fence: 7 }), runSync(opts)]);
+      assert.equal(a.new_sessions + b.new_sessions, 120, 'each file registered exactly once');
+      assert.equal(await redis.hlen(store.keys.ids), 120);
+      const st = await store.status();
+      assert.deepEqual([st.total, st.free], [120, 120]);
+      // Removing files while both run again: still one consistent end state.
+      for (let i = 0; i < 30; i++) rmSync(path.join(dir, `r${i}.session`));
+      const [c, d] = await Promise.all([runSync({ ...opts, fence: 7 }), runSync(opts)]);
+      assert.equal(c.removed_sessions + d.removed_sessions, 30);
+      assert.equal((await store.status()).total, 90);
+      assert.equal(await redis.hlen(store.keys.ids), 90);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
