@@ -410,8 +410,9 @@ class TelegramSessionManagerClient:
     @contextmanager
     def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None) -> Iterator[Lease]:
         """
-        ``with client.session() as s:`` leases a session (auto-wait), heartbeats
-        while the block runs, and releases it at the end. An error escaping the
+        ``with client.session() as s:`` leases a session (waiting as the
+        client's ``auto_wait`` and ``max_wait`` say, or this call's
+        ``max_wait``), heartbeats while the block runs, and releases it at the end. An error escaping the
         block is re-raised after a Telegram FLOOD_WAIT was reported as
         /floodwait, or AUTH_KEY_UNREGISTERED / AUTH_KEY_DUPLICATED /
         SESSION_REVOKED / USER_DEACTIVATED(_BAN) as /invalidate.
