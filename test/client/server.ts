@@ -6,25 +6,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../helpers/redis';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const MAIN_JS = path.join(REPO, 'dist', 'main.js');
 const SUPPORT_PY = path.join(REPO, 'clients', 'python', 'tests', 'support.py');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr !== null && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort };
 
 /** Poll `predicate` until it returns a truthy value, or throw after `timeoutMs`. */
 export async function waitUntil<T>(predicate: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
