@@ -3,9 +3,11 @@
  *
  * Middleware order: trust proxy (hop count) → metrics → request log →
  * helmet → route table (404/405) → auth → rate limit → body parsers → routes
- * → 404 → JSON errors. Authentication runs before body parsing on purpose: the contract
- * says 401 comes before 422, which must hold for malformed bodies too, and
- * unauthenticated clients never make us parse anything.
+ * → docs/UI static pages → 404 → JSON errors. Authentication runs before
+ * body parsing on purpose: the contract says 401 comes before 422, which must
+ * hold for malformed bodies too, and unauthenticated clients never make us
+ * parse anything. /docs, /ui and their assets are public (the pages hold no
+ * data; their API calls carry the key).
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -19,11 +21,13 @@ import type { Pool } from '../pool/pool';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, requireAdmin } from './auth';
 import { HttpError, errorHandler } from './errors';
+import { buildOpenApi } from './openapi';
 import { readParams } from './params';
 import { ceilSeconds, presentListed, presentSession, presentStatus } from './present';
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
+import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
 export interface AppDeps {
   config: Config;
@@ -53,10 +57,13 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/healthz': ['GET'],
   '/readyz': ['GET'],
   '/metrics': ['GET'],
+  '/openapi.json': ['GET'],
+  '/docs': ['GET'],
+  '/ui': ['GET'],
 };
 
-/** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on). */
-export const PUBLIC_PATHS = new Set(['/healthz', '/readyz']);
+/** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on; every path under STATIC_PREFIXES). */
+export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/ui']);
 
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -65,10 +72,11 @@ const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/
 
 /** The route table also names the matched route for metrics (res.locals.route: a ROUTES path, never the URL). */
 function routeTable(req: Request, res: Response, next: NextFunction): void {
+  const prefix = STATIC_PREFIXES.find((p) => req.path.startsWith(p));
   const path = trimSlash(req.path);
-  const methods = ROUTES[path];
+  const methods = prefix ? ['GET'] : ROUTES[path];
   if (!methods) return next(new HttpError(404, 'Not Found'));
-  res.locals.route = path;
+  res.locals.route = prefix ? `${prefix}*` : path;
   const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
   if (!allowed.includes(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: methods.join(', ') }));
   next();
@@ -77,8 +85,8 @@ function routeTable(req: Request, res: Response, next: NextFunction): void {
 export function createApp(deps: AppDeps): express.Express {
   const { config, pool, logger, metrics } = deps;
   const isPublic = (path: string): boolean =>
-    PUBLIC_PATHS.has(trimSlash(path)) || (config.metricsPublic && trimSlash(path) === '/metrics');
-  // Probes and scrapes are logged at debug, not info.
+    PUBLIC_PATHS.has(trimSlash(path)) || (config.metricsPublic && trimSlash(path) === '/metrics') || STATIC_PREFIXES.some((p) => path.startsWith(p));
+  // Probes, scrapes and static pages are logged at debug, not info.
   const quiet = (path: string): boolean => isPublic(path) || trimSlash(path) === '/metrics';
   const runSync = metrics ? (force: boolean) => metrics.timeSync('manual', () => deps.runSync(force)) : deps.runSync;
   const app = express();
@@ -216,7 +224,13 @@ export function createApp(deps: AppDeps): express.Express {
     });
   }
 
-  // /metrics when the app has no metrics.
+  const openapi = buildOpenApi({ metricsPublic: config.metricsPublic });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use(docsRouter(), uiRouter());
+
+  // Files missing under the static prefixes (and /metrics without metrics).
   app.use((_req, _res, next) => next(new HttpError(404, 'Not Found')));
   app.use(errorHandler(logger));
   return app;

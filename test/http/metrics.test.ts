@@ -329,21 +329,22 @@ describe('request logs', () => {
     await t.close();
   });
 
-  it('logs probes and scrapes at debug, never at info', async () => {
+  it('logs probes, scrapes and static pages at debug, never at info', async () => {
     const { lines, logger } = capture('trace');
     const t = await makeApp('memory', {}, undefined, { logger, metrics: true });
     await request(t.app).get('/healthz').expect(200);
     await request(t.app).get('/readyz').expect(200);
     await request(t.app).get('/metrics').set('X-API-Key', KEY).expect(200);
+    await request(t.app).get('/ui').expect(200);
     await request(t.app).get('/status').set('X-API-Key', KEY).expect(200);
-    await until(() => lines.filter((l) => l.includes('"req"')).length >= 4, 'four request log lines');
+    await until(() => lines.filter((l) => l.includes('"req"')).length >= 5, 'five request log lines');
     const levels = Object.fromEntries(
       lines
         .map((l) => JSON.parse(l) as { level: string; req?: { path: string } })
         .filter((l) => l.req)
         .map((l) => [l.req?.path, l.level]),
     );
-    assert.deepEqual(levels, { '/healthz': 'debug', '/readyz': 'debug', '/metrics': 'debug', '/status': 'info' });
+    assert.deepEqual(levels, { '/healthz': 'debug', '/readyz': 'debug', '/metrics': 'debug', '/ui': 'debug', '/status': 'info' });
     await t.close();
   });
 });
