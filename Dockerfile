@@ -27,10 +27,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force
 # Code stays owned by root and read-only to the service user: the process
-# cannot rewrite what it runs. lua/ is read at start-up from the package root
-# (tsc does not copy .lua files into dist/).
+# cannot rewrite what it runs. lua/ and the dashboard's static files are read
+# at run time from the package root (tsc copies only .ts output into dist/).
 COPY --from=build /app/dist ./dist
 COPY lua ./lua
+COPY src/ui/static ./src/ui/static
 # uid/gid 1000 is the image's `node` user; numeric so that Kubernetes'
 # runAsNonRoot can verify it without reading /etc/passwd.
 USER 1000:1000
