@@ -72,6 +72,11 @@ describe('cluster: several replicas on one Redis', function () {
     return (await res.json()) as { total: number; free: number; in_use: number; in_floodwait: number };
   }
 
+  /** The leader's start-up sync has registered n sessions (generous deadline: replicas boot under load). */
+  async function synced(r: Replica, n: number): Promise<void> {
+    await until(async () => (await status(r)).total === n, `start-up sync of ${n} sessions`, 20_000);
+  }
+
   async function acquire(r: Replica, query = ''): Promise<{ status: number; body: Lease & { detail?: unknown } }> {
     const res = await r.fetch(`/session${query}`, { key: KEY });
     return { status: res.status, body: (await res.json()) as Lease & { detail?: unknown } };
@@ -104,7 +109,7 @@ describe('cluster: several replicas on one Redis', function () {
   it('3 replicas under concurrent load for 10 s: zero double issues, the invariant at every sample', async () => {
     dir = makeDir(20);
     const rs = await startReplicas(3);
-    await until(async () => (await status(rs[0]!)).total === 20, 'start-up sync');
+    await synced(rs[0]!, 20);
 
     const held = new Map<number, number>(); // session id -> client id
     let doubles = 0;
@@ -162,35 +167,47 @@ describe('cluster: several replicas on one Redis', function () {
     const newPid = await until(async () => {
       const p = await leaderPid();
       return p !== null && p !== pid ? p : null;
-    }, 'a new leader', 5000);
-    assert.ok(Date.now() - killedAt < 1500 + 1000, 'new leader within TTL (+ one renewal period)');
+    }, 'a new leader', 10_000);
+    // The lock lapses at most one TTL (1500 ms) after its last renewal; another replica's
+    // next attempt (every TTL/3) takes it. 1 s more is slack for a loaded machine.
+    const takeover = Date.now() - killedAt;
+    assert.ok(takeover < 1500 + 500 + 1000, `new leader after ${takeover} ms`);
     assert.ok(replicas.some((r) => r.pid === newPid && r.alive));
     // The new leader's cron sync (every second) picks up a new file with no manual /sync.
     addSession(dir, 'newcomer');
     const survivor = replicas.find((r) => r.alive)!;
-    await until(async () => (await status(survivor)).total === 4, 'scheduled sync on the new leader', 5000);
+    await until(async () => (await status(survivor)).total === 4, 'scheduled sync on the new leader', 10_000);
   });
 
   it('kill -9 of a replica holding leases: they come back after their TTL, never earlier', async () => {
     dir = makeDir(3);
-    const [a, b] = await startReplicas(2, { TELEGATE_LEASE_TTL_SECONDS: '2' });
-    await until(async () => (await status(a!)).total === 3, 'start-up sync');
-    const leasedAt = Date.now();
+    const ttlMs = 3000;
+    const [a, b] = await startReplicas(2, { TELEGATE_LEASE_TTL_SECONDS: String(ttlMs / 1000) });
+    await synced(a!, 3);
+    const leasedAt = Date.now(); // every lease below expires at leasedAt + ttl or later
     for (let i = 0; i < 3; i++) assert.equal((await acquire(a!)).status, 200);
     await a!.kill('SIGKILL');
-    // Well before the TTL, all three are still leased.
-    assert.equal((await status(b!)).in_use, 3);
-    await until(() => Date.now() - leasedAt > 1500, 'most of the TTL to pass', 3000);
-    assert.equal((await status(b!)).in_use, 3, 'a lease came back before its TTL');
-    await until(async () => (await status(b!)).free === 3, 'leases to expire', 4000);
-    assert.ok(Date.now() - leasedAt >= 2000, 'free only after the TTL');
+    // Until the TTL, all three stay leased. A sample counts only if its whole
+    // round trip ended before the earliest possible expiry (load cannot fake a pass or a failure).
+    let conclusiveLate = 0;
+    while (Date.now() - leasedAt < ttlMs - 300) {
+      const s = await status(b!);
+      const endedAt = Date.now() - leasedAt;
+      if (endedAt >= ttlMs) break;
+      assert.equal(s.in_use, 3, `a lease came back ${endedAt} ms after leasing, before its ${ttlMs} ms TTL`);
+      if (endedAt > ttlMs / 2) conclusiveLate++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(conclusiveLate > 0, 'sampled the second half of the TTL');
+    await until(async () => (await status(b!)).free === 3, 'leases to expire', 10_000);
+    assert.ok(Date.now() - leasedAt >= ttlMs, 'free only after the TTL');
     assert.equal((await acquire(b!)).status, 200);
   });
 
   it('long-poll: a waiter on replica A is served by a release on replica B in well under a second', async () => {
     dir = makeDir(1);
     const [a, b] = await startReplicas(2);
-    await until(async () => (await status(a!)).total === 1, 'start-up sync');
+    await synced(a!, 1);
     const held = await acquire(b!);
     assert.equal(held.status, 200);
     const waiting = acquire(a!, '?wait=20');
@@ -203,13 +220,13 @@ describe('cluster: several replicas on one Redis', function () {
     const latency = Date.now() - releasedAt;
     assert.equal(served.status, 200);
     assert.equal(served.body.session_id, held.body.session_id);
-    assert.ok(latency < 500, `served ${latency} ms after the release`);
+    assert.ok(latency < 1000, `served ${latency} ms after the release`);
   });
 
   it('SIGTERM: parked requests are answered, leadership is given up, exit 0', async () => {
     dir = makeDir(1);
     const [a] = await startReplicas(1);
-    await until(async () => (await status(a!)).total === 1, 'start-up sync');
+    await synced(a!, 1);
     assert.equal((await acquire(a!)).status, 200);
     await until(async () => (await leaderPid()) === a!.pid, 'a to lead');
     const parked = acquire(a!, '?wait=30');
@@ -227,7 +244,7 @@ describe('cluster: several replicas on one Redis', function () {
   it('Redis down: 503 store_unavailable within 2 s, readiness fails, liveness holds; back by itself after restart and SCRIPT FLUSH', async () => {
     dir = makeDir(2);
     const [a] = await startReplicas(1);
-    await until(async () => (await status(a!)).total === 2, 'start-up sync');
+    await synced(a!, 2);
     await redis.kill('SIGKILL');
     for (const [method, p] of [['GET', '/status'], ['GET', '/session'], ['POST', '/release?session_id=1'], ['POST', '/floodwait?session_id=1&wait_seconds=1'], ['POST', '/sync']]) {
       const t0 = Date.now();
@@ -252,7 +269,7 @@ describe('cluster: several replicas on one Redis', function () {
   it('Redis restarted (AOF) during load: no acknowledged release, flood wait or invalidation is lost; only 503s in the gap', async () => {
     dir = makeDir(30);
     const rs = await startReplicas(2);
-    await until(async () => (await status(rs[0]!)).total === 30, 'start-up sync');
+    await synced(rs[0]!, 30);
     const acked = { released: [] as Lease[], flooded: [] as number[], invalidated: [] as number[] };
     const wrong: string[] = [];
     const held = new Set<number>();
