@@ -152,8 +152,10 @@ describe('cluster: several replicas on one Redis', function () {
 
     assert.equal(doubles, 0, 'a session was held by two clients at once');
     assert.deepEqual(violations, []);
-    assert.ok(cycles > 500, `only ${cycles} cycles`);
-    assert.ok(floodwaits > 10 && samples > 50);
+    // Proof that the test did real work (not a rate: the machine may be loaded).
+    assert.ok(cycles > 200, `only ${cycles} cycles`);
+    assert.ok(floodwaits > 5, `only ${floodwaits} flood waits`);
+    assert.ok(samples > 20, `only ${samples} status samples`);
   });
 
   it('kill -9 of the leader: another replica leads within the lock TTL and runs the scheduled sync', async () => {
@@ -322,7 +324,8 @@ describe('cluster: several replicas on one Redis', function () {
     await new Promise((r) => setTimeout(r, 500)); // the gap: clients keep going and must only see 503s
     await redis.spawn();
     await until(async () => (await rs[0]!.fetch('/readyz')).status === 200, 'replicas ready again', 10_000);
-    await until(() => acked.released.length > 150, 'load to resume after the restart', 10_000);
+    const before = acked.released.length;
+    await until(() => acked.released.length > before + 30, 'load to resume after the restart', 30_000);
     stop = true;
     await load;
 
