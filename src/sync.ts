@@ -8,6 +8,7 @@
 import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SyncError } from './errors';
+import { fileSignature } from './sessionfiles/signature';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
 
 export const SESSION_EXT = '.session';
@@ -19,8 +20,19 @@ export interface FileInfo {
   fileError?: string;
 }
 
-/** Reads one session file (and its sidecar); never throws for a bad file. */
-export type SessionFileReader = (sessionPath: string) => Promise<FileInfo>;
+/**
+ * Reads one session file (and its sidecar); never throws for a bad file.
+ * A reader may also take many files at once (readMany: same results, same
+ * order) and stat them (signatures: fileSignature of each, null when it
+ * cannot stat): a worker pool (sessionfiles/pool.ts) does both off the main
+ * thread. Without them, sync reads READ_CONCURRENCY files at a time and
+ * stats on the main thread.
+ */
+export interface SessionFileReader {
+  (sessionPath: string): Promise<FileInfo>;
+  readMany?: (sessionPaths: readonly string[]) => Promise<FileInfo[]>;
+  signatures?: (paths: readonly string[]) => Promise<Array<string | null>>;
+}
 
 export interface SyncOptions {
   dir: string;
@@ -84,30 +96,33 @@ async function listSessionFiles(dir: string, onSkip?: SyncOptions['onSkip']): Pr
 
 async function signature(file: string): Promise<string | null> {
   try {
-    const s = await stat(file);
-    return `${s.size}-${Math.trunc(s.mtimeMs)}`;
+    return fileSignature(await stat(file));
   } catch {
     return null; // vanished between listing and stat: treated as changed, the reader reports it
   }
 }
 
-/** Session files read at once during a sync (sql.js work interleaves with file I/O). */
+/** Session files read (or stat'ed) at once by a reader without readMany (signatures). */
 export const READ_CONCURRENCY = 8;
+const STAT_CONCURRENCY = 32;
 
-async function readBatch(
-  todo: Array<{ f: Listed; sig: string | null }>,
-  reader: SessionFileReader,
-  upserts: SyncUpsert[],
-  flush: (rm: string[]) => Promise<void>,
-): Promise<void> {
-  const infos = new Array<FileInfo>(todo.length);
+/** fn over items, at most `limit` at once; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
-    for (let i = next++; i < todo.length; i = next++) infos[i] = await reader(todo[i]!.f.file);
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, todo.length) }, lane));
-  todo.forEach(({ f, sig }, i) => upserts.push({ name: f.name, meta: infos[i]!.meta, sig: sig ?? '', fileError: infos[i]!.fileError }));
-  await flush([]);
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+function signaturesOf(files: readonly string[], reader: SessionFileReader): Promise<Array<string | null>> {
+  return reader.signatures ? reader.signatures(files) : mapLimit(files, STAT_CONCURRENCY, signature);
+}
+
+function readAll(files: readonly string[], reader: SessionFileReader): Promise<FileInfo[]> {
+  return reader.readMany ? reader.readMany(files) : mapLimit(files, READ_CONCURRENCY, reader);
 }
 
 export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
@@ -118,6 +133,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
 
   const present = new Set(files.map((f) => f.name));
   const removes = [...known.keys()].filter((n) => !present.has(n));
+  present.clear();
   if (!opts.force && known.size > 0 && removes.length > opts.maxRemoveFraction * known.size) {
     throw new SyncError(
       'sync_refused',
@@ -127,32 +143,50 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   }
 
   const summary: SyncSummary = { new_sessions: 0, removed_sessions: 0, updated_sessions: 0, total_sessions: 0 };
-  const upserts: SyncUpsert[] = [];
-  const flush = async (rm: string[]): Promise<void> => {
+  const apply = async (upserts: SyncUpsert[], rm: string[]): Promise<void> => {
     if (upserts.length === 0 && rm.length === 0) return;
-    const r = await opts.store.applySync({ upserts: upserts.splice(0), removes: rm }, opts.fence);
+    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence);
     summary.new_sessions += r.added;
     summary.removed_sessions += r.removed;
     summary.updated_sessions += r.updated;
   };
 
-  // Files to (re)read, in batches; within a batch up to READ_CONCURRENCY reads run at once.
-  const todo: Array<{ f: Listed; sig: string | null }> = [];
-  for (const f of files) {
-    const isNew = !known.has(f.name);
-    if (!opts.reader) {
-      if (isNew) upserts.push({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } });
-      if (upserts.length >= SYNC_BATCH) await flush([]);
+  // In batches of SYNC_BATCH files: stat, read the new and changed ones, apply.
+  // Batch k is applied while batch k+1 is stat'ed and read (one apply in
+  // flight, in order): memory holds at most two batches of results.
+  let applying: Promise<void> = Promise.resolve();
+  const enqueue = async (upserts: SyncUpsert[]): Promise<void> => {
+    await applying;
+    applying = apply(upserts, []);
+    applying.catch(() => undefined); // handled: awaited before the next batch and at the end
+  };
+  const reader = opts.reader;
+  for (let i = 0; i < files.length; i += SYNC_BATCH) {
+    const batch = files.slice(i, i + SYNC_BATCH);
+    if (!reader) {
+      const upserts = batch.filter((f) => !known.has(f.name)).map((f) => ({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } }));
+      if (upserts.length > 0) await enqueue(upserts);
       continue;
     }
-    const sig = await signature(f.file);
-    if (!isNew && sig !== null && known.get(f.name) === sig) continue;
-    todo.push({ f, sig });
-    if (todo.length >= SYNC_BATCH) await readBatch(todo.splice(0), opts.reader, upserts, flush);
+    const sigs = await signaturesOf(
+      batch.map((f) => f.file),
+      reader,
+    );
+    const todo: Array<{ f: Listed; sig: string | null }> = [];
+    batch.forEach((f, j) => {
+      const sig = sigs[j] ?? null;
+      if (known.has(f.name) && sig !== null && known.get(f.name) === sig) return;
+      todo.push({ f, sig });
+    });
+    if (todo.length === 0) continue;
+    const infos = await readAll(
+      todo.map((t) => t.f.file),
+      reader,
+    );
+    await enqueue(todo.map(({ f, sig }, j) => ({ name: f.name, meta: infos[j]!.meta, sig: sig ?? '', fileError: infos[j]!.fileError })));
   }
-  if (opts.reader) await readBatch(todo, opts.reader, upserts, flush);
-  await flush([]);
-  for (let i = 0; i < removes.length; i += SYNC_BATCH) await flush(removes.slice(i, i + SYNC_BATCH));
+  await applying;
+  for (let i = 0; i < removes.length; i += SYNC_BATCH) await apply([], removes.slice(i, i + SYNC_BATCH));
 
   summary.total_sessions = (await opts.store.status()).total;
   return summary;

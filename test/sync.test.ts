@@ -10,30 +10,54 @@ import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../src/pool/memory';
 import { RedisStore, createRedis } from '../src/pool/redis';
-import { readSessionFile } from '../src/sessionfiles';
-import { runSync, type SyncOptions } from '../src/sync';
+import { createSessionFileReaderPool, readSessionFile, type SessionFileReaderPool } from '../src/sessionfiles';
+import { runSync, type SessionFileReader, type SyncOptions } from '../src/sync';
 import { sharedRedisUrl } from './helpers/redis';
 import { makeSessions } from './sessionfiles/fixtures';
 
-describe('sync with the session-file reader', () => {
+const DEFAULT_PROXY = { type: 'socks5', host: 'default.proxy', port: 1080 };
+
+for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with the session-file reader (${mode})`, () => {
   let dir: string;
   let outside: string;
   let store: MemoryStore;
   let reads: string[];
   const skipped: string[] = [];
+  let pool: SessionFileReaderPool | undefined;
+
+  /** The reader under test, recording which files it reads. */
+  const reader = (): SessionFileReader => {
+    if (mode === 'main thread') {
+      return (file) => {
+        reads.push(path.basename(file));
+        return readSessionFile(file, { defaultProxy: DEFAULT_PROXY });
+      };
+    }
+    pool ??= createSessionFileReaderPool({ threads: 2, defaultProxy: DEFAULT_PROXY });
+    const inner = pool.read;
+    return Object.assign((file: string) => inner(file), {
+      readMany: (files: readonly string[]) => {
+        reads.push(...files.map((f) => path.basename(f)));
+        return inner.readMany!(files);
+      },
+      signatures: inner.signatures,
+    });
+  };
 
   const sync = (extra: Partial<SyncOptions> = {}) =>
     runSync({
       dir,
       store,
       maxRemoveFraction: 0.5,
-      reader: (file) => {
-        reads.push(path.basename(file));
-        return readSessionFile(file, { defaultProxy: { type: 'socks5', host: 'default.proxy', port: 1080 } });
-      },
+      reader: reader(),
       onSkip: (name, why) => skipped.push(`${name}: ${why}`),
       ...extra,
     });
+
+  after(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-sync-'));

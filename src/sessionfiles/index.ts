@@ -17,13 +17,17 @@
  *   Telethon v2 files; not produced when the stored address is not an IP.
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import type { SqlJsStatic } from 'sql.js';
 import type { Proxy, SessionMeta } from '../pool/types';
-import { parseSessionBytes } from './sqlite';
-import { readSidecar, sidecarPathFor } from './sidecar';
+import { parseSessionBytes, parseSessionBytesWith, type ParseResult } from './sqlite';
+import { readSidecar, readSidecarSync, sidecarPathFor, type SidecarResult } from './sidecar';
 import { pyrogramSessionString, telethonSessionString } from './strings';
 
 export { normalizeProxy, parseProxyUrl, maskProxy, ProxyFormatError } from './proxy';
+export { createSessionFileReaderPool, type SessionFileReaderPool, type SessionFileReaderPoolOptions } from './pool';
+export { fileSignature } from './signature';
 
 /** Result of reading one .session (+ optional sidecar .json). */
 export interface SessionFileInfo {
@@ -37,13 +41,38 @@ export interface ReadSessionFileOptions {
   defaultProxy: Proxy | null;
 }
 
+function readError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR') return 'not a file (directory)';
+  return `cannot read file (${code ?? String(err)})`;
+}
+
 async function readBytes(file: string): Promise<{ bytes: Uint8Array } | { error: string }> {
   try {
     return { bytes: await fs.readFile(file) };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') return { error: 'not a file (directory)' };
-    return { error: `cannot read file (${code ?? String(err)})` };
+    return { error: readError(err) };
+  }
+}
+
+/** The bytes of one file, blocking (for worker threads). */
+function readBytesSync(file: string): { bytes: Uint8Array } | { error: string } {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO put in place of the file must not hang the thread (no effect on regular files).
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    return { error: readError(err) };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) return { error: 'not a file (directory)' };
+    if (!st.isFile()) return { error: 'not a regular file' };
+    return { bytes: readFileSync(fd) };
+  } catch (err) {
+    return { error: readError(err) };
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -57,10 +86,22 @@ function safeNumber(v: bigint | null): number | undefined {
  */
 export async function readSessionFile(sessionPath: string, opts: ReadSessionFileOptions): Promise<SessionFileInfo> {
   const [file, side] = await Promise.all([readBytes(sessionPath), readSidecar(sidecarPathFor(sessionPath))]);
+  const parsed: ParseResult = 'bytes' in file ? await parseSessionBytes(file.bytes) : { ok: false, error: file.error };
+  return toInfo(parsed, side, opts);
+}
+
+/** readSessionFile with blocking I/O and sql.js already loaded, for a worker thread. */
+export function readSessionFileSync(sessionPath: string, opts: ReadSessionFileOptions, SQL: SqlJsStatic): SessionFileInfo {
+  const file = readBytesSync(sessionPath);
+  const side = readSidecarSync(sidecarPathFor(sessionPath));
+  const parsed: ParseResult = 'bytes' in file ? parseSessionBytesWith(SQL, file.bytes) : { ok: false, error: file.error };
+  return toInfo(parsed, side, opts);
+}
+
+function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileOptions): SessionFileInfo {
   const errors: string[] = [];
   const meta: SessionMeta = {};
 
-  const parsed = 'bytes' in file ? await parseSessionBytes(file.bytes) : { ok: false as const, error: file.error };
   if (parsed.ok) {
     meta.format = parsed.session.format;
     meta.dcId = parsed.session.dcId;

@@ -3,6 +3,7 @@
  * session sellers and farm tools write it: app_id, device, lang_pack, twoFA,
  * proxy, phone, user_id, ...).
  */
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Proxy } from '../pool/types';
@@ -120,27 +121,46 @@ export function interpretSidecar(data: unknown): SidecarResult {
   return { ok: true, sidecar };
 }
 
-/** Read `path` if it exists; a missing sidecar is `{ ok: true, sidecar: null }`. */
-export async function readSidecar(file: string): Promise<SidecarResult> {
-  let text: string;
-  try {
-    const buf = await fs.readFile(file);
-    if (buf.length > MAX_SIDECAR_BYTES) {
-      return { ok: false, error: `sidecar JSON: file is ${buf.length} bytes, more than ${MAX_SIDECAR_BYTES}` };
-    }
-    text = buf.toString('utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { ok: true, sidecar: null };
-    return { ok: false, error: `sidecar ${path.basename(file)}: cannot read (${code ?? String(err)})` };
+function cannotRead(file: string, err: unknown): SidecarResult {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return { ok: true, sidecar: null };
+  return { ok: false, error: `sidecar ${path.basename(file)}: cannot read (${code ?? String(err)})` };
+}
+
+/** Interpret a sidecar's bytes (size limit, BOM, JSON, fields). */
+function sidecarFromBytes(buf: Buffer): SidecarResult {
+  if (buf.length > MAX_SIDECAR_BYTES) {
+    return { ok: false, error: `sidecar JSON: file is ${buf.length} bytes, more than ${MAX_SIDECAR_BYTES}` };
   }
   let data: unknown;
   try {
-    data = JSON.parse(text.replace(/^\uFEFF/, ''));
+    data = JSON.parse(buf.toString('utf8').replace(/^\uFEFF/, ''));
   } catch (err) {
     // V8 quotes the start of the text in some messages; it may hold a password.
     const msg = (err instanceof Error ? err.message : String(err)).replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)');
     return { ok: false, error: `sidecar JSON: ${msg}` };
   }
   return interpretSidecar(data);
+}
+
+/** Read `path` if it exists; a missing sidecar is `{ ok: true, sidecar: null }`. */
+export async function readSidecar(file: string): Promise<SidecarResult> {
+  let buf: Buffer;
+  try {
+    buf = await fs.readFile(file);
+  } catch (err) {
+    return cannotRead(file, err);
+  }
+  return sidecarFromBytes(buf);
+}
+
+/** readSidecar for a worker thread (blocking I/O is its job there). */
+export function readSidecarSync(file: string): SidecarResult {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (err) {
+    return cannotRead(file, err);
+  }
+  return sidecarFromBytes(buf);
 }

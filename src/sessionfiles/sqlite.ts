@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises';
 import initSqlJs from 'sql.js';
 import type { Database, SqlJsStatic, Statement } from 'sql.js';
+import { FileDb, type Row, type SessionDb, type Value } from './btree';
 import { AUTH_KEY_BYTES } from './strings';
 
 /** What one session file holds, before any sidecar is applied. */
@@ -56,7 +57,13 @@ export function loadSqlJs(): Promise<SqlJsStatic> {
     const wasmBinary = await fs.readFile(require.resolve('sql.js/dist/sql-wasm.wasm'));
     // Node's Buffer is a Uint8Array view; hand emscripten exactly its bytes.
     const bytes = wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength);
-    return initSqlJs({ wasmBinary: bytes });
+    // No per-database registration of sql.js's extra SQL functions (we call none):
+    // it was a quarter of the cost of opening a session file.
+    const config: Parameters<typeof initSqlJs>[0] & { useOldExtensionFunctions: boolean } = {
+      wasmBinary: bytes,
+      useOldExtensionFunctions: false,
+    };
+    return initSqlJs(config);
   })().catch((err: unknown) => {
     sqlJs = undefined; // a failed start (missing wasm) is retried on the next call
     throw err;
@@ -64,8 +71,6 @@ export function loadSqlJs(): Promise<SqlJsStatic> {
   return sqlJs;
 }
 
-type Value = bigint | number | string | Uint8Array | null;
-type Row = Map<string, Value>;
 /** sql.js ≥1.8 takes `{ useBigInt }` as get()'s 2nd argument; @types/sql.js predates it. */
 interface BigIntStatement {
   get(params: null, config: { useBigInt: boolean }): Value[];
@@ -101,31 +106,41 @@ function checkHeader(bytes: Uint8Array): string | null {
   return null;
 }
 
-function firstRow(db: Database, sql: string): Row | null {
-  const rows = allRows(db, sql, 1);
-  return rows[0] ?? null;
-}
+/** The queries below, run by sql.js (the reference; btree.ts answers them faster when it can). */
+class SqlJsDb implements SessionDb {
+  constructor(private readonly db: Database) {}
 
-function allRows(db: Database, sql: string, limit = Infinity): Row[] {
-  const stmt: Statement = db.prepare(sql);
-  try {
-    const names = stmt.getColumnNames();
-    const withBigInt = stmt as unknown as BigIntStatement;
-    const out: Row[] = [];
-    while (out.length < limit && stmt.step()) {
-      const values = withBigInt.get(null, { useBigInt: true });
-      out.push(new Map(names.map((n, i) => [n.toLowerCase(), values[i] ?? null])));
+  private rows(sql: string, limit = Infinity): Row[] {
+    const stmt: Statement = this.db.prepare(sql);
+    try {
+      const names = stmt.getColumnNames();
+      const withBigInt = stmt as unknown as BigIntStatement;
+      const out: Row[] = [];
+      while (out.length < limit && stmt.step()) {
+        const values = withBigInt.get(null, { useBigInt: true });
+        out.push(new Map(names.map((n, i) => [n.toLowerCase(), values[i] ?? null])));
+      }
+      return out;
+    } finally {
+      stmt.free();
     }
-    return out;
-  } finally {
-    stmt.free();
+  }
+
+  tables(): Set<string> {
+    return new Set(this.rows("SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r.get('name')).toLowerCase()));
+  }
+
+  selectAll(table: string, opts: { orderBy?: string; limit?: number } = {}): Row[] {
+    return this.rows(`SELECT * FROM ${table}${opts.orderBy === undefined ? '' : ` ORDER BY ${opts.orderBy}`}`, opts.limit);
+  }
+
+  selectWhere(table: string, col: string, keyCol: string, key: bigint): Row | null {
+    return this.rows(`SELECT ${col} FROM ${table} WHERE ${keyCol} = ${key}`, 1)[0] ?? null;
   }
 }
 
-function tableNames(db: Database): Set<string> {
-  return new Set(
-    allRows(db, "SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r.get('name')).toLowerCase()),
-  );
+function firstRow(db: SessionDb, table: string): Row | null {
+  return db.selectAll(table, { limit: 1 })[0] ?? null;
 }
 
 /** An integer column as a JS number, or null (NULL, text, out of range). */
@@ -161,8 +176,8 @@ function validDc(dcId: number | null): dcId is number {
   return dcId !== null && dcId >= 1 && dcId <= 255;
 }
 
-function readTelethonV1(db: Database, version: number, tables: Set<string>): ParseResult {
-  const row = firstRow(db, 'SELECT * FROM sessions');
+function readTelethonV1(db: SessionDb, version: number, tables: Set<string>): ParseResult {
+  const row = firstRow(db, 'sessions');
   if (row === null) return { ok: false, error: 'no session row (sessions table is empty)', partial: { format: 'telethon' } };
   requireColumns(row, 'sessions', ['dc_id', 'server_address', 'port', 'auth_key']);
   const dcId = int(row.get('dc_id'));
@@ -173,11 +188,13 @@ function readTelethonV1(db: Database, version: number, tables: Set<string>): Par
   if (tables.has('entities')) {
     // Telethon ≥1.25 saves its own id as the entity with id 0 (access hash = own user id).
     try {
-      const self = firstRow(db, 'SELECT hash FROM entities WHERE id = 0');
+      const self = db.selectWhere('entities', 'hash', 'id', 0n);
       const id = big(self?.get('hash'));
       if (id !== null && id > 0n) userId = id;
-    } catch {
-      // an entities table of another shape only costs us the user id
+    } catch (err) {
+      // An entities table of another shape (a SQLite error) only costs us the
+      // user id; the fast path has no such errors: it gives up (sql.js answers).
+      if (!(db instanceof SqlJsDb)) throw err;
     }
   }
   const address = row.get('server_address');
@@ -207,11 +224,11 @@ function splitAddr(addr: Value | undefined): { host: string | null; port: number
   return { host: m[1] ?? null, port: Number(m[2]) };
 }
 
-function readTelethonV2(db: Database, version: number, tables: Set<string>): ParseResult {
-  const dcs = allRows(db, 'SELECT * FROM datacenter ORDER BY id');
+function readTelethonV2(db: SessionDb, version: number, tables: Set<string>): ParseResult {
+  const dcs = db.selectAll('datacenter', { orderBy: 'id' });
   if (dcs.length === 0) return { ok: false, error: 'no session row (datacenter table is empty)', partial: { format: 'telethon' } };
   for (const r of dcs) requireColumns(r, 'datacenter', ['id', 'addr', 'auth']);
-  const user = tables.has('user') ? firstRow(db, 'SELECT * FROM user') : null;
+  const user = tables.has('user') ? firstRow(db, 'user') : null;
   // The home DC is the logged-in user's; without a user row, the first DC (as Telethon v1 would).
   const homeId = int(user?.get('dc')) ?? int(dcs[0]?.get('id'));
   const home = dcs.find((r) => int(r.get('id')) === homeId);
@@ -240,8 +257,8 @@ function readTelethonV2(db: Database, version: number, tables: Set<string>): Par
   };
 }
 
-function readPyrogram(db: Database, version: number): ParseResult {
-  const row = firstRow(db, 'SELECT * FROM sessions');
+function readPyrogram(db: SessionDb, version: number): ParseResult {
+  const row = firstRow(db, 'sessions');
   if (row === null) return { ok: false, error: 'no session row (sessions table is empty)', partial: { format: 'pyrogram' } };
   requireColumns(row, 'sessions', ['dc_id', 'auth_key']);
   const dcId = int(row.get('dc_id'));
@@ -276,12 +293,12 @@ function readPyrogram(db: Database, version: number): ParseResult {
   };
 }
 
-function readSchema(db: Database): ParseResult {
-  const tables = tableNames(db);
+function readSchema(db: SessionDb): ParseResult {
+  const tables = db.tables();
   if (!tables.has('version')) {
     return { ok: false, error: tables.size === 0 ? 'unknown schema (no tables)' : 'unknown schema (no version table)' };
   }
-  const v = firstRow(db, 'SELECT * FROM version');
+  const v = firstRow(db, 'version');
   if (v === null) return { ok: false, error: 'unknown schema (version table is empty)' };
   if (v.has('version')) {
     const version = int(v.get('version'));
@@ -306,15 +323,46 @@ function sqliteReason(err: unknown): string {
   return `SQLite error: ${msg}`;
 }
 
-/** Parse a session file's bytes. Only sql.js start-up failures (and bugs) throw. */
-export async function parseSessionBytes(bytes: Uint8Array): Promise<ParseResult> {
+/**
+ * Parse a session file's bytes: with the fast reader (./btree.ts) when it
+ * can, else with sql.js (always, with `engine: 'sqljs'`). Only sql.js
+ * start-up failures (and bugs) throw.
+ */
+export async function parseSessionBytes(bytes: Uint8Array, engine: 'auto' | 'sqljs' = 'auto'): Promise<ParseResult> {
   const headerProblem = checkHeader(bytes);
   if (headerProblem !== null) return { ok: false, error: headerProblem };
-  const SQL = await loadSqlJs();
+  return (engine === 'auto' ? parseSessionBytesFast(bytes) : undefined) ?? parseWithSqlJs(await loadSqlJs(), bytes);
+}
+
+/** parseSessionBytes with sql.js already loaded (synchronous: for worker threads). */
+export function parseSessionBytesWith(SQL: SqlJsStatic, bytes: Uint8Array): ParseResult {
+  const headerProblem = checkHeader(bytes);
+  if (headerProblem !== null) return { ok: false, error: headerProblem };
+  return parseSessionBytesFast(bytes) ?? parseWithSqlJs(SQL, bytes);
+}
+
+/** The fast reader's answer, or undefined when it declines the file (sql.js must read it). */
+export function parseSessionBytesFast(bytes: Uint8Array): ParseResult | undefined {
+  const headerProblem = checkHeader(bytes);
+  if (headerProblem !== null) return { ok: false, error: headerProblem };
+  try {
+    return readSchema(new FileDb(bytes));
+  } catch (err) {
+    if (err instanceof SchemaError) return { ok: false, error: err.message };
+    // Unsupported, or anything unforeseen: sql.js decides.
+    return undefined;
+  }
+}
+
+function parseWithSqlJs(SQL: SqlJsStatic, bytes: Uint8Array): ParseResult {
   let db: Database | undefined;
   try {
     db = new SQL.Database(bytes);
-    return readSchema(db);
+    // One read transaction for all the queries: without it SQLite looks for a
+    // hot journal and a WAL file (two failed lookups in sql.js's in-memory
+    // file system) before each one.
+    db.run('BEGIN');
+    return readSchema(new SqlJsDb(db));
   } catch (err) {
     if (err instanceof SchemaError) return { ok: false, error: err.message };
     // sql.js reports SQLite failures as plain Errors; anything else is a bug here.

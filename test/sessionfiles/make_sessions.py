@@ -16,7 +16,10 @@ Usage:
 A spec is an object with "name" and "kind":
   telethon   version (7), dc_id, server_address, port, key_len (256; null -> NULL key),
              self_id (entities row id=0; omitted -> no row), entities (extra rows),
-             no_row, wal, no_takeout (versions < 4 had no takeout_id column)
+             no_row, wal, no_takeout (versions < 4 had no takeout_id column),
+             migrated (takeout_id added by ALTER TABLE after the row), rowid (no
+             "without rowid"), telethon_sql (multi-line CREATE TABLE text),
+             page_size, encoding, auto_vacuum, unicode_names (entity names)
   telethon2  Telethon v2 (version 10): dcs [[id, addr, key_len]], user {id, dc, bot}
   pyrogram   version (3), dc_id, api_id (null), test_mode, user_id, is_bot, key_len,
              kurigram (adds server_address/port columns and the v4+ tables)
@@ -59,28 +62,47 @@ def write_telethon(path, spec):
     key = key_of(spec)
     conn = sqlite3.connect(path)
     c = conn.cursor()
-    c.execute('create table version (version integer primary key)')
+    if spec.get('page_size'):
+        c.execute('pragma page_size=%d' % spec['page_size'])
+    if spec.get('encoding'):
+        c.execute("pragma encoding='%s'" % spec['encoding'])
+    if spec.get('auto_vacuum'):
+        c.execute('pragma auto_vacuum=1')
+    # Telethon adds " without rowid" when SQLite >= 3.8.2 (rowid: as with an older one).
+    extra = '' if spec.get('rowid') else ' without rowid'
+
+    def create(definition):
+        if spec.get('telethon_sql'):  # laid out over lines, as Telethon's source writes it
+            head, _, body = definition.partition(' (')
+            definition = (head + ' (\n                    ' + body[:-1].replace(', ', ',\n                    ')
+                          + '\n                )')
+        c.execute('create table ' + definition + extra)
+
+    c.execute('create table version (version integer primary key)' + (extra if spec.get('telethon_sql') else ''))
     c.execute('insert into version values (?)', (version,))
-    if spec.get('no_takeout'):
-        c.execute('create table sessions (dc_id integer primary key, server_address text,'
-                  ' port integer, auth_key blob) without rowid')
+    short = spec.get('no_takeout') or spec.get('migrated')
+    if short:
+        create('sessions (dc_id integer primary key, server_address text, port integer, auth_key blob)')
     else:
-        c.execute('create table sessions (dc_id integer primary key, server_address text,'
-                  ' port integer, auth_key blob, takeout_id integer) without rowid')
-    c.execute('create table entities (id integer primary key, hash integer not null,'
-              ' username text, phone integer, name text, date integer) without rowid')
-    c.execute('create table sent_files (md5_digest blob, file_size integer, type integer,'
-              ' id integer, hash integer, primary key(md5_digest, file_size, type)) without rowid')
-    c.execute('create table update_state (id integer primary key, pts integer, qts integer,'
-              ' date integer, seq integer) without rowid')
+        create('sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer)')
+    create('entities (id integer primary key, hash integer not null, username text, phone integer, name text, date integer)')
+    create('sent_files (md5_digest blob, file_size integer, type integer, id integer, hash integer, '
+           'primary key(md5_digest, file_size, type))')
+    create('update_state (id integer primary key, pts integer, qts integer, date integer, seq integer)')
     if not spec.get('no_row'):
-        if spec.get('no_takeout'):
+        if short:
             c.execute('insert into sessions values (?,?,?,?)', (dc_id, address, port, key))
         else:
             c.execute('insert into sessions values (?,?,?,?,?)', (dc_id, address, port, key, None))
+    if spec.get('migrated'):  # Telethon's upgrade to version 4 adds the column to existing rows
+        c.execute('alter table sessions add column takeout_id integer')
+    unicode_names = spec.get('unicode_names')
     for i in range(spec.get('entities', 0)):
+        # Channels and chats have negative ("marked") ids in Telethon.
+        eid = (1000 + i) if i % 3 else -(1000000000000 + i)
+        name = ('Имя %d 🚀' % i) if unicode_names else 'User %d' % i
         c.execute('insert into entities values (?,?,?,?,?,?)',
-                  (1000 + i, int.from_bytes(os.urandom(7), 'big'), 'user%d' % i, None, 'User %d' % i, 0))
+                  (eid, int.from_bytes(os.urandom(7), 'big'), 'user%d' % i, None, name, 0))
     self_id = spec.get('self_id')
     if self_id is not None:
         c.execute('insert into entities values (?,?,?,?,?,?)', (0, self_id, None, None, None, 0))

@@ -1,0 +1,72 @@
+/**
+ * createSessionFileReaderPool: worker threads give exactly what
+ * readSessionFile gives on the main thread, in order, and the signatures
+ * sync compares.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Proxy } from '../../src/pool/types';
+import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../../src/sessionfiles';
+import { makeSessions, tempDir, type FixtureSpec } from './fixtures';
+
+const DEFAULT_PROXY: Proxy = { type: 'socks5', host: '10.0.0.9', port: 1080 };
+
+const SPECS: FixtureSpec[] = [
+  { name: 'tl', kind: 'telethon', self_id: 777, entities: 50 },
+  { name: 'tl2', kind: 'telethon2', dcs: [[2, '149.154.167.51:443', 256]], user: { id: 7, dc: 2 } },
+  { name: 'py', kind: 'pyrogram', api_id: 5, user_id: 9, sidecar: { proxy: ['socks5', '10.1.2.3', 1081, true, 'u', 'p'], twoFA: 'x' } },
+  { name: 'short', kind: 'telethon', key_len: 128 },
+  { name: 'badjson', kind: 'telethon', sidecar_text: '{not json' },
+  { name: 'other', kind: 'other' },
+];
+
+describe('sessionfiles: createSessionFileReaderPool', () => {
+  let dir: string;
+  let cleanup: () => void;
+  let pool: SessionFileReaderPool;
+  let files: string[];
+
+  before(() => {
+    ({ dir, cleanup } = tempDir());
+    makeSessions(dir, SPECS);
+    writeFileSync(path.join(dir, 'empty.session'), '');
+    writeFileSync(path.join(dir, 'text.session'), 'not a database\n'.repeat(20));
+    mkdirSync(path.join(dir, 'dir.session'));
+    files = [...SPECS.map((s) => s.name), 'empty', 'text', 'dir', 'missing'].map((n) => path.join(dir, `${n}.session`));
+    pool = createSessionFileReaderPool({ threads: 2, defaultProxy: DEFAULT_PROXY });
+  });
+  after(async () => {
+    await pool.close();
+    cleanup();
+  });
+
+  it('reads each file as readSessionFile does, in order, one at a time or many at once', async () => {
+    const expected = await Promise.all(files.map((f) => readSessionFile(f, { defaultProxy: DEFAULT_PROXY })));
+    // Many at once, more than one chunk per thread, repeated so both threads get each file.
+    const many = [...files, ...files, ...files, ...files];
+    assert.deepEqual(await pool.read.readMany!(many), [...expected, ...expected, ...expected, ...expected]);
+    for (const [i, f] of files.entries()) assert.deepEqual(await pool.read(f), expected[i], f);
+    assert.equal(pool.threads, 2);
+  });
+
+  it('gives the signatures sync compares (null when a file cannot be stat’ed)', async () => {
+    const sigs = await pool.read.signatures!(files);
+    assert.deepEqual(
+      sigs,
+      files.map((f) => (f.endsWith('missing.session') ? null : fileSignature(statSync(f)))),
+    );
+  });
+
+  it('fails reads once closed', async () => {
+    const other = createSessionFileReaderPool({ threads: 1, defaultProxy: null });
+    assert.equal((await other.read(files[0]!)).fileError, undefined);
+    await other.close();
+    await other.close();
+    await assert.rejects(other.read(files[0]!), /closed/);
+  });
+
+  it('refuses a thread count that is not a positive integer', () => {
+    assert.throws(() => createSessionFileReaderPool({ threads: 0, defaultProxy: null }), RangeError);
+  });
+});
