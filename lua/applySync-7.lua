@@ -8,11 +8,12 @@
     KEYS[3] free zset    KEYS[4] leased zset   KEYS[5] flood zset   KEYS[6] invalid zset
     KEYS[7] fence string (the leader's fencing token)
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
-    ARGV[2] per-session hash key prefix, e.g. "{telegate}:s:" (the script
-            derives "<prefix><id>" for each session it touches)
+    ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
+            each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
     ARGV[3] JSON {"u": [{"n": name, "m": metaJson, "s": sig or "", "e": fileError or ""}...],
                   "r": [name...]}
     ARGV[4] pub/sub channel announcing freed sessions
+    ARGV[5] sessions per bucket
   Output:
     {added, removed, updated}
     -3 the fence is stale (a deposed leader): nothing written
@@ -25,12 +26,13 @@ local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local batch = cjson.decode(ARGV[3])
 local added, removed, updated = 0, 0, 0
-local prefix = ARGV[2]
+local prefix, perBucket = ARGV[2], tonumber(ARGV[5])
 
 local function idOf(v) return v and string.match(v, '^(%d+)') end
+local function bucketOf(id) return prefix .. math.floor(tonumber(id) / perBucket) end
 
 local function setFileError(id, h, err)
-  rcall('HSET', h, 'reason', 'file_error: ' .. err)
+  rcall('HSET', h, id .. ':r', 'file_error: ' .. err)
   if not rcall('ZSCORE', KEYS[6], id) then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
@@ -44,22 +46,22 @@ for _, u in ipairs(batch.u or {}) do
   local id = idOf(rcall('HGET', KEYS[2], u.n))
   if not id then
     id = tostring(rcall('INCR', KEYS[1]))
-    local h = prefix .. id
+    local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
-    rcall('HSET', h, 'name', u.n, 'meta', u.m)
+    rcall('HSET', h, id, u.n .. '\t' .. u.m)
     if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
-    local h = prefix .. id
+    local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
-    rcall('HSET', h, 'meta', u.m)
+    rcall('HSET', h, id, u.n .. '\t' .. u.m)
     if u.e ~= '' then
       setFileError(id, h, u.e)
     else
-      local reason = rcall('HGET', h, 'reason')
+      local reason = rcall('HGET', h, id .. ':r')
       if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
         -- the file was repaired: back into circulation
-        rcall('HDEL', h, 'reason')
+        rcall('HDEL', h, id .. ':r')
         rcall('ZADD', KEYS[3], now, id)
       end
     end
@@ -74,7 +76,7 @@ for _, name in ipairs(batch.r or {}) do
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
     rcall('ZREM', KEYS[6], id)
-    rcall('DEL', prefix .. id)
+    rcall('HDEL', bucketOf(id), id, id .. ':t', id .. ':r')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end

@@ -5,7 +5,7 @@
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
-    KEYS[4] invalid zset  KEYS[5] session hash
+    KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     ARGV[1] session id   ARGV[2] wait (ms, >= 0)
     ARGV[3] lease token or ""   ARGV[4] pub/sub channel announcing freed sessions
   Output:
@@ -15,15 +15,16 @@
 ]]
 local rcall = redis.call
 local id = ARGV[1]
-if rcall('EXISTS', KEYS[5]) == 0 then return -1 end
-local fields = rcall('HMGET', KEYS[5], 'name', 'tok')
+local fields = rcall('HMGET', KEYS[5], id, id .. ':t')
+if not fields[1] then return -1 end
 if ARGV[3] ~= '' and fields[2] ~= ARGV[3] then return -2 end
+local name = string.match(fields[1], '^[^\t]*')
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[2])
 
 if rcall('ZSCORE', KEYS[4], id) then
-  return {1, deadline, 'invalidated', fields[1]}
+  return {1, deadline, 'invalidated', name}
 end
 
 local current = tonumber(rcall('ZSCORE', KEYS[3], id) or '0')
@@ -36,10 +37,10 @@ if deadline <= now then
     rcall('ZADD', KEYS[1], now, id)
     rcall('PUBLISH', ARGV[4], id)
   end
-  return {1, now, 'free', fields[1]}
+  return {1, now, 'free', name}
 end
 
 rcall('ZREM', KEYS[1], id)
 rcall('ZREM', KEYS[2], id)
 rcall('ZADD', KEYS[3], deadline, id)
-return {1, deadline, 'floodwait', fields[1]}
+return {1, deadline, 'floodwait', name}

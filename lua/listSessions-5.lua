@@ -6,11 +6,13 @@
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset  KEYS[4] invalid zset
     KEYS[5] seq string
-    ARGV[1] per-session hash key prefix (the script derives "<prefix><id>")
+    ARGV[1] session bucket key prefix (the script derives each session's bucket
+            "<prefix><floor(id / ARGV[6])>"; layout in src/pool/keys.ts)
     ARGV[2] cursor: list ids greater than this
     ARGV[3] limit   ARGV[4] state filter or ""   ARGV[5] ids to examine at most
+    ARGV[6] sessions per bucket
   Output:
-    {nextCursor or -1, nowMs, id, name, state, deadlineMs or -1, reason, metaJson, id, ...}
+    {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason, id, ...}
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -23,7 +25,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. id, 'name', 'reason', 'meta')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -43,7 +45,6 @@ while id < last and found < limit and budget > 0 do
       out[n + 3] = state
       out[n + 4] = deadline
       out[n + 5] = f[2] or ''
-      out[n + 6] = f[3] or '{}'
     end
   end
 end

@@ -2,7 +2,7 @@
   Give a leased session back to the pool. Idempotent.
 
   Input:
-    KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] session hash
+    KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] the session's bucket hash
     ARGV[1] session id
     ARGV[2] lease token, or "" when the caller gave none
     ARGV[3] pub/sub channel announcing freed sessions
@@ -14,8 +14,8 @@
        (the current one, or the last one when the lease already ended)
 ]]
 local rcall = redis.call
-if rcall('EXISTS', KEYS[3]) == 0 then return 0 end
-if ARGV[2] ~= '' and rcall('HGET', KEYS[3], 'tok') ~= ARGV[2] then return -2 end
+if rcall('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' and rcall('HGET', KEYS[3], ARGV[1] .. ':t') ~= ARGV[2] then return -2 end
 if not rcall('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

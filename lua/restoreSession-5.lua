@@ -4,7 +4,7 @@
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
-    KEYS[4] invalid zset  KEYS[5] session hash
+    KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     ARGV[1] session id   ARGV[2] pub/sub channel announcing freed sessions
   Output:
     "free" | "in_use"  the state after the call
@@ -12,12 +12,12 @@
 ]]
 local rcall = redis.call
 local id = ARGV[1]
-if rcall('EXISTS', KEYS[5]) == 0 then return -1 end
+if rcall('HEXISTS', KEYS[5], id) == 0 then return -1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if rcall('ZREM', KEYS[4], id) + rcall('ZREM', KEYS[3], id) > 0 then
   rcall('ZADD', KEYS[1], now, id)
-  rcall('HDEL', KEYS[5], 'reason')
+  rcall('HDEL', KEYS[5], id .. ':r')
   rcall('PUBLISH', ARGV[2], id)
   return 'free'
 end

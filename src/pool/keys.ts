@@ -1,7 +1,17 @@
 /**
  * Every Redis key the service uses, built in one place. All share one hash
  * tag `{prefix}` so each script touches a single slot (Redis Cluster safe).
+ *
+ * Per-session data lives in small bucket hashes, SESSION_BUCKET sessions per
+ * hash, so it stays listpack-encoded and costs no key per session:
+ *   `{p}:s:<floor(id / SESSION_BUCKET)>`  field `<id>`   → "<name>\t<meta JSON>"
+ *                                          field `<id>:t` → lease token (current or last)
+ *                                          field `<id>:r` → invalidation reason
+ * (a name never holds a tab: sync rejects names with control characters).
  */
+
+/** Sessions per bucket hash: 64 x up to 3 fields stays under Redis's default hash-max-listpack-entries (512). */
+export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
   ids: string;
@@ -11,12 +21,20 @@ export interface Keys {
   invalid: string;
   fence: string;
   leader: string;
-  /** Prefix of per-session hashes: `${sessionPrefix}${id}`. */
+  /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
   sessionPrefix: string;
   /** Pub/sub channel announcing that a session became free. */
   freedChannel: string;
+  /** The bucket hash holding session `id`. */
   session(id: number | string): string;
 }
+
+/** Field names of one session inside its bucket hash. */
+export const sessionField = {
+  data: (id: number | string): string => `${id}`,
+  token: (id: number | string): string => `${id}:t`,
+  reason: (id: number | string): string => `${id}:r`,
+};
 
 export function makeKeys(prefix: string): Keys {
   const p = `{${prefix}}`;
@@ -32,6 +50,6 @@ export function makeKeys(prefix: string): Keys {
     leader: `${p}:leader`,
     sessionPrefix,
     freedChannel: `${p}:freed`,
-    session: (id) => `${sessionPrefix}${id}`,
+    session: (id) => `${sessionPrefix}${Math.floor(Number(id) / SESSION_BUCKET)}`,
   };
 }

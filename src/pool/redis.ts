@@ -10,7 +10,7 @@ import {
   StoreUnavailableError,
   codeToError,
 } from '../errors';
-import { makeKeys, type Keys } from './keys';
+import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { defineScripts } from './scripts';
 import type {
@@ -22,6 +22,7 @@ import type {
   PoolStatus,
   PoolStore,
   RestoreResult,
+  SessionMeta,
   SessionState,
   SyncApplyResult,
   SyncBatch,
@@ -89,6 +90,12 @@ function isState(v: string): v is SessionState {
   return (SESSION_STATES as readonly string[]).includes(v);
 }
 
+/** A session's data field is "<name>\t<meta JSON>" (see keys.ts). */
+function unpackSession(data: string): { name: string; meta: SessionMeta } {
+  const tab = data.indexOf('\t');
+  return tab < 0 ? { name: data, meta: {} } : { name: data.slice(0, tab), meta: parseMeta(data.slice(tab + 1)) };
+}
+
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -117,21 +124,16 @@ export class RedisStore implements PoolStore {
     const token = newLeaseToken();
     const reply = arr(
       await this.run(() =>
-        this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel),
+        this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET),
       ),
       'acquireSession',
-      5,
+      4,
     );
     if (reply[0] === 1) {
+      const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       return {
         ok: true,
-        session: {
-          id: int(reply[1], 'acquire id'),
-          name: str(reply[2], 'acquire name'),
-          leaseToken: token,
-          leaseExpiresAt: int(reply[3], 'acquire expiry'),
-          meta: parseMeta(str(reply[4], 'acquire meta')),
-        },
+        session: { id: int(reply[1], 'acquire id'), name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
       };
     }
     if (reply[0] === 0) {
@@ -202,26 +204,25 @@ export class RedisStore implements PoolStore {
     const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
     const r = arr(
       await this.run(() =>
-        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.sessionPrefix, after, query.limit, query.state ?? '', budget),
+        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
       ),
       'listSessions',
       2,
     );
     const next = int(r[0], 'list cursor');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 5 < r.length; i += 6) {
+    for (let i = 2; i + 4 < r.length; i += 5) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
       const reason = str(r[i + 4], 'list reason');
       sessions.push({
         id: int(r[i], 'list id'),
-        name: str(r[i + 1], 'list name'),
+        ...unpackSession(str(r[i + 1], 'list data')),
         state,
         floodwaitUntil: state === 'floodwait' ? deadline : null,
         leaseExpiresAt: state === 'in_use' ? deadline : null,
         reason: reason === '' ? null : reason,
-        meta: parseMeta(str(r[i + 5], 'list meta')),
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -250,7 +251,10 @@ export class RedisStore implements PoolStore {
       r: batch.removes,
     });
     const reply = await this.run(() =>
-      this.redis.applySync(k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel),
+      this.redis.applySync(
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
+        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
+      ),
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
@@ -260,7 +264,7 @@ export class RedisStore implements PoolStore {
   async reap(limit: number): Promise<number> {
     const k = this.keys;
     const r = arr(
-      await this.run(() => this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel)),
+      await this.run(() => this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET)),
       'reap',
       3,
     );

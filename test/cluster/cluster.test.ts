@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Redis from 'ioredis';
-import { makeKeys } from '../../src/pool/keys';
+import { makeKeys, sessionField } from '../../src/pool/keys';
 import { until } from '../helpers/poll';
 import { RedisServer, testClient } from '../helpers/redis';
 import { Replica } from '../helpers/replica';
@@ -343,7 +343,7 @@ describe('cluster: several replicas on one Redis', function () {
       // A lost release would leave the session leased under the token that was released.
       for (const s of acked.released) {
         const leased = (await c.zscore(keys.leased, String(s.session_id))) !== null;
-        const token = await c.hget(keys.session(s.session_id), 'tok');
+        const token = await c.hget(keys.session(s.session_id), sessionField.token(s.session_id));
         assert.ok(!(leased && token === s.lease_token), `release of ${s.session_id} lost`);
       }
     } finally {
