@@ -57,9 +57,9 @@ export interface SyncSummary {
   updated_sessions: number;
 }
 
+/** A listed session file: its name without SESSION_EXT (the path is built when needed: 100k paths are ~10 MB). */
 interface Listed {
   name: string;
-  file: string;
 }
 
 /** Why a directory entry name cannot be a session name, or null when it can. */
@@ -83,7 +83,7 @@ async function listSessionFiles(dir: string, onSkip?: SyncOptions['onSkip']): Pr
         onSkip?.(JSON.stringify(ent.name), bad);
         continue;
       }
-      out.push({ name: ent.name.slice(0, -SESSION_EXT.length), file: path.join(dir, ent.name) });
+      out.push({ name: ent.name.slice(0, -SESSION_EXT.length) });
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -161,6 +161,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     applying.catch(() => undefined); // handled: awaited before the next batch and at the end
   };
   const reader = opts.reader;
+  const fileOf = (f: Listed): string => path.join(opts.dir, f.name + SESSION_EXT);
   for (let i = 0; i < files.length; i += SYNC_BATCH) {
     const batch = files.slice(i, i + SYNC_BATCH);
     if (!reader) {
@@ -169,7 +170,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       continue;
     }
     const sigs = await signaturesOf(
-      batch.map((f) => f.file),
+      batch.map((f) => fileOf(f)),
       reader,
     );
     const todo: Array<{ f: Listed; sig: string | null }> = [];
@@ -180,7 +181,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     });
     if (todo.length === 0) continue;
     const infos = await readAll(
-      todo.map((t) => t.f.file),
+      todo.map((t) => fileOf(t.f)),
       reader,
     );
     await enqueue(todo.map(({ f, sig }, j) => ({ name: f.name, meta: infos[j]!.meta, sig: sig ?? '', fileError: infos[j]!.fileError })));

@@ -3,7 +3,7 @@
  * session sellers and farm tools write it: app_id, device, lang_pack, twoFA,
  * proxy, phone, user_id, ...).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Proxy } from '../pool/types';
@@ -158,6 +158,8 @@ export async function readSidecar(file: string): Promise<SidecarResult> {
 export function readSidecarSync(file: string): SidecarResult {
   let buf: Buffer;
   try {
+    // Most sessions have no sidecar: a stat that returns undefined is ten times cheaper than a thrown ENOENT.
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return { ok: true, sidecar: null };
     buf = readFileSync(file);
   } catch (err) {
     return cannotRead(file, err);
