@@ -23,10 +23,11 @@
  * redis-server and any child at the end (also on error and SIGINT/SIGTERM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { RedisStore, createRedis } from '../src/pool/redis';
 import { RedisServer } from '../test/helpers/redis';
 import { makeBulk } from '../test/sessionfiles/fixtures';
 import { TARGETS, writeDoc, type SizeResult, type SyncRun, type SyncResults } from './sync/report';
@@ -35,6 +36,7 @@ const ROOT = path.resolve(__dirname, '..');
 const FILE_BYTES_EST = 24 * 1024;
 /** Bound for one measured sync (a child process); the 100k first sync targets 20 s. */
 const CHILD_TIMEOUT_MS = 5 * 60_000;
+const PREFIX = 'bench';
 const DEFAULT_PROXY = { type: 'socks5', host: 'proxy.bench.invalid', port: 1080, username: 'u', password: 'p' };
 
 interface Args {
@@ -133,6 +135,19 @@ function writeCopies(template: string, dir: string, n: number): void {
   for (let i = 0; i < n; i++) copyFileSync(template, path.join(dir, `s${String(i).padStart(7, '0')}.session`));
 }
 
+/** The compiled code must be what src/ says: a stale dist/ would measure old code. */
+function checkBuild(code: string): void {
+  const srcDir = path.join(ROOT, 'src');
+  const stale: string[] = [];
+  for (const sub of ['', 'sessionfiles', 'pool']) {
+    for (const f of readdirSync(path.join(srcDir, sub)).filter((n) => n.endsWith('.ts'))) {
+      const js = path.join(code, sub, f.replace(/\.ts$/, '.js'));
+      if (!existsSync(js) || statSync(js).mtimeMs < statSync(path.join(srcDir, sub, f)).mtimeMs) stale.push(path.join(sub, f));
+    }
+  }
+  if (stale.length > 0) throw new Error(`${path.relative(ROOT, code) || code} is older than src/ (${stale.slice(0, 5).join(', ')}): run \`npm run build\` first (or pass --src)`);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -143,7 +158,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (!args.src && !existsSync(path.join(args.code, 'sync.js'))) throw new Error(`${args.code}/sync.js not found: run \`npm run build\` first (or pass --src)`);
+  if (!args.src) checkBuild(args.code);
   const tmpRoot = os.tmpdir();
   checkDisk(tmpRoot, Math.max(...args.sizes));
 
@@ -157,6 +172,10 @@ async function main(): Promise<void> {
   admin.on('error', () => undefined);
   cleanups.push(() => admin.disconnect());
   const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  const storeRedis = createRedis(redisServer.url);
+  storeRedis.on('error', () => undefined);
+  const store = new RedisStore(storeRedis, PREFIX);
+  cleanups.push(() => storeRedis.disconnect());
 
   const tpl = mkdtempSync(path.join(tmpRoot, 'telegate-syncbench-tpl-'));
   cleanups.push(() => rmSync(tpl, { recursive: true, force: true }));
@@ -176,7 +195,7 @@ async function main(): Promise<void> {
       const resync: SyncRun[] = [];
       for (let r = 0; r < args.repeat; r++) {
         await admin.flushall();
-        const childArgs = { code: args.code, dir, redisUrl: redisServer.url, prefix: 'bench', threads: args.threads, defaultProxy: DEFAULT_PROXY, warmFile: template };
+        const childArgs = { code: args.code, dir, redisUrl: redisServer.url, prefix: PREFIX, threads: args.threads, defaultProxy: DEFAULT_PROXY, warmFile: template };
         const a = await runChild(childArgs, args.src);
         const s = a.summary;
         if (s.new_sessions !== n || s.total_sessions !== n) throw new Error(`first sync of ${n}: ${JSON.stringify(s)}`);
@@ -190,8 +209,11 @@ async function main(): Promise<void> {
         resync.push(b);
         console.error(`  ${n}: re-sync    ${(b.syncMs / 1000).toFixed(2)} s, peak RSS ${b.peakRssMB.toFixed(0)} MB (load ${b.loadavg[0]!.toFixed(2)})`);
       }
-      const one = await admin.hgetall('{bench}:s:1');
-      if (!one.meta?.includes('sessionString')) throw new Error(`session 1 has no session string: ${JSON.stringify(one).slice(0, 300)}`);
+      // What a worker gets: the session string and the proxy read from the file.
+      const leased = await store.acquire(60_000);
+      if (!leased.ok || leased.session.meta.sessionString === undefined || leased.session.meta.proxy?.host !== DEFAULT_PROXY.host) {
+        throw new Error(`a leased session lacks what the files hold: ${JSON.stringify(leased).slice(0, 300)}`);
+      }
       results.push({
         files: n,
         firstSyncS: median(first.map((x) => x.syncMs)) / 1000,
@@ -235,6 +257,7 @@ async function main(): Promise<void> {
       `${String(r.files).padStart(7)} files: first sync ${r.firstSyncS.toFixed(2)} s, re-sync ${r.resyncS.toFixed(2)} s, peak RSS ${r.peakRssMB.toFixed(0)} MB`,
     );
   }
+  await store.close();
   await admin.quit();
   await redisServer.stop();
   cleanups.length = 0;
