@@ -162,6 +162,17 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   };
   const reader = opts.reader;
   const fileOf = (f: Listed): string => path.join(opts.dir, f.name + SESSION_EXT);
+  // The next batch's stats are under way while this batch is compared and read.
+  const statBatch = (i: number): Promise<Array<string | null>> | undefined => {
+    if (!reader || i >= files.length) return undefined;
+    const p = signaturesOf(
+      files.slice(i, i + SYNC_BATCH).map((f) => fileOf(f)),
+      reader,
+    );
+    p.catch(() => undefined); // handled: awaited in its turn
+    return p;
+  };
+  let nextSigs = statBatch(0);
   for (let i = 0; i < files.length; i += SYNC_BATCH) {
     const batch = files.slice(i, i + SYNC_BATCH);
     if (!reader) {
@@ -169,10 +180,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       if (upserts.length > 0) await enqueue(upserts);
       continue;
     }
-    const sigs = await signaturesOf(
-      batch.map((f) => fileOf(f)),
-      reader,
-    );
+    const sigs = (await nextSigs)!;
+    nextSigs = statBatch(i + SYNC_BATCH);
     const todo: Array<{ f: Listed; sig: string | null }> = [];
     batch.forEach((f, j) => {
       const sig = sigs[j] ?? null;
