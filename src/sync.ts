@@ -117,12 +117,20 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-function signaturesOf(files: readonly string[], reader: SessionFileReader): Promise<Array<string | null>> {
-  return reader.signatures ? reader.signatures(files) : mapLimit(files, STAT_CONCURRENCY, signature);
+/** A reader's batch answer must match its question one for one. */
+function oneForOne<T>(out: T[], files: readonly string[], what: string): T[] {
+  if (out.length !== files.length) throw new Error(`session-file reader: ${what} gave ${out.length} results for ${files.length} files`);
+  return out;
 }
 
-function readAll(files: readonly string[], reader: SessionFileReader): Promise<FileInfo[]> {
-  return reader.readMany ? reader.readMany(files) : mapLimit(files, READ_CONCURRENCY, reader);
+async function signaturesOf(files: readonly string[], reader: SessionFileReader): Promise<Array<string | null>> {
+  if (!reader.signatures) return mapLimit(files, STAT_CONCURRENCY, signature);
+  return oneForOne(await reader.signatures(files), files, 'signatures');
+}
+
+async function readAll(files: readonly string[], reader: SessionFileReader): Promise<FileInfo[]> {
+  if (!reader.readMany) return mapLimit(files, READ_CONCURRENCY, reader);
+  return oneForOne(await reader.readMany(files), files, 'readMany');
 }
 
 export async function runSync(opts: SyncOptions): Promise<SyncSummary> {

@@ -7,12 +7,17 @@
  * It is a fast path, not a second SQLite: anything it does not fully
  * understand throws `Unsupported`, and the caller then reads the file with
  * sql.js, whose answer (including every error message) is the reference.
- * It declines, among others: non-UTF-8 databases, text that is not plain
- * ASCII, schemas it cannot parse completely (quoted names, DEFAULT, COLLATE,
- * DESC, CHECK, generated columns...), order-dependent reads of a table with
- * an index, and every structural inconsistency (bad page numbers, cell
- * offsets, record headers, overflow chains). test/sessionfiles checks that it
- * answers exactly as sql.js on every fixture, and on corrupted ones.
+ * It declines, among others: UTF-16 databases, text that is not valid UTF-8
+ * (or has a NUL or a BOM), schemas beyond plain tables it parses completely
+ * (quoted names, DEFAULT, COLLATE, DESC, CHECK, UNIQUE, AUTOINCREMENT, views,
+ * triggers, indexes other than a primary key's...), order-dependent reads of
+ * a table with an index, and every structural inconsistency it meets (page
+ * numbers, cell offsets, record headers, overflow chains). Where SQLite
+ * itself would report corruption it checks the same things (the whole
+ * schema, a record's fields filling its payload exactly, empty pages, tree
+ * depth) and seeks with the same binary search, so that a corrupt file gets
+ * the same answer. test/sessionfiles/fastpath.test.ts compares it with
+ * sql.js on every fixture and on seeded random corruptions.
  */
 
 /** The fast path cannot answer for this file: use sql.js. */
@@ -171,14 +176,13 @@ function parseCreateTableText(sql: string): TableDef {
     let i = 1;
     const typeWords: string[] = [];
     while (i < words.length && !CONSTRAINT_WORDS.has(words[i]!)) typeWords.push(words[i++]!);
-    // Constraints we understand: PRIMARY KEY [ASC] [AUTOINCREMENT], NOT NULL. (UNIQUE would add an index.)
+    // Constraints we understand: PRIMARY KEY [ASC], NOT NULL. (UNIQUE would add an index.)
     while (i < words.length) {
       if (words[i] === 'not' && words[i + 1] === 'null') {
         i += 2;
       } else if (words[i] === 'primary' && words[i + 1] === 'key') {
         i += 2;
         if (words[i] === 'asc') i++;
-        if (words[i] === 'autoincrement') i++;
         if (columnPk >= 0) no('two primary keys');
         columnPk = columns.length;
       } else {
@@ -281,7 +285,7 @@ export class FileDb implements SessionDb {
     const headerSize = interior ? 12 : 8;
     const ptrs = h + headerSize;
     const end = start + this.usable;
-    if (ptrs + 2 * n > end) no(`page ${page}: too many cells`);
+    if (ptrs + 2 * n > end || n > (this.pageSize - 8) / 6) no(`page ${page}: too many cells`);
     const cells = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const off = this.view.getUint16(ptrs + 2 * i);
