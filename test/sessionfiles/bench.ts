@@ -5,7 +5,9 @@
  *
  * Generates the Telethon v7 files (40 entities each, ~24 KB) with
  * make_sessions.py into a temp dir, then reads them: sequentially (cold and
- * warm page cache runs), and with `concurrency` reads in flight. Prints JSON.
+ * warm page cache runs), and with `concurrency` reads in flight; then parses
+ * the bytes with the fast reader and with sql.js. Prints JSON. (A whole sync,
+ * with the worker-thread reader and Redis: bench/sync.ts.)
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -55,16 +57,18 @@ async function main(): Promise<void> {
     // Before the next step, which holds every file's bytes at once.
     const peakRssReadingMB = mb(process.resourceUsage().maxRSS * 1024);
     const bytes = await Promise.all(files.map((f) => readFile(f)));
-    const t0 = performance.now();
-    for (const b of bytes) await parseSessionBytes(b);
-    const parseMs = performance.now() - t0;
-    results.push({
-      label: 'parseSessionBytes only (bytes in memory)',
-      files: n,
-      concurrency: 1,
-      totalMs: Math.round(parseMs),
-      perFileMs: Number((parseMs / n).toFixed(3)),
-    });
+    for (const engine of ['auto', 'sqljs'] as const) {
+      const t0 = performance.now();
+      for (const b of bytes) await parseSessionBytes(b, engine);
+      const parseMs = performance.now() - t0;
+      results.push({
+        label: `parseSessionBytes only (bytes in memory), ${engine === 'auto' ? 'fast reader' : 'sql.js'}`,
+        files: n,
+        concurrency: 1,
+        totalMs: Math.round(parseMs),
+        perFileMs: Number((parseMs / n).toFixed(3)),
+      });
+    }
     console.log(
       JSON.stringify(
         {
