@@ -2,17 +2,23 @@
  * Sync benchmark: how long runSync takes, and the memory it needs, on 1k,
  * 10k and 100k real Telethon session files, against a real Redis.
  *
- *   npm run build && node --import tsx bench/sync.ts [options]
+ *   npm run bench:sync [-- options]
+ *   (= npm run build --silent && node --import tsx bench/sync.ts [options])
  *
- *   --quick         1k and 10k only (writes bench/results/sync-<date>-quick.json, no docs)
- *   --sizes a,b     these sizes instead (no docs unless --docs)
- *   --threads N     reader worker threads (default: the service's default,
+ *   --quick         1k and 10k only (bench/results/sync-<date>-quick.json)
+ *   --sizes a,b     these sizes instead
+ *   --threads N     reader worker threads (default: the pool's default,
  *                   min(availableParallelism, 4)); 0 = read on the main thread
- *   --repeat N      measure each size N times (first sync + re-sync each time; default 1)
+ *   --repeat N      measure each size N times (first sync + re-sync each time; medians)
  *   --src           run src/ through tsx instead of the compiled dist/ (adds ~40 MB RSS)
- *   --dist DIR      compiled code to run (default dist/)
+ *   --dist DIR      compiled code to run (default dist/, which must be newer than src/;
+ *                   another DIR is run as it is: e.g. an older commit's build, to compare)
  *   --out FILE      results file
- *   --docs / --no-docs   (re)write docs/sync-benchmark.md (default: full runs only)
+ *   --docs / --no-docs
+ *
+ * A full run with the defaults writes bench/results/sync-<date>.json and
+ * docs/sync-benchmark.md; any other options write sync-<date>-<variant>.json
+ * and no docs (unless --docs).
  *
  * What it does, for each size N: writes one real Telethon v7 file with
  * test/sessionfiles/make_sessions.py and copies it N times under distinct
@@ -27,7 +33,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { RedisStore, createRedis } from '../src/pool/redis';
+import { defaultReaderThreads } from '../src/sessionfiles/pool';
 import { RedisServer } from '../test/helpers/redis';
 import { makeBulk } from '../test/sessionfiles/fixtures';
 import { TARGETS, writeDoc, type SizeResult, type SyncRun, type SyncResults } from './sync/report';
@@ -63,15 +69,21 @@ function parseArgs(argv: string[]): Args {
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad --sizes ${sizesArg}`);
   const full = !quick && sizesArg === undefined;
   const src = argv.includes('--src');
-  const threads = Number(val('--threads') ?? Math.min(os.availableParallelism(), 4));
+  const threads = Number(val('--threads') ?? defaultReaderThreads());
   const repeat = Number(val('--repeat') ?? 1);
   if (!Number.isInteger(threads) || threads < 0 || !Number.isInteger(repeat) || repeat < 1) throw new Error('bad --threads / --repeat');
+  const code = src ? path.join(ROOT, 'src') : path.resolve(val('--dist') ?? path.join(ROOT, 'dist'));
+  // Anything but the service's own set-up is an experiment: its own results file, no docs.
+  const variant = [
+    quick ? '-quick' : sizesArg !== undefined ? '-sizes' : '',
+    threads !== defaultReaderThreads() ? `-threads${threads}` : '',
+    src ? '-src' : code !== path.join(ROOT, 'dist') ? '-dist' : '',
+  ].join('');
   const date = new Date().toISOString().slice(0, 10);
-  const out = path.resolve(val('--out') ?? path.join(ROOT, 'bench', 'results', `sync-${date}${full ? '' : '-quick'}.json`));
-  let docs = full;
+  const out = path.resolve(val('--out') ?? path.join(ROOT, 'bench', 'results', `sync-${date}${variant}.json`));
+  let docs = full && variant === '';
   if (argv.includes('--docs')) docs = true;
   if (argv.includes('--no-docs')) docs = false;
-  const code = src ? path.join(ROOT, 'src') : path.resolve(val('--dist') ?? path.join(ROOT, 'dist'));
   return { sizes, quick, threads, repeat, code, src, out, docs };
 }
 
@@ -158,7 +170,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  if (!args.src) checkBuild(args.code);
+  if (!args.src && args.code === path.join(ROOT, 'dist')) checkBuild(args.code);
   const tmpRoot = os.tmpdir();
   checkDisk(tmpRoot, Math.max(...args.sizes));
 
@@ -172,6 +184,9 @@ async function main(): Promise<void> {
   admin.on('error', () => undefined);
   cleanups.push(() => admin.disconnect());
   const redisVersion = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  // The same code as the child's (another --dist may store sessions another way).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { RedisStore, createRedis } = require(path.join(args.code, 'pool', 'redis')) as typeof import('../src/pool/redis');
   const storeRedis = createRedis(redisServer.url);
   storeRedis.on('error', () => undefined);
   const store = new RedisStore(storeRedis, PREFIX);
