@@ -275,7 +275,7 @@ async function main(): Promise<void> {
   await store.close();
   await admin.quit();
   await redisServer.stop();
-  cleanups.length = 0;
+  cleanupAll(); // the template dir; the rest is closed already
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
