@@ -5,7 +5,7 @@
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
 import { startService } from './service';
-import { parseProxyUrl, readSessionFile } from './sessionfiles';
+import { createSessionFileReaderPool, parseProxyUrl } from './sessionfiles';
 
 async function main(): Promise<void> {
   let config;
@@ -19,8 +19,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const defaultProxy = config.defaultProxy;
-  const service = await startService({ config, logger, reader: (file) => readSessionFile(file, { defaultProxy }) });
+  // Session files are read in worker threads, so a 100k-file sync never blocks request handling.
+  const readers = createSessionFileReaderPool({ defaultProxy: config.defaultProxy });
+  const service = await startService({ config, logger, reader: readers.read });
 
   const onSignal = (signal: NodeJS.Signals): void => {
     // Backstop: whatever hangs, the process ends a little after the bound.
@@ -28,13 +29,16 @@ async function main(): Promise<void> {
       logger.error('graceful shutdown timed out; exiting');
       process.exit(1);
     }, config.shutdownTimeoutMs + 5_000).unref();
-    service.shutdown(signal).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    service
+      .shutdown(signal)
+      .then(() => readers.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
