@@ -48,6 +48,17 @@ export interface SyncOptions {
   fence?: number;
   /** Called for each file skipped for its name (logged by the caller). */
   onSkip?: (name: string, why: string) => void;
+  /**
+   * Store each session's string in the pool. Off unless it is exposed: the
+   * string is the account, and it is most of a session's stored bytes.
+   */
+  keepSessionString?: boolean;
+}
+
+function storedMeta(meta: SessionMeta, keepSessionString: boolean | undefined): SessionMeta {
+  if (keepSessionString || meta.sessionString === undefined) return meta;
+  const { sessionString: _dropped, ...rest } = meta;
+  return rest;
 }
 
 export interface SyncSummary {
@@ -192,7 +203,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     nextSigs = statBatch(i + SYNC_BATCH);
     const todo: Array<{ f: Listed; sig: string | null }> = [];
     batch.forEach((f, j) => {
-      const sig = sigs[j] ?? null;
+      // What is stored depends on keepSessionString too: flipping it re-reads every file once.
+      const stat = sigs[j] ?? null;
+      const sig = stat === null ? null : opts.keepSessionString ? `${stat}+s` : stat;
       if (known.has(f.name) && sig !== null && known.get(f.name) === sig) return;
       todo.push({ f, sig });
     });
@@ -201,7 +214,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       todo.map((t) => fileOf(t.f)),
       reader,
     );
-    await enqueue(todo.map(({ f, sig }, j) => ({ name: f.name, meta: infos[j]!.meta, sig: sig ?? '', fileError: infos[j]!.fileError })));
+    await enqueue(
+      todo.map(({ f, sig }, j) => ({ name: f.name, meta: storedMeta(infos[j]!.meta, opts.keepSessionString), sig: sig ?? '', fileError: infos[j]!.fileError })),
+    );
   }
   await applying;
   for (let i = 0; i < removes.length; i += SYNC_BATCH) await apply([], removes.slice(i, i + SYNC_BATCH));

@@ -139,6 +139,20 @@ for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with 
     assert.deepEqual([c?.state, c?.reason], ['free', null]);
   });
 
+  it('stores session strings only when they are exposed', async () => {
+    makeSessions(dir, [{ name: 'acct', kind: 'telethon' }]);
+    await sync();
+    const hidden = (await store.list({ limit: 10 })).sessions[0];
+    assert.equal(hidden?.meta.format, 'telethon');
+    assert.equal(hidden?.meta.sessionString, undefined, 'not stored by default');
+    // Turning exposure on re-reads the (unchanged) file once, and stores the string.
+    const on = await sync({ keepSessionString: true });
+    assert.equal(on.updated_sessions, 1);
+    const shown = (await store.list({ limit: 10 })).sessions[0];
+    assert.match(shown?.meta.sessionString ?? '', /^1[A-Za-z0-9_-]+=*$/);
+    assert.equal((await sync({ keepSessionString: true })).updated_sessions, 0, 'and only once');
+  });
+
   it('reads many files with bounded concurrency and registers all of them', async () => {
     const specs = Array.from({ length: 40 }, (_, i) => ({ name: `n${i}`, kind: 'telethon' as const }));
     makeSessions(dir, specs);
