@@ -78,11 +78,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     const source = new RedisFreedSource(sub, redisStore.keys.freedChannel);
     source.ready.catch((err: unknown) => logger.error({ err }, 'subscribing to release announcements failed'));
     freed = source;
-    const redisLeadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger);
-    // The first attempt at start usually runs before the connection is up: try again the moment it is,
-    // rather than a renewal period later (the start-up sync waits for leadership).
-    redis.on('ready', () => void redisLeadership.tick());
-    leadership = redisLeadership;
+    leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger);
     rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`);
     closers.push(() => source.close(), () => store.close());
     logger.info({ replica: replicaId, store: 'redis' }, 'using Redis store');

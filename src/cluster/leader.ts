@@ -27,6 +27,8 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
   private busy = false;
   private stopped = false;
   private heldFence: number | undefined;
+  /** The first attempt usually runs before the connection is up: try again the moment it is, not a period later. */
+  private readonly onReady = (): void => void this.tick();
 
   constructor(
     private readonly redis: Redis,
@@ -51,6 +53,7 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
     const every = Math.max(100, Math.floor(this.ttlMs / 3));
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();
+    this.redis.on('ready', this.onReady);
     void this.tick();
   }
 
@@ -88,6 +91,7 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    this.redis.off('ready', this.onReady);
     const wasLeader = this.isLeader;
     this.lose('shutting down');
     if (wasLeader) {
