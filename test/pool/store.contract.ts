@@ -157,7 +157,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       it('takes an in-use session out until its deadline, then it is free by itself', async () => {
         await register('a');
         const a = await take();
-        const r = await store.floodWait(a.id, 400, a.leaseToken);
+        const r = await store.floodWait(a.id, 1500, a.leaseToken);
         assert.equal(r.state, 'floodwait');
         assert.equal(r.name, 'a');
         let s = await store.status();
@@ -241,7 +241,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
     describe('leases', () => {
       it('an expired lease counts as free at once and is issued again without a release', async () => {
         await register('a');
-        const first = await store.acquire(300);
+        const first = await store.acquire(1500);
         assert.ok(first.ok);
         assert.equal((await store.acquire(HOUR)).ok, false);
         await until(async () => (await store.status()).free === 1, 'lease expiry');
@@ -257,7 +257,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
 
       it('heartbeat extends a current lease and refuses an ended one', async () => {
         await register('a');
-        const a = await store.acquire(400);
+        const a = await store.acquire(1500);
         assert.ok(a.ok);
         const extended = await store.heartbeat(a.session.id, a.session.leaseToken, HOUR);
         assert.ok(extended > a.session.leaseExpiresAt);
@@ -269,7 +269,7 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
 
       it('the reaper returns expired leases to the pool', async () => {
         await register('a', 'b');
-        await store.acquire(200);
+        await store.acquire(1000);
         await store.acquire(HOUR);
         await until(async () => (await store.reap(100)) === 1, 'reaper to reclaim one lease');
         assert.equal(await store.reap(100), 0);
