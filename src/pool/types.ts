@@ -4,6 +4,8 @@
  * embedded store). Routes call one method and shape the answer.
  */
 
+import type { SessionKey } from '../sessionfiles/convert';
+
 export type SessionState = 'free' | 'in_use' | 'floodwait' | 'invalidated';
 export const SESSION_STATES: readonly SessionState[] = ['free', 'in_use', 'floodwait', 'invalidated'];
 
@@ -31,6 +33,8 @@ export interface SessionMeta {
   account?: Record<string, unknown>;
   /** StringSession / Pyrogram string; returned only when exposure is enabled. */
   sessionString?: string;
+  /** What the strings of other formats are made from (GET /session?format=); stored with sessionString. */
+  sessionKey?: SessionKey;
 }
 
 export interface LeasedSession {
