@@ -4,6 +4,7 @@
  */
 import type { ParamSchema, PropSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
+import { SESSION_STRING_FORMATS, type SessionStringFormat } from '../sessionfiles/convert';
 
 const sessionId: PropSchema = { type: 'integer', description: 'Session id, as returned by GET /session' };
 const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, description: 'The lease token GET /session returned' };
@@ -16,6 +17,13 @@ export const schemas = {
     type: 'object',
     properties: {
       wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Seconds to wait for a free session (long-poll)' },
+      format: {
+        type: 'string',
+        enum: SESSION_STRING_FORMATS,
+        description:
+          "session_string in this library's format, whatever format the file is in (default: the file's own). " +
+          'When it cannot be made (a field the format needs is unknown) or strings are not exposed: session_string_error instead',
+      },
     },
   },
   release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id'] },
@@ -49,7 +57,7 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
-export interface AcquireParams { wait?: number }
+export interface AcquireParams { wait?: number; format?: SessionStringFormat }
 export interface ReleaseParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string }
 export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string }
