@@ -1,6 +1,7 @@
 /**
  * Reconcile the pool with the directory of session files: new files are
- * registered, files that are gone are removed (whatever the session's state),
+ * registered, files that are gone are removed (a leased or resting session is
+ * only marked gone and kept until its lease or rest ends: see the store),
  * changed files are re-read, the rest is untouched. The directory is listed
  * completely before anything is written, so a missing or unreadable directory
  * aborts the sync with nothing removed.

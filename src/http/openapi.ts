@@ -84,9 +84,14 @@ const componentSchemas: Record<string, Json> = {
       floodwait_until: { ...nullable(TIME), description: 'Deadline when in floodwait' },
       lease_expires_at: { ...nullable(TIME), description: 'Lease expiry when in use' },
       reason: { type: ['string', 'null'], description: 'Why it was invalidated' },
+      file_missing: {
+        type: 'boolean',
+        description:
+          'Its file was missing at the last sync while it was leased or resting: it is not issued again, keeps its lease or rest, and leaves at the next sync after they end unless the file returns first (added)',
+      },
       ...SESSION_META,
     },
-    ['session_id', 'session_name', 'state', 'floodwait_until', 'lease_expires_at', 'reason', 'proxy'],
+    ['session_id', 'session_name', 'state', 'floodwait_until', 'lease_expires_at', 'reason', 'file_missing', 'proxy'],
   ),
   SessionsPage: object({
     sessions: { type: 'array', items: ref('ListedSession') },

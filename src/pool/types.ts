@@ -115,6 +115,12 @@ export interface ListedSession {
   /** Lease expiry (ms) when in use. */
   leaseExpiresAt: number | null;
   reason: string | null;
+  /**
+   * The file was missing at the last sync while the session was leased or
+   * resting: it is no longer issued, and leaves at the next sync after its
+   * lease or rest ends (unless the file returns first).
+   */
+  fileMissing: boolean;
   meta: SessionMeta;
 }
 

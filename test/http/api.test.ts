@@ -244,7 +244,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
     });
 
     describe('POST /sync', () => {
-      it('adds new files, removes gone ones whatever their state, keeps the rest', async () => {
+      it('adds new files, removes gone ones unless leased or resting, keeps the rest', async () => {
         for (const n of ['eta', 'theta', 'iota']) writeFileSync(`${dir}/${n}.session`, '');
         await post('/sync').expect(200);
         const s = (await get('/session')).body as { session_id: number; session_name: string };
@@ -252,9 +252,14 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         rmSync(`${dir}/alpha.session`);
         renameSync(`${dir}/beta.session`, `${dir}/delta.session`);
         const r = await post('/sync').expect(200);
-        assert.deepEqual(r.body, { status: 'sync complete', details: { new_sessions: 1, removed_sessions: 2, total_sessions: 5, updated_sessions: 0 } });
-        const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string }> };
-        assert.deepEqual(list.sessions.map((x) => x.session_name), ['gamma', 'eta', 'iota', 'theta', 'delta']);
+        // alpha is leased: it stays (marked file_missing) until its lease ends; beta was free: removed
+        assert.deepEqual(r.body, { status: 'sync complete', details: { new_sessions: 1, removed_sessions: 1, total_sessions: 6, updated_sessions: 0 } });
+        const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string; state: string; file_missing: boolean }> };
+        assert.deepEqual(list.sessions.map((x) => x.session_name), ['alpha', 'gamma', 'eta', 'iota', 'theta', 'delta']);
+        assert.deepEqual([list.sessions[0]?.state, list.sessions[0]?.file_missing, list.sessions[1]?.file_missing], ['in_use', true, false]);
+        await post('/release').query({ session_id: s.session_id }).expect(200);
+        const r2 = await post('/sync').expect(200);
+        assert.deepEqual(r2.body.details, { new_sessions: 0, removed_sessions: 1, total_sessions: 5, updated_sessions: 0 });
       });
 
       it('a missing directory is a 500 sync_failed and removes nothing', async () => {
