@@ -199,6 +199,8 @@ interface Op {
 }
 
 const ADMIN_NOTE = 'Needs an admin key when TELEGATE_ADMIN_KEYS is set.';
+const TOKEN_NOTE =
+  'lease_token is required (422 without it) from a worker key when TELEGATE_ADMIN_KEYS is set, and from every key when TELEGATE_REQUIRE_LEASE_TOKEN is true.';
 
 function operations(opts: OpenApiOptions): Record<string, Op> {
   return {
@@ -232,7 +234,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'releaseSession',
       tag: 'workers',
       summary: 'Give a leased session back',
-      description: 'Idempotent: an unknown id or a free session also answers 200. Never frees a session in floodwait or invalidated.',
+      description: `Idempotent: an unknown id or a free session also answers 200 (also a retry with the last lease's token). Never frees a session in floodwait or invalidated. ${TOKEN_NOTE}`,
       params: schemas.release,
       ok: json(ref('Released'), 'Released'),
       responses: { '409': resp('Conflict') },
@@ -243,7 +245,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'reportFloodWait',
       tag: 'workers',
       summary: 'Report FLOOD_WAIT: keep the session out until now + wait_seconds',
-      description: 'wait_seconds 0 simply releases. An invalidated session stays invalidated.',
+      description: `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ${TOKEN_NOTE}`,
       params: schemas.floodwait,
       ok: json(ref('FloodwaitSet'), 'Flood wait set'),
       responses: { '404': resp('NotFound'), '409': resp('Conflict') },
@@ -264,10 +266,11 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'invalidateSession',
       tag: 'workers',
       summary: 'Take a session out of circulation (banned, revoked …)',
-      description: `Idempotent; 200 also for an unknown id. ${ADMIN_NOTE}`,
+      description:
+        'Idempotent; 200 also for an unknown id. When TELEGATE_ADMIN_KEYS is set, a worker key must give the lease_token of the session it holds (422 without it, 409 when it is not the lease); admin keys need none.',
       params: schemas.invalidate,
       ok: json(ref('Invalidated'), 'Invalidated'),
-      admin: true,
+      responses: { '409': resp('Conflict') },
       store: true,
     },
     '/restore': {

@@ -205,11 +205,12 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ id, name: s.name, until, state: 'floodwait' });
   }
 
-  invalidate(id: number, reason?: string): Promise<void> {
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.resolve();
+    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
     if (this.invalid.score(id) !== undefined) {
       if (reason) s.reason = reason;
       return Promise.resolve();

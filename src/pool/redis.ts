@@ -173,9 +173,13 @@ export class RedisStore implements PoolStore {
     return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name') };
   }
 
-  async invalidate(id: number, reason?: string): Promise<void> {
+  async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
     const k = this.keys;
-    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
+    const code = int(
+      await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? '', leaseToken ?? '')),
+      'invalidateSession',
+    );
+    if (code < 0) throw codeToError(code, id);
   }
 
   async restore(id: number): Promise<RestoreResult> {

@@ -137,8 +137,11 @@ export interface PoolStore {
   release(id: number, leaseToken?: string): Promise<void>;
   /** Throws SessionNotFoundError, LeaseMismatchError. */
   floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult>;
-  /** Idempotent; unknown ids are ignored. */
-  invalidate(id: number, reason?: string): Promise<void>;
+  /**
+   * Idempotent; unknown ids are ignored. Throws LeaseMismatchError when a
+   * token is given and is not the session's lease (current or last).
+   */
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void>;
   /** Throws SessionNotFoundError. */
   restore(id: number): Promise<RestoreResult>;
   /** Throws SessionNotFoundError, LeaseMismatchError. Returns the new expiry (ms). */

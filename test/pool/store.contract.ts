@@ -217,6 +217,21 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         await invariant();
       });
 
+      it('with a lease token, invalidates only the session that token leased (idempotently)', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await assert.rejects(store.invalidate(a.id, 'banned', 'nope'), LeaseMismatchError);
+        const b = await store.list({ limit: 10 });
+        await assert.rejects(store.invalidate(b.sessions[1]!.id, 'banned', a.leaseToken), LeaseMismatchError, 'a never-leased session');
+        assert.deepEqual([await stateOf(a.id), await stateOf(b.sessions[1]!.id)], ['in_use', 'free']);
+        await store.invalidate(a.id, 'USER_DEACTIVATED_BAN', a.leaseToken);
+        await store.invalidate(a.id, undefined, a.leaseToken); // a retry
+        const listed = (await store.list({ limit: 10, state: 'invalidated' })).sessions;
+        assert.deepEqual(listed.map((s) => [s.id, s.reason]), [[a.id, 'USER_DEACTIVATED_BAN']]);
+        await store.invalidate(12345, 'x', 'any'); // unknown ids stay a no-op
+        await invariant();
+      });
+
       it('restore ends an invalidation or a flood wait now', async () => {
         await register('a', 'b');
         const a = await take();
