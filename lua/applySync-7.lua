@@ -6,7 +6,8 @@
   A file that is gone never ends a lease or a rest: a session that is leased
   (in the leased set, expired or not) or in a running flood wait keeps its id,
   token and deadline and is only marked gone (field "<id>:g"; its stored
-  signature is dropped so the file is re-read when it returns). A gone session
+  signature becomes "gone", GONE_SIG in src/pool/keys.ts, so sync sends the
+  file again when it returns). A gone session
   is never issued; when its lease or rest ends it becomes invalidated with
   reason "file_error: file_missing", and a later sync removes it (file still
   missing) or brings it back as free (file returned). An upsert clears the mark.
@@ -85,7 +86,7 @@ for _, name in ipairs(batch.r or {}) do
   if id and (rcall('ZSCORE', KEYS[4], id) or floodEnd > now) then
     -- leased or resting: keep id, token and deadline; never issued again while gone
     rcall('HSET', bucketOf(id), id .. ':g', '1')
-    rcall('HSET', KEYS[2], name, id)
+    rcall('HSET', KEYS[2], name, id .. ':gone')
   elseif id then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)

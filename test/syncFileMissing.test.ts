@@ -70,7 +70,7 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     assert.equal(r.status, expect, `${method} ${p}: ${JSON.stringify(body)}`);
     return body;
   }
-  const sync = async (): Promise<Record<string, unknown>> => (await call('POST', '/sync', 200)).details as Record<string, unknown>;
+  const sync = async (query = ''): Promise<Record<string, unknown>> => (await call('POST', `/sync${query}`, 200)).details as Record<string, unknown>;
   const moveAway = (name: string): void => renameSync(path.join(dir, `${name}.session`), path.join(away, `${name}.session`));
   const moveBack = (name: string): void => renameSync(path.join(away, `${name}.session`), path.join(dir, `${name}.session`));
   async function listed(id: number): Promise<Listed> {
@@ -84,7 +84,7 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     const held = (await call('GET', '/session', 200)) as unknown as Lease;
     moveAway(held.session_name);
     assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 });
-    assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 });
+    assert.deepEqual(await sync('?force=true'), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 }, 'force keeps it too');
     const l = await listed(held.session_id);
     assert.deepEqual([l.state, l.file_missing], ['in_use', true]);
     // A second worker gets the other session, a third gets nothing: never the held one.

@@ -12,6 +12,13 @@
  * (a name never holds a tab: sync rejects names with control characters).
  */
 
+/**
+ * The signature stored (ids hash "<id>:gone") for a session whose file was
+ * missing while it was leased or resting: never a real file signature
+ * (size-mtime), so sync re-sends the file as soon as it is back.
+ */
+export const GONE_SIG = 'gone';
+
 /** Sessions per bucket hash: 64 x up to 4 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {

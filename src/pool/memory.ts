@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
+import { GONE_SIG } from './keys';
 import { newLeaseToken } from './redis';
 import type {
   AcquireResult,
@@ -332,7 +333,7 @@ export class MemoryStore implements PoolStore {
         // Leased or resting: keep id, token and deadline; not issued again while gone.
         const s = this.mustGet(id);
         s.gone = true;
-        s.sig = null; // re-read when the file returns
+        s.sig = GONE_SIG; // re-sent by sync when the file returns
         continue;
       }
       this.removeEverywhere(id);

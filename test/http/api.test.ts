@@ -257,6 +257,14 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string; state: string; file_missing: boolean }> };
         assert.deepEqual(list.sessions.map((x) => x.session_name), ['alpha', 'gamma', 'eta', 'iota', 'theta', 'delta']);
         assert.deepEqual([list.sessions[0]?.state, list.sessions[0]?.file_missing, list.sessions[1]?.file_missing], ['in_use', true, false]);
+        // its file returns: the next sync (this one has no file reader) clears the mark; the lease goes on
+        writeFileSync(`${dir}/alpha.session`, '');
+        assert.deepEqual((await post('/sync').expect(200)).body.details, { new_sessions: 0, removed_sessions: 0, total_sessions: 6, updated_sessions: 1 });
+        const back = (await get('/sessions').expect(200)).body as { sessions: Array<{ state: string; file_missing: boolean }> };
+        assert.deepEqual([back.sessions[0]?.state, back.sessions[0]?.file_missing], ['in_use', false]);
+        // gone again, then released: out as file_missing, and the next sync removes it
+        rmSync(`${dir}/alpha.session`);
+        await post('/sync').expect(200);
         await post('/release').query({ session_id: s.session_id }).expect(200);
         const r2 = await post('/sync').expect(200);
         assert.deepEqual(r2.body.details, { new_sessions: 0, removed_sessions: 1, total_sessions: 5, updated_sessions: 0 });
