@@ -278,7 +278,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'restoreSession',
       tag: 'operators',
       summary: 'End invalidated or floodwait now: the session becomes free',
-      description: ADMIN_NOTE,
+      description: `A session whose file is missing (file_missing) does not become free: it stays out as invalidated (state in the answer) until a sync finds its file. ${ADMIN_NOTE}`,
       params: schemas.restore,
       ok: json(ref('Restored'), 'Restored'),
       responses: { '404': resp('NotFound') },
