@@ -26,11 +26,20 @@ local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local batch = tonumber(ARGV[4])
 
+-- A session whose file is gone (field "<id>:g", see applySync) is never freed:
+-- when its lease or rest ends it goes out as invalidated "file_error: file_missing".
 local function promote(key)
   local due = rcall('ZRANGEBYSCORE', key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch)
   for i = 1, #due, 2 do
-    rcall('ZREM', key, due[i])
-    rcall('ZADD', KEYS[1], due[i + 1], due[i])
+    local id = due[i]
+    local bucket = ARGV[3] .. math.floor(tonumber(id) / tonumber(ARGV[7]))
+    rcall('ZREM', key, id)
+    if rcall('HEXISTS', bucket, id .. ':g') == 1 then
+      rcall('ZADD', KEYS[4], now, id)
+      rcall('HSET', bucket, id .. ':r', 'file_error: file_missing')
+    else
+      rcall('ZADD', KEYS[1], due[i + 1], id)
+    end
   end
   return #due / 2
 end

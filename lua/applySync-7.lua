@@ -1,7 +1,16 @@
 --[[
   Apply one batch of a sync: register new session files, update changed ones,
-  remove sessions whose file is gone (whatever their state). Idempotent: two
-  syncs applying the same batch end in the same state.
+  remove sessions whose file is gone. Idempotent: two syncs applying the same
+  batch end in the same state.
+
+  A file that is gone never ends a lease or a rest: a session that is leased
+  (in the leased set, expired or not) or in a running flood wait keeps its id,
+  token and deadline and is only marked gone (field "<id>:g"; its stored
+  signature becomes "gone", GONE_SIG in src/pool/keys.ts, so sync sends the
+  file again when it returns). A gone session
+  is never issued; when its lease or rest ends it becomes invalidated with
+  reason "file_error: file_missing", and a later sync removes it (file still
+  missing) or brings it back as free (file returned). An upsert clears the mark.
 
   Input:
     KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
@@ -15,7 +24,7 @@
     ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] sessions per bucket
   Output:
-    {added, removed, updated}
+    {added, removed, updated}   (a session only marked gone is not counted)
     -3 the fence is stale (a deposed leader): nothing written
   New sessions enter `free` scored by their id, far below any real time, so
   never-used sessions are issued first (oldest registration first).
@@ -49,12 +58,14 @@ for _, u in ipairs(batch.u or {}) do
     local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
     local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     if u.e ~= '' then
       setFileError(id, h, u.e)
     else
@@ -71,12 +82,17 @@ end
 
 for _, name in ipairs(batch.r or {}) do
   local id = idOf(rcall('HGET', KEYS[2], name))
-  if id then
+  local floodEnd = id and tonumber(rcall('ZSCORE', KEYS[5], id) or '0')
+  if id and (rcall('ZSCORE', KEYS[4], id) or floodEnd > now) then
+    -- leased or resting: keep id, token and deadline; never issued again while gone
+    rcall('HSET', bucketOf(id), id .. ':g', '1')
+    rcall('HSET', KEYS[2], name, id .. ':gone')
+  elseif id then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
     rcall('ZREM', KEYS[6], id)
-    rcall('HDEL', bucketOf(id), id, id .. ':t', id .. ':r')
+    rcall('HDEL', bucketOf(id), id, id .. ':t', id .. ':r', id .. ':g')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end

@@ -1,7 +1,8 @@
 --[[
   Telegram asked this session to wait: keep it out of circulation until
   now + wait. A flood wait never shortens a longer one already running, and an
-  invalidated session stays invalidated. wait = 0 simply releases.
+  invalidated session stays invalidated. wait = 0 simply releases (a session
+  whose file is gone becomes invalidated "file_error: file_missing" instead).
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
@@ -31,8 +32,16 @@ local current = tonumber(rcall('ZSCORE', KEYS[3], id) or '0')
 if current > deadline then deadline = current end
 
 if deadline <= now then
-  -- wait 0 and no longer flood running: a plain release
+  -- wait 0 and no longer flood running: a plain release, except for a session
+  -- whose file is gone (see applySync): it goes out as invalidated file_missing
   rcall('ZREM', KEYS[3], id)
+  if rcall('HEXISTS', KEYS[5], id .. ':g') == 1 then
+    rcall('ZREM', KEYS[1], id)
+    rcall('ZREM', KEYS[2], id)
+    rcall('ZADD', KEYS[4], now, id)
+    rcall('HSET', KEYS[5], id .. ':r', 'file_error: file_missing')
+    return {1, now, 'invalidated', name}
+  end
   if rcall('ZREM', KEYS[2], id) == 1 or not rcall('ZSCORE', KEYS[1], id) then
     rcall('ZADD', KEYS[1], now, id)
     rcall('PUBLISH', ARGV[4], id)

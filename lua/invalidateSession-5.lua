@@ -5,12 +5,16 @@
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     ARGV[1] session id   ARGV[2] reason, or "" for none
+    ARGV[3] lease token, or "" when the caller gave none
   Output:
     0 unknown id   1 invalidated now   2 already invalidated (reason updated when given)
+    -2 lease mismatch: a token was given and it is not the session's lease
+       (the current one, or the last one when the lease already ended)
 ]]
 local rcall = redis.call
 local id = ARGV[1]
 if rcall('HEXISTS', KEYS[5], id) == 0 then return 0 end
+if ARGV[3] ~= '' and rcall('HGET', KEYS[5], id .. ':t') ~= ARGV[3] then return -2 end
 if rcall('ZSCORE', KEYS[4], id) then
   if ARGV[2] ~= '' then rcall('HSET', KEYS[5], id .. ':r', ARGV[2]) end
   return 2

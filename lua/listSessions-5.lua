@@ -12,7 +12,9 @@
     ARGV[3] limit   ARGV[4] state filter or ""   ARGV[5] ids to examine at most
     ARGV[6] sessions per bucket
   Output:
-    {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason, id, ...}
+    {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason, fileMissing (1|0), id, ...}
+    A session whose file is gone (field "<id>:g", see applySync) and whose lease
+    or rest has ended is listed as it will be once promoted: invalidated.
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -25,7 +27,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':g')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -35,7 +37,8 @@ while id < last and found < limit and budget > 0 do
       local leaseEnd = tonumber(rcall('ZSCORE', KEYS[2], sid) or '0')
       local floodEnd = tonumber(rcall('ZSCORE', KEYS[3], sid) or '0')
       if leaseEnd > now then state, deadline = 'in_use', leaseEnd
-      elseif floodEnd > now then state, deadline = 'floodwait', floodEnd end
+      elseif floodEnd > now then state, deadline = 'floodwait', floodEnd
+      elseif f[3] then state, f[2] = 'invalidated', 'file_error: file_missing' end
     end
     if ARGV[4] == '' or ARGV[4] == state then
       found = found + 1
@@ -45,6 +48,7 @@ while id < last and found < limit and budget > 0 do
       out[n + 3] = state
       out[n + 4] = deadline
       out[n + 5] = f[2] or ''
+      out[n + 6] = f[3] and 1 or 0
     end
   end
 end

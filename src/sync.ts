@@ -1,6 +1,7 @@
 /**
  * Reconcile the pool with the directory of session files: new files are
- * registered, files that are gone are removed (whatever the session's state),
+ * registered, files that are gone are removed (a leased or resting session is
+ * only marked gone and kept until its lease or rest ends: see the store),
  * changed files are re-read, the rest is untouched. The directory is listed
  * completely before anything is written, so a missing or unreadable directory
  * aborts the sync with nothing removed.
@@ -9,6 +10,7 @@ import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SyncError } from './errors';
 import { fileSignature } from './sessionfiles/signature';
+import { GONE_SIG } from './pool/keys';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
 
 export const SESSION_EXT = '.session';
@@ -196,7 +198,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   for (let i = 0; i < files.length; i += SYNC_BATCH) {
     const batch = files.slice(i, i + SYNC_BATCH);
     if (!reader) {
-      const upserts = batch.filter((f) => !known.has(f.name)).map((f) => ({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } }));
+      const upserts = batch.filter((f) => !known.has(f.name) || known.get(f.name) === GONE_SIG).map((f) => ({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } }));
       if (upserts.length > 0) await enqueue(upserts);
       continue;
     }

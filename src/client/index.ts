@@ -442,9 +442,15 @@ export class TeleGateClient {
     };
   }
 
-  /** Take a session out of circulation (banned, key revoked). May need an admin key. */
-  async invalidateSession(sessionId: number, reason?: string, o: CallOptions = {}): Promise<void> {
-    await this.request('POST', '/invalidate', { session_id: sessionId, reason: reason?.slice(0, 500) }, o);
+  /**
+   * Take a session out of circulation (banned, key revoked). Sends the lease
+   * token this client got for it (or `leaseToken`), which lets a worker key
+   * invalidate the session it holds when TELEGATE_ADMIN_KEYS is set; without
+   * one, an admin key is needed then.
+   */
+  async invalidateSession(sessionId: number, reason?: string, o: CallOptions & { leaseToken?: string } = {}): Promise<void> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    await this.request('POST', '/invalidate', { session_id: sessionId, reason: reason?.slice(0, 500), lease_token: token }, o);
     this.tokens.delete(sessionId);
   }
 
@@ -624,7 +630,7 @@ class Lease implements ActiveLease {
   }
 
   async invalidate(reason?: string): Promise<void> {
-    await this.client.invalidateSession(this.sessionId, reason);
+    await this.client.invalidateSession(this.sessionId, reason, this.token());
     this.ended = true;
     this.reported = { kind: 'invalidate', reason: reason ?? null };
   }

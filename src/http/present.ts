@@ -62,6 +62,7 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
     floodwait_until: s.floodwaitUntil === null ? null : formatUtc(s.floodwaitUntil),
     lease_expires_at: s.leaseExpiresAt === null ? null : formatUtc(s.leaseExpiresAt),
     reason: s.reason,
+    file_missing: s.fileMissing,
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };
 }

@@ -7,10 +7,19 @@
  *   `{p}:s:<floor(id / SESSION_BUCKET)>`  field `<id>`   → "<name>\t<meta JSON>"
  *                                          field `<id>:t` → lease token (current or last)
  *                                          field `<id>:r` → invalidation reason
+ *                                          field `<id>:g` → "1": its file was missing at a sync
+ *                                                           while leased or resting (see lua/applySync)
  * (a name never holds a tab: sync rejects names with control characters).
  */
 
-/** Sessions per bucket hash: 64 x up to 3 fields stays under Redis's default hash-max-listpack-entries (512). */
+/**
+ * The signature stored (ids hash "<id>:gone") for a session whose file was
+ * missing while it was leased or resting: never a real file signature
+ * (size-mtime), so sync re-sends the file as soon as it is back.
+ */
+export const GONE_SIG = 'gone';
+
+/** Sessions per bucket hash: 64 x up to 4 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -34,6 +43,7 @@ export const sessionField = {
   data: (id: number | string): string => `${id}`,
   token: (id: number | string): string => `${id}:t`,
   reason: (id: number | string): string => `${id}:r`,
+  gone: (id: number | string): string => `${id}:g`,
 };
 
 export function makeKeys(prefix: string): Keys {

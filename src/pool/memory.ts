@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
+import { GONE_SIG } from './keys';
 import { newLeaseToken } from './redis';
 import type {
   AcquireResult,
@@ -67,7 +68,12 @@ interface Session {
   token: string | null;
   reason: string | null;
   sig: string | null;
+  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-7.lua). */
+  gone: boolean;
 }
+
+/** The reason a gone session carries once its lease or rest has ended (the file_error path). */
+export const FILE_MISSING_REASON = 'file_error: file_missing';
 
 export class MemoryStore implements PoolStore {
   readonly kind = 'memory' as const;
@@ -96,11 +102,25 @@ export class MemoryStore implements PoolStore {
     for (const [set, isLease] of [[this.leased, true], [this.flood, false]] as const) {
       for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) {
         set.remove(e[1]);
-        this.free.add(e[1], e[0]);
+        if (!this.outIfGone(e[1], now)) this.free.add(e[1], e[0]);
         if (isLease) reclaimed++;
       }
     }
     return reclaimed;
+  }
+
+  /**
+   * A session whose file is gone is never freed: when its lease or rest ends
+   * it goes out as invalidated file_missing (the next sync removes or repairs it).
+   * The caller has taken it out of its set; true when it was gone.
+   */
+  private outIfGone(id: number, now: number): boolean {
+    const s = this.sessions.get(id);
+    if (!s?.gone) return false;
+    this.removeEverywhere(id);
+    this.invalid.add(id, now);
+    s.reason = FILE_MISSING_REASON;
+    return true;
   }
 
   private freed(id: number | string): void {
@@ -155,7 +175,7 @@ export class MemoryStore implements PoolStore {
     const s = this.sessions.get(id);
     if (!s) return Promise.resolve();
     if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
-    if (this.leased.remove(id)) {
+    if (this.leased.remove(id) && !this.outIfGone(id, now)) {
       this.free.add(id, now);
       this.freed(id);
     }
@@ -173,6 +193,7 @@ export class MemoryStore implements PoolStore {
     until = Math.max(until, this.flood.score(id) ?? 0);
     if (until <= now) {
       this.flood.remove(id);
+      if (this.outIfGone(id, now)) return Promise.resolve({ id, name: s.name, until: now, state: 'invalidated' });
       if (this.leased.remove(id) || this.free.score(id) === undefined) {
         this.free.add(id, now);
         this.freed(id);
@@ -185,11 +206,12 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ id, name: s.name, until, state: 'floodwait' });
   }
 
-  invalidate(id: number, reason?: string): Promise<void> {
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.resolve();
+    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
     if (this.invalid.score(id) !== undefined) {
       if (reason) s.reason = reason;
       return Promise.resolve();
@@ -205,6 +227,10 @@ export class MemoryStore implements PoolStore {
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
+    if (s.gone) {
+      if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined) this.outIfGone(id, now);
+      return Promise.resolve({ id, state: this.stateOf(id) });
+    }
     if (this.invalid.remove(id) || this.flood.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
@@ -258,6 +284,7 @@ export class MemoryStore implements PoolStore {
         floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? null) : null,
         leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
         reason: s.reason,
+        fileMissing: s.gone,
         meta: s.meta,
       });
     }
@@ -282,7 +309,7 @@ export class MemoryStore implements PoolStore {
       if (existing === undefined) {
         const id = ++this.seq;
         this.ids.set(u.name, id);
-        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null });
+        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null, gone: false });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
         added++;
@@ -291,6 +318,7 @@ export class MemoryStore implements PoolStore {
       const s = this.mustGet(existing);
       s.meta = u.meta;
       s.sig = u.sig ?? null;
+      s.gone = false; // the file is back (if it was gone): the session simply continues
       if (u.fileError) this.fileError(existing, u.fileError, now);
       else if (s.reason?.startsWith('file_error:') && this.invalid.remove(existing)) {
         s.reason = null;
@@ -301,6 +329,13 @@ export class MemoryStore implements PoolStore {
     for (const name of batch.removes) {
       const id = this.ids.get(name);
       if (id === undefined) continue;
+      if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now) {
+        // Leased or resting: keep id, token and deadline; not issued again while gone.
+        const s = this.mustGet(id);
+        s.gone = true;
+        s.sig = GONE_SIG; // re-sent by sync when the file returns
+        continue;
+      }
       this.removeEverywhere(id);
       this.sessions.delete(id);
       this.ids.delete(name);

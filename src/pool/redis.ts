@@ -155,7 +155,7 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), id, leaseToken ?? '', k.freedChannel)),
+      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.invalid, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -173,9 +173,13 @@ export class RedisStore implements PoolStore {
     return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name') };
   }
 
-  async invalidate(id: number, reason?: string): Promise<void> {
+  async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
     const k = this.keys;
-    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
+    const code = int(
+      await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? '', leaseToken ?? '')),
+      'invalidateSession',
+    );
+    if (code < 0) throw codeToError(code, id);
   }
 
   async restore(id: number): Promise<RestoreResult> {
@@ -214,7 +218,7 @@ export class RedisStore implements PoolStore {
     );
     const next = int(r[0], 'list cursor');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 4 < r.length; i += 5) {
+    for (let i = 2; i + 5 < r.length; i += 6) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -226,6 +230,7 @@ export class RedisStore implements PoolStore {
         floodwaitUntil: state === 'floodwait' ? deadline : null,
         leaseExpiresAt: state === 'in_use' ? deadline : null,
         reason: reason === '' ? null : reason,
+        fileMissing: int(r[i + 5], 'list gone') === 1,
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };

@@ -119,6 +119,12 @@ export interface ListedSession {
   /** Lease expiry (ms) when in use. */
   leaseExpiresAt: number | null;
   reason: string | null;
+  /**
+   * The file was missing at the last sync while the session was leased or
+   * resting: it is no longer issued, and leaves at the next sync after its
+   * lease or rest ends (unless the file returns first).
+   */
+  fileMissing: boolean;
   meta: SessionMeta;
 }
 
@@ -135,8 +141,11 @@ export interface PoolStore {
   release(id: number, leaseToken?: string): Promise<void>;
   /** Throws SessionNotFoundError, LeaseMismatchError. */
   floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult>;
-  /** Idempotent; unknown ids are ignored. */
-  invalidate(id: number, reason?: string): Promise<void>;
+  /**
+   * Idempotent; unknown ids are ignored. Throws LeaseMismatchError when a
+   * token is given and is not the session's lease (current or last).
+   */
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void>;
   /** Throws SessionNotFoundError. */
   restore(id: number): Promise<RestoreResult>;
   /** Throws SessionNotFoundError, LeaseMismatchError. Returns the new expiry (ms). */

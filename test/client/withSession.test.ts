@@ -90,13 +90,13 @@ describe('client: withSession()', function () {
       }
     });
 
-    it('keeps a dead session out of the pool when /invalidate is refused (worker key)', async () => {
+    it('a worker key invalidates the dead session it holds (its lease token proves it)', async () => {
       const warnings: string[] = [];
       const s = await runThrowing(client({ onWarning: (m) => warnings.push(m) }), new RPCError('AUTH_KEY_UNREGISTERED', undefined, 401));
-      assert.equal(s.reported, null);
+      assert.deepEqual(s.reported, { kind: 'invalidate', reason: 'AUTH_KEY_UNREGISTERED' });
       assert.equal(s.ended, true);
-      assert.equal(await server.stateOf(s.sessionId), 'in_use');
-      assert.match(warnings.join('\n'), /could not report invalidate AUTH_KEY_UNREGISTERED/);
+      assert.equal(await server.stateOf(s.sessionId), 'invalidated');
+      assert.deepEqual(warnings, []);
     });
 
     it('a 409 heartbeat marks the lease lost and aborts lease.signal, without breaking the callback', async () => {

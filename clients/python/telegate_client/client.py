@@ -104,7 +104,7 @@ class Lease:
 
     def invalidate(self, reason: Optional[str] = None) -> Dict[str, Any]:
         """The session is dead (banned, key revoked): out of circulation; the lease ends."""
-        r = self._client.invalidate_session(self.session_id, reason)
+        r = self._client.invalidate_session(self.session_id, reason, lease_token=self.lease_token)
         self.ended = True
         self.reported = ('invalidated', reason)
         return r
@@ -394,10 +394,18 @@ class TelegramSessionManagerClient:
         self._forget(session_id)
         return r  # type: ignore[no-any-return]
 
-    def invalidate_session(self, session_id: int, reason: Optional[str] = None) -> Dict[str, Any]:
-        """Take a session out of circulation (banned, key revoked). May need an admin key."""
+    def invalidate_session(self, session_id: int, reason: Optional[str] = None,
+                           lease_token: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Take a session out of circulation (banned, key revoked). Sends the lease
+        token this client got for it (or ``lease_token``): with it a worker key
+        may invalidate the session it holds when the server has admin keys;
+        without one, an admin key is needed then.
+        """
+        token = lease_token or self.lease_token(session_id)
         r = self._request('POST', '/invalidate', {'session_id': session_id,
-                                                  'reason': None if reason is None else str(reason)[:500]})
+                                                  'reason': None if reason is None else str(reason)[:500],
+                                                  'lease_token': token})
         self._forget(session_id)
         return r  # type: ignore[no-any-return]
 

@@ -67,15 +67,12 @@ class Reporting(ServerTestCase):
             self.assertEqual((listed['state'], listed['reason']), ('invalidated', reason))
             self.server.reset()
 
-    def test_failed_invalidation_keeps_the_dead_session_out_of_the_pool(self):
-        # A worker key may not /invalidate (admin keys configured): the error still propagates,
-        # and the dead session is not handed back to the pool.
-        with self.assertLogs('telegate_client', 'WARNING') as logs:
-            s = self.run_block(self.client(), fakes.AuthKeyUnregisteredError())
-        self.assertIn('could not report invalidate AUTH_KEY_UNREGISTERED', logs.output[0])
-        self.assertIsNone(s.reported)
+    def test_a_worker_key_invalidates_the_dead_session_it_holds(self):
+        # Admin keys configured: the worker's lease token lets it invalidate the session it holds.
+        s = self.run_block(self.client(), fakes.AuthKeyUnregisteredError())
+        self.assertEqual(s.reported, ('invalidated', 'AUTH_KEY_UNREGISTERED'))
         self.assertTrue(s.ended)
-        self.assertEqual(self.server.state_of(s.session_id), 'in_use')
+        self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
 
     def test_manual_report_inside_the_block(self):
         c = self.client()

@@ -1,15 +1,18 @@
 --[[
-  Give a leased session back to the pool. Idempotent.
+  Give a leased session back to the pool. Idempotent. A session whose file is
+  gone (field "<id>:g", see applySync) is not freed: it goes out of circulation
+  as invalidated "file_error: file_missing" until a sync removes or repairs it.
 
   Input:
     KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] the session's bucket hash
+    KEYS[4] invalid zset
     ARGV[1] session id
     ARGV[2] lease token, or "" when the caller gave none
     ARGV[3] pub/sub channel announcing freed sessions
   Output:
     0  unknown id (nothing to do)
     1  not in use (free, flood wait or invalidated: left as it is)
-    2  released (now free)
+    2  released (now free, or invalidated when its file is gone)
     -2 lease mismatch: a token was given and it is not the session's lease
        (the current one, or the last one when the lease already ended)
 ]]
@@ -20,6 +23,11 @@ if not rcall('ZSCORE', KEYS[2], ARGV[1]) then return 1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 rcall('ZREM', KEYS[2], ARGV[1])
+if rcall('HEXISTS', KEYS[3], ARGV[1] .. ':g') == 1 then
+  rcall('ZADD', KEYS[4], now, ARGV[1])
+  rcall('HSET', KEYS[3], ARGV[1] .. ':r', 'file_error: file_missing')
+  return 2
+end
 rcall('ZADD', KEYS[1], now, ARGV[1])
 rcall('PUBLISH', ARGV[3], ARGV[1])
 return 2
