@@ -91,15 +91,15 @@ describe('sync: problem files are logged once, without their content', () => {
     );
     assert.equal(raw.join('').includes('Hunter2'), false, 'no secret in the log');
 
-    const { app, close } = await makeApp('memory', {}, store);
+    const served = await makeApp('memory', {}, store);
     try {
-      const res = await request(app).get('/sessions?limit=100').set('X-API-Key', KEY).expect(200);
+      const res = await request(served.app).get('/sessions?limit=100').set('X-API-Key', KEY).expect(200);
       const body = JSON.stringify(res.body);
       assert.equal(body.includes('Hunter2'), false, 'no secret in GET /sessions');
       const states = (res.body as { sessions: Array<{ session_name: string; state: string }> }).sessions.map((s) => `${s.session_name}:${s.state}`);
       assert.deepEqual(states.sort(), ['badjson:invalidated', 'fifojson:invalidated', 'good:free', 'linkjson:invalidated']);
     } finally {
-      await close();
+      served.pool.close(); // not served.close(): the store is closed by afterEach
     }
   });
 });
