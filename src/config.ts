@@ -47,6 +47,8 @@ export interface Config {
   reaperIntervalMs: number;
   /** Bound on graceful shutdown. */
   shutdownTimeoutMs: number;
+  /** Issue nothing this long after Redis is found to have lost data; 0 disables. */
+  recoveryGraceMs: number;
 }
 
 /** Environment schema: the single source of names, defaults and bounds. */
@@ -72,6 +74,7 @@ const envSchema = {
     TELEGATE_LEADER_TTL_MS: { type: 'integer', minimum: 500, maximum: 600000, default: 15000 },
     TELEGATE_REAPER_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     TELEGATE_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
+    TELEGATE_RECOVERY_GRACE_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 180 },
   },
 } as const;
 
@@ -148,6 +151,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_LEADER_TTL_MS: number;
     TELEGATE_REAPER_INTERVAL_MS: number;
     TELEGATE_SHUTDOWN_TIMEOUT_MS: number;
+    TELEGATE_RECOVERY_GRACE_SECONDS: number;
   };
 
   const apiKeys = splitKeys(v.TELEGATE_API_KEYS);
@@ -202,5 +206,6 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     leaderTtlMs: v.TELEGATE_LEADER_TTL_MS,
     reaperIntervalMs: v.TELEGATE_REAPER_INTERVAL_MS,
     shutdownTimeoutMs: v.TELEGATE_SHUTDOWN_TIMEOUT_MS,
+    recoveryGraceMs: v.TELEGATE_RECOVERY_GRACE_SECONDS * 1000,
   };
 }
