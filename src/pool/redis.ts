@@ -91,12 +91,19 @@ function mapError(err: unknown): Error {
   return new StoreUnavailableError(err);
 }
 
+/** ioredis's rejections for a command it never wrote (connection down, no offline queue) and for one it wrote but got no answer to. */
+const NOT_SENT = "Stream isn't writeable and enableOfflineQueue options is false";
+const TIMED_OUT = 'Command timed out';
+
 /**
  * True when a failed command may still run in Redis: it timed out or its
- * connection dropped. A reply (even BUSY/LOADING) means Redis dealt with it.
+ * connection dropped after it was written. A reply (even BUSY/LOADING) means
+ * Redis dealt with it; a command never written cannot run.
  */
 function mayHaveRun(err: unknown): boolean {
-  return err instanceof StoreUnavailableError && !(err.cause instanceof Error && err.cause.name === 'ReplyError');
+  if (!(err instanceof StoreUnavailableError)) return false;
+  const cause = err.cause;
+  return !(cause instanceof Error && (cause.name === 'ReplyError' || cause.message === NOT_SENT));
 }
 
 function fail(what: string, reply: unknown): never {
@@ -244,7 +251,7 @@ export class RedisStore implements PoolStore {
         if (typeof id === 'number' && id > 0) this.logger?.warn({ session_id: id }, 'lease of an unanswered acquire cancelled');
       },
       (err: unknown) => {
-        if (err instanceof Error && err.message === 'Command timed out') return;
+        if (err instanceof Error && err.message === TIMED_OUT) return; // written: Redis runs it after the acquire
         if (this.pendingCancels.length >= MAX_PENDING_CANCELS) this.pendingCancels.shift();
         this.pendingCancels.push(token);
       },

@@ -86,6 +86,16 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     await until(async () => s.pendingCancelCount === 0 && (await s.status().catch(() => null))?.free === 1, 'the kept compensation to free the session', 10_000);
   });
 
+  it('an acquire never written (connection down) needs no compensation and queues none', async () => {
+    await register(s, 'a');
+    r.disconnect(true);
+    await assert.rejects(s.acquire(HOUR), StoreUnavailableError);
+    // ioredis's auto-pipeline writes (or refuses) a command on the next setImmediate: let a compensation, had one been sent, fail.
+    for (let i = 0; i < 3; i++) await new Promise((res) => setImmediate(res));
+    assert.equal(s.pendingCancelCount, 0);
+    await until(async () => (await s.status().catch(() => null))?.free === 1, 'the connection back, the session untouched');
+  });
+
   describe('on a stalled Redis (SIGSTOP)', function () {
     this.timeout(60_000);
     let server: RedisServer;
