@@ -47,6 +47,8 @@ export const MAX_PENDING_CANCELS = 10_000;
 
 /** While the store is misconfigured, re-read its eviction policy at most this often (on requests and readiness probes). */
 export const POLICY_RECHECK_MS = 1000;
+/** While it is fine, readiness probes re-read it this often, so a policy changed at run time is noticed without a reconnect. */
+export const POLICY_HEALTHY_RECHECK_MS = 60_000;
 
 /** What a replica must set when Redis may evict pool keys; null when the policy is safe. */
 export function evictionProblem(policy: string): string | null {
@@ -188,11 +190,10 @@ export class RedisStore implements PoolStore {
     }
   }
 
-  /** Throws StoreMisconfiguredError while the eviction policy is unsafe (re-read at most every POLICY_RECHECK_MS). */
-  private async ensureConfigured(): Promise<void> {
-    if (this.misconfigured !== null && Date.now() - this.policyCheckedAt >= POLICY_RECHECK_MS) {
-      await this.checkEvictionPolicy().catch(() => undefined);
-    }
+  /** Throws StoreMisconfiguredError while the eviction policy is unsafe (re-read at most every POLICY_RECHECK_MS, or `healthyEveryMs` while fine). */
+  private async ensureConfigured(healthyEveryMs = Infinity): Promise<void> {
+    const every = this.misconfigured !== null ? POLICY_RECHECK_MS : healthyEveryMs;
+    if (Date.now() - this.policyCheckedAt >= every) await this.checkEvictionPolicy().catch(() => undefined);
     if (this.misconfigured !== null) throw new StoreMisconfiguredError(this.misconfigured);
   }
 
@@ -456,7 +457,7 @@ export class RedisStore implements PoolStore {
   /** Readiness: Redis answers and its eviction policy is safe (re-checked here, so fixing it makes the replica ready again). */
   async ping(): Promise<boolean> {
     try {
-      await this.ensureConfigured();
+      await this.ensureConfigured(POLICY_HEALTHY_RECHECK_MS);
       return (await this.redis.ping()) === 'PONG';
     } catch {
       return false;

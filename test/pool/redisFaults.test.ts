@@ -293,4 +293,12 @@ describe('RedisStore: a Redis that may evict pool keys is refused', function () 
     await register(s, 'a');
     issued(await s.acquire(HOUR));
   });
+
+  it('a policy switched to allkeys-* at run time is noticed by the readiness re-check (no reconnect needed)', async () => {
+    await r.config('SET', 'maxmemory-policy', 'allkeys-random');
+    assert.equal(await s.ping(), true, 'a healthy store re-reads the policy only every POLICY_HEALTHY_RECHECK_MS');
+    s['policyCheckedAt'] = 0; // that interval has passed
+    assert.equal(await s.ping(), false);
+    await assert.rejects(s.status(), /allkeys-random/);
+  });
 });
