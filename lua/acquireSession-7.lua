@@ -28,8 +28,8 @@
     reap:       {2, reclaimedLeases, promotedFloods, epochId, counter}
     recovering: {3, graceMsLeft, epochId, counter}
   Store-loss check first: an epoch we saw that is now missing, replaced by an
-  "n" epoch (made without grace) or counting fewer issues means lost writes: new
-  "g" epoch + grace. No epoch seen yet (fresh deployment): make an "n" one.
+  "n" epoch (made by a replica that had seen none) or counting fewer issues
+  means lost writes: new "g" epoch + grace. No epoch seen yet: make an "n" one.
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -47,7 +47,7 @@ local lost = ARGV[8] ~= '' and (not cur
   or (epochId ~= ARGV[8] and string.sub(epochId, 1, 1) == 'n')
   or (epochId == ARGV[8] and counter < tonumber(ARGV[9])))
 if not cur or lost then
-  epochId, counter = ((lost and grace > 0) and 'g' or 'n') .. ARGV[11], 0
+  epochId, counter = (lost and 'g' or 'n') .. ARGV[11], 0
   rcall('SET', KEYS[5], epochId .. ':0')
   if lost and grace > 0 then rcall('SET', KEYS[6], epochId, 'PX', grace) end
 end

@@ -233,15 +233,20 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     recovering(await late.acquire(HOUR));
   });
 
-  it('grace 0 disables the hold (the loss is still detected: a new epoch)', async () => {
-    const noGrace = await replica(0);
-    await register(s, 'a', 'b');
-    issued(await noGrace.acquire(HOUR));
-    const before = await r.get(s.keys.epoch);
+  it('grace 0 disables the hold (the loss is still detected: one new epoch that every replica adopts)', async () => {
+    const [x, y] = [await replica(0), await replica(0)];
+    await register(s, 'a', 'b', 'c', 'd');
+    issued(await x.acquire(HOUR));
+    issued(await y.acquire(HOUR));
+    const before = (await r.get(s.keys.epoch))!.split(':')[0];
     await r.flushall();
-    await register(s, 'a', 'b');
-    issued(await noGrace.acquire(HOUR));
-    assert.notEqual((await r.get(s.keys.epoch))!.split(':')[0], before!.split(':')[0]);
+    await register(s, 'a', 'b', 'c', 'd');
+    issued(await x.acquire(HOUR));
+    const after = (await r.get(s.keys.epoch))!.split(':')[0];
+    assert.notEqual(after, before);
+    issued(await y.acquire(HOUR));
+    issued(await x.acquire(HOUR));
+    assert.equal(await r.get(s.keys.epoch), `${after}:3`, 'adopted, not replaced again by each replica in turn');
     assert.equal(await r.exists(s.keys.recovering), 0);
   });
 });
