@@ -132,8 +132,10 @@ describe('Redis faults under a real replica', function () {
   it('Redis with maxmemory-policy allkeys-lru: not ready, store_misconfigured naming the fix, one error line; CONFIG SET noeviction brings it back', async () => {
     redis = await RedisServer.start({ args: ['--maxmemory-policy', 'allkeys-lru'] });
     dir = makeDir(2);
-    replica = await Replica.start(env(), '/healthz');
+    replica = await Replica.start(env({ LOG_LEVEL: 'debug' }), '/healthz');
     await until(async () => (await replica!.fetch('/readyz')).status === 503 && (await get('/status')).status === 503, 'the policy check', 15_000);
+    // The leader's scheduled sync (every second here) and its reaper run into it too, and still log no second error line.
+    await until(() => replica!.output.includes('"job":"sync"'), 'the leader to have tried a sync', 15_000);
     for (const p of ['/status', '/session', '/sessions']) {
       const res = await get(p);
       const body = (await res.json()) as Detail;
