@@ -162,10 +162,12 @@ export class RedisStore implements PoolStore {
   /** Set while Redis's eviction policy makes the store unsafe: what to set. */
   private misconfigured: string | null = null;
   private policyCheckedAt = 0;
+  /** The check at connect: store calls wait for it, so none slips through before the policy is known. */
+  private policyKnown: Promise<unknown> = Promise.resolve();
   private readonly onReady = (): void => {
     for (const token of this.pendingCancels.splice(0)) this.cancelAcquire(token);
     void this.learnEpochAtConnect().catch(() => undefined);
-    void this.checkEvictionPolicy().catch(() => undefined);
+    this.policyKnown = this.checkEvictionPolicy().catch(() => undefined);
   };
 
   constructor(
@@ -183,6 +185,7 @@ export class RedisStore implements PoolStore {
   /** Commands that need the store to be safe to use (everything the routes call). */
   private async run(fn: () => Promise<unknown>): Promise<unknown> {
     try {
+      if (this.policyCheckedAt === 0) await this.policyKnown; // only until the first check answered
       if (this.misconfigured !== null) await this.ensureConfigured();
       return await fn();
     } catch (err) {
