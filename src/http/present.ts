@@ -51,6 +51,7 @@ export function presentStatus(s: PoolStatus): Record<string, unknown> {
     in_floodwait: s.inFloodwait,
     next_available: s.nextAvailable === null ? null : formatUtc(s.nextAvailable),
     invalidated: s.invalidated,
+    ...(s.recoveryEndsInMs === undefined ? {} : { recovering: true, recovery_ends_in: ceilSeconds(s.recoveryEndsInMs) }),
   };
 }
 

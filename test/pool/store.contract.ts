@@ -507,5 +507,15 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       assert.deepEqual([s.free, s.inUse], [0, 50]);
       await invariant();
     });
+
+    it('a store that lost nothing is never recovering: "none free" and status carry no recovery grace', async () => {
+      // The grace itself (Redis only: the memory store's data dies with its process) is in redisFaults.test.ts.
+      await register('a');
+      await take();
+      const r = await store.acquire(HOUR);
+      assert.ok(!r.ok);
+      assert.equal(r.recoveryEndsInMs, undefined);
+      assert.equal((await store.status()).recoveryEndsInMs, undefined);
+    });
   });
 }
