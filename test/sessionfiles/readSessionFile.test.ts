@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSyn
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
 import { readSessionFile, type SessionFileInfo } from '../../src/sessionfiles';
-import { parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
+import { loadSqlJs, parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
 import { makeSessions, tempDir, type Expected, type FixtureSpec } from './fixtures';
 
 const DEFAULT_PROXY: Proxy = { type: 'socks5', host: '10.0.0.9', port: 1080, username: 'du', password: 'dp' };
@@ -223,16 +223,17 @@ describe('sessionfiles: readSessionFile', () => {
     it('keeps test_mode in the string', () => usable('py_v3_test'));
     it('reads a Kurigram v7 file', () => usable('kg_v7'));
     it('maps DC ids to addresses (test DCs on port 80), preferring a stored address', async () => {
-      const parse = async (name: string) => {
-        const r = await parseSessionBytes(readFileSync(path.join(dir, `${name}.session`)));
+      const SQL = await loadSqlJs();
+      const parse = (name: string) => {
+        const r = parseSessionBytes(SQL, readFileSync(path.join(dir, `${name}.session`)));
         assert.ok(r.ok);
         return r.session;
       };
-      const prod = await parse('py_v3');
+      const prod = parse('py_v3');
       assert.deepEqual([prod.serverAddress, prod.port], [PROD_DCS[2], 443]);
-      const test = await parse('py_v3_test');
+      const test = parse('py_v3_test');
       assert.deepEqual([test.serverAddress, test.port, test.testMode], [TEST_DCS[2], 80, true]);
-      const stored = await parse('kg_v7_addr');
+      const stored = parse('kg_v7_addr');
       assert.deepEqual([stored.serverAddress, stored.port], ['10.1.2.3', 443]);
     });
     it('flags an unknown storage version', async () => {
