@@ -24,7 +24,7 @@ export default tseslint.config(
     // No import cycles: a module graph that can be read bottom-up (and no
     // half-initialised module at require time). Type-only imports count too:
     // this rule skips them, so `npx madge --circular --extensions ts src bench test`
-    // is the check for those (see README, Architecture).
+    // is the check for those.
     files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     plugins: { 'import-x': importX },
     settings: {
