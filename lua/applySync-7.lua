@@ -40,9 +40,16 @@ local prefix, perBucket = ARGV[2], tonumber(ARGV[5])
 local function idOf(v) return v and string.match(v, '^(%d+)') end
 local function bucketOf(id) return prefix .. math.floor(tonumber(id) / perBucket) end
 
-local function setFileError(id, h, err)
+-- A broken file takes its session out of circulation, but like a missing file it
+-- never ends a lease or a running rest (the holder is still using the account):
+-- such a session is marked gone, with no real signature so the next sync re-reads
+-- the file, and goes out as invalidated when its lease or rest ends.
+local function setFileError(id, h, name, err)
   rcall('HSET', h, id .. ':r', 'file_error: ' .. err)
-  if not rcall('ZSCORE', KEYS[6], id) then
+  if rcall('ZSCORE', KEYS[4], id) or tonumber(rcall('ZSCORE', KEYS[5], id) or '0') > now then
+    rcall('HSET', h, id .. ':g', '1')
+    rcall('HSET', KEYS[2], name, id .. ':gone')
+  elseif not rcall('ZSCORE', KEYS[6], id) then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
@@ -59,7 +66,7 @@ for _, u in ipairs(batch.u or {}) do
     rcall('HSET', KEYS[2], u.n, idValue(id))
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
     rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
-    if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
+    if u.e ~= '' then setFileError(id, h, u.n, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
     local h = bucketOf(id)
@@ -67,13 +74,13 @@ for _, u in ipairs(batch.u or {}) do
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
     rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     if u.e ~= '' then
-      setFileError(id, h, u.e)
+      setFileError(id, h, u.n, u.e)
     else
       local reason = rcall('HGET', h, id .. ':r')
-      if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
-        -- the file was repaired: back into circulation
+      if reason and string.sub(reason, 1, 11) == 'file_error:' then
+        -- the file was repaired: back into circulation (a leased or resting one simply continues)
         rcall('HDEL', h, id .. ':r')
-        rcall('ZADD', KEYS[3], now, id)
+        if rcall('ZREM', KEYS[6], id) == 1 then rcall('ZADD', KEYS[3], now, id) end
       end
     end
     updated = updated + 1

@@ -320,9 +320,10 @@ export class MemoryStore implements PoolStore {
       s.sig = u.sig ?? null;
       s.gone = false; // the file is back (if it was gone): the session simply continues
       if (u.fileError) this.fileError(existing, u.fileError, now);
-      else if (s.reason?.startsWith('file_error:') && this.invalid.remove(existing)) {
+      else if (s.reason?.startsWith('file_error:')) {
+        // Repaired: back into circulation (a leased or resting one simply continues).
         s.reason = null;
-        this.free.add(existing, now);
+        if (this.invalid.remove(existing)) this.free.add(existing, now);
       }
       updated++;
     }
@@ -345,9 +346,18 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ added, removed, updated });
   }
 
+  /**
+   * A broken file takes its session out of circulation, but never ends a lease
+   * or a running rest: such a session is marked gone (re-read at the next sync)
+   * and goes out as invalidated when its lease or rest ends.
+   */
   private fileError(id: number, error: string, now: number): void {
-    this.mustGet(id).reason = `file_error: ${error}`;
-    if (this.invalid.score(id) === undefined) {
+    const s = this.mustGet(id);
+    s.reason = `file_error: ${error}`;
+    if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now) {
+      s.gone = true;
+      s.sig = GONE_SIG;
+    } else if (this.invalid.score(id) === undefined) {
       this.removeEverywhere(id);
       this.invalid.add(id, now);
     }
