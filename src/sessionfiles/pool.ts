@@ -19,6 +19,8 @@
  * of its chunks are read again by the other threads, so one bad file never
  * stalls a batch or a later sync. A thread blocked inside a system call ends
  * only when the call returns: it is left behind (unref'd), not waited for.
+ * (Why this is not piscina or tinypool, whose abort ends a whole task and
+ * re-refs the aborted thread: docs/sync-benchmark.md.)
  */
 import os from 'node:os';
 import path from 'node:path';
