@@ -6,12 +6,15 @@ import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
+  ReplicationTimeoutError,
   StoreReplyError,
   StoreUnavailableError,
   codeToError,
 } from '../errors';
 import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
+import type { RedisClient } from './connect';
+import { NO_WAIT, writeAndWait, type ReplicaWait, type Send } from './replication';
 import { defineScripts } from './scripts';
 import type {
   AcquireResult,
@@ -108,8 +111,10 @@ export class RedisStore implements PoolStore {
   readonly keys: Keys;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
+    /** TELEGATE_REDIS_WAIT_REPLICAS / _TIMEOUT_MS: replicas that must hold a change before it is answered. */
+    readonly wait: ReplicaWait = NO_WAIT,
   ) {
     this.keys = makeKeys(prefix);
   }
@@ -122,21 +127,51 @@ export class RedisStore implements PoolStore {
     }
   }
 
+  /** One state-changing script, then WAIT for the configured replicas (replication.ts); `acked` short → caller decides. */
+  private async write(send: Send): Promise<{ reply: unknown; acked: number; durable: boolean }> {
+    try {
+      const { reply, acked } = await writeAndWait(this.redis, this.wait, send);
+      return { reply, acked, durable: acked >= this.wait.replicas };
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /** The reply of a state change that must be on enough replicas before it is answered. */
+  private async durableWrite(send: Send): Promise<unknown> {
+    const { reply, acked, durable } = await this.write(send);
+    if (!durable) throw new ReplicationTimeoutError(this.wait.replicas, acked);
+    return reply;
+  }
+
+  /**
+   * The one compensation hook for an acquire whose answer will not reach the
+   * client as a success: end that lease by its own token, queued on the same
+   * connection (so Redis runs it after the acquire). Best effort: when it
+   * cannot run, the lease ends with its TTL (it is never issued twice).
+   */
+  private cancelAcquire(id: number, token: string): void {
+    this.release(id, token).catch(() => undefined);
+  }
+
   async acquire(leaseTtlMs: number): Promise<AcquireResult> {
     const k = this.keys;
     const token = newLeaseToken();
-    const reply = arr(
-      await this.run(() =>
-        this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET),
-      ),
-      'acquireSession',
-      4,
+    const written = await this.write((c) =>
+      c.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET),
     );
+    const reply = arr(written.reply, 'acquireSession', 4);
     if (reply[0] === 1) {
+      const id = int(reply[1], 'acquire id');
+      if (!written.durable) {
+        // A failover now could lose this lease and issue the session again: nobody gets it.
+        this.cancelAcquire(id, token);
+        throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
+      }
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       return {
         ok: true,
-        session: { id: int(reply[1], 'acquire id'), name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
+        session: { id, name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
       };
     }
     if (reply[0] === 0) {
@@ -155,7 +190,7 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), id, leaseToken ?? '', k.freedChannel)),
+      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -163,8 +198,8 @@ export class RedisStore implements PoolStore {
 
   async floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
     const k = this.keys;
-    const reply = await this.run(() =>
-      this.redis.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
+    const reply = await this.durableWrite((c) =>
+      c.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
     const r = arr(reply, 'floodWaitSession', 4);
@@ -175,12 +210,12 @@ export class RedisStore implements PoolStore {
 
   async invalidate(id: number, reason?: string): Promise<void> {
     const k = this.keys;
-    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
+    await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
   }
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
+    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
@@ -189,7 +224,7 @@ export class RedisStore implements PoolStore {
 
   async heartbeat(id: number, leaseToken: string, leaseTtlMs: number): Promise<number> {
     const k = this.keys;
-    const reply = int(await this.run(() => this.redis.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
+    const reply = int(await this.durableWrite((c) => c.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
     if (reply < 0) throw codeToError(reply, id);
     return reply;
   }
@@ -253,8 +288,8 @@ export class RedisStore implements PoolStore {
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
       r: batch.removes,
     });
-    const reply = await this.run(() =>
-      this.redis.applySync(
+    const reply = await this.durableWrite((c) =>
+      c.applySync(
         k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
       ),
@@ -267,7 +302,7 @@ export class RedisStore implements PoolStore {
   async reap(limit: number): Promise<number> {
     const k = this.keys;
     const r = arr(
-      await this.run(() => this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET)),
+      await this.durableWrite((c) => c.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET)),
       'reap',
       3,
     );

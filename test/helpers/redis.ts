@@ -43,6 +43,8 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Data directory; a fresh temp dir by default. Reuse it to restart on the same data. */
   dir?: string;
+  /** More redis-server arguments, e.g. ['--replicaof', '127.0.0.1', '6379'] or cluster settings. */
+  args?: string[];
 }
 
 export class RedisServer {
@@ -55,6 +57,7 @@ export class RedisServer {
     readonly dir: string,
     private readonly appendonly: boolean,
     ownsDir: boolean,
+    private readonly extraArgs: string[] = [],
   ) {
     this.url = `redis://127.0.0.1:${port}`;
     this.ownsDir = ownsDir;
@@ -65,7 +68,7 @@ export class RedisServer {
     const port = opts.port ?? (await freePort());
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'telegate-redis-'));
-    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir);
+    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir, opts.args);
     await server.spawn();
     return server;
   }
@@ -85,6 +88,7 @@ export class RedisServer {
       '--appendfsync', 'always',
       '--protected-mode', 'no',
       '--loglevel', 'warning',
+      ...this.extraArgs,
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
