@@ -119,6 +119,10 @@ export class RedisStore implements PoolStore {
     this.keys = makeKeys(prefix);
   }
 
+  /** The last WAIT came back short; `probing`: one write is finding out whether they are back. */
+  private replicasMissing = false;
+  private probing = false;
+
   private async run(fn: () => Promise<unknown>): Promise<unknown> {
     try {
       return await fn();
@@ -129,11 +133,20 @@ export class RedisStore implements PoolStore {
 
   /** One state-changing script, then WAIT for the configured replicas (replication.ts); `acked` short → caller decides. */
   private async write(send: Send): Promise<{ reply: unknown; acked: number; durable: boolean }> {
+    // WAIT blocks its connection: while replicas are missing, every queued write would wait its
+    // full timeout behind the previous one (seconds, then command timeouts and lost answers).
+    // So then only one write at a time probes; the others are refused before anything runs.
+    if (this.replicasMissing && this.probing) throw new ReplicationTimeoutError(this.wait.replicas, 0);
+    const probe = this.replicasMissing;
+    if (probe) this.probing = true;
     try {
       const { reply, acked } = await writeAndWait(this.redis, this.wait, send);
-      return { reply, acked, durable: acked >= this.wait.replicas };
+      this.replicasMissing = acked < this.wait.replicas;
+      return { reply, acked, durable: !this.replicasMissing };
     } catch (err) {
       throw mapError(err);
+    } finally {
+      if (probe) this.probing = false;
     }
   }
 
