@@ -164,7 +164,9 @@ export class RedisStore implements PoolStore {
    * cannot run, the lease ends with its TTL (it is never issued twice).
    */
   private cancelAcquire(id: number, token: string): void {
-    this.release(id, token).catch(() => undefined);
+    // Not through write(): the give-back must never be refused by the one-probe rule, and needs no WAIT.
+    const k = this.keys;
+    this.redis.releaseSession(k.free, k.leased, k.session(id), id, token, k.freedChannel).catch(() => undefined);
   }
 
   async acquire(leaseTtlMs: number): Promise<AcquireResult> {

@@ -82,6 +82,19 @@ describe('RedisStore with TELEGATE_REDIS_WAIT_REPLICAS', function () {
       }
     });
 
+    it('while replicas are missing, one write at a time waits; the others are refused before they run', async () => {
+      const store = await seeded();
+      await assert.rejects(store.acquire(60_000), ReplicationTimeoutError); // learns that replicas are missing
+      await until(async () => (await store.status()).free === 3, 'the lease to be given back');
+      await raw.config('RESETSTAT');
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => store.acquire(60_000)));
+      assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof ReplicationTimeoutError));
+      // WAIT blocks its connection: five queued WAITs would hold the fifth answer five timeouts long.
+      const waits = /cmdstat_wait:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1];
+      assert.equal(Number(waits ?? 0), 1, 'one probing WAIT');
+      await until(async () => (await store.status()).free === 3, 'the probe\'s lease to be given back');
+    });
+
     it('a replica does not take leadership on a fence no replica holds', async () => {
       const leadership = new RedisLeadership(redis, new RedisStore(redis, 'w').keys, 'r1', 5000, createLogger('silent'), WAIT_ONE);
       await leadership.tick();
