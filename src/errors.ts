@@ -47,6 +47,22 @@ export class StoreMisconfiguredError extends PoolError {
   }
 }
 
+/**
+ * A change was made on the Redis master but fewer replicas than
+ * TELEGATE_REDIS_WAIT_REPLICAS acknowledged it in time: a failover now could
+ * lose it, so it is answered like an unreachable store (503).
+ */
+export class ReplicationTimeoutError extends StoreUnavailableError {
+  override name = 'ReplicationTimeoutError';
+  constructor(
+    readonly wanted: number,
+    readonly acked: number,
+  ) {
+    super();
+    this.message = `store unavailable: ${acked} of ${wanted} Redis replicas acknowledged the change in time`;
+  }
+}
+
 /** A store reply that does not have the shape its script documents: a bug, never user input. */
 export class StoreReplyError extends PoolError {
   override name = 'StoreReplyError';

@@ -16,7 +16,8 @@ import { RedisRateLimitStore } from './http/ratelimit';
 import { MemoryStore } from './pool/memory';
 import { RedisFreedSource, memoryFreedSource } from './pool/notifier';
 import { Pool, type FreedSource } from './pool/pool';
-import { RedisStore, createRedis } from './pool/redis';
+import { connectRedis } from './pool/connect';
+import { RedisStore } from './pool/redis';
 import { readScripts } from './pool/scripts';
 import type { PoolStore } from './pool/types';
 import { runSync, type SessionFileReader } from './sync';
@@ -49,11 +50,12 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
   let leadership: Leadership;
   let rateLimitStore: RedisRateLimitStore | undefined;
   const closers: Array<() => Promise<void>> = [];
-  let scriptsLoaded = config.redisUrl === null;
+  let scriptsLoaded = config.redis === null;
   let recoveryEndsInMs: (() => Promise<number | null>) | undefined;
 
-  if (config.redisUrl) {
-    const redis = createRedis(config.redisUrl);
+  if (config.redis) {
+    const redis = connectRedis(config.redis);
+    const wait = { replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitTimeoutMs };
     const scripts = readScripts();
     const loadScripts = async (): Promise<void> => {
       // Compiles every script once per connection: a syntax error shows at start, and readiness waits for it.
@@ -72,19 +74,19 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       if (lastError) logger.info('redis connection restored');
       lastError = '';
     });
-    const redisStore = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger });
+    const redisStore = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger, wait });
     recoveryEndsInMs = () => redisStore.recoveryEndsInMs();
     store = redisStore;
     // The subscriber queues its SUBSCRIBE until connected and resubscribes after reconnects.
-    const sub = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+    const sub = connectRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     sub.on('error', () => undefined); // reported by the main connection
     const source = new RedisFreedSource(sub, redisStore.keys.freedChannel);
     source.ready.catch((err: unknown) => logger.error({ err }, 'subscribing to release announcements failed'));
     freed = source;
-    leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger);
+    leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger, wait);
     rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`);
     closers.push(() => source.close(), () => store.close());
-    logger.info({ replica: replicaId, store: 'redis' }, 'using Redis store');
+    logger.info({ replica: replicaId, store: 'redis', mode: config.redis.mode, waitReplicas: wait.replicas }, 'using Redis store');
   } else {
     const memory = new MemoryStore();
     store = memory;

@@ -11,7 +11,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { rateLimit, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../pool/connect';
 import type { Principal } from './auth';
 import { HttpError } from './errors';
 
@@ -20,7 +20,7 @@ export class RedisRateLimitStore implements Store {
   readonly localKeys = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly prefix: string,
   ) {}
 

@@ -3,7 +3,7 @@
  * replica on the channel the scripts PUBLISH to (ioredis resubscribes after a
  * reconnect). Memory: the store's own events.
  */
-import type Redis from 'ioredis';
+import type { RedisClient } from './connect';
 import type { FreedSource } from './pool';
 import type { MemoryStore } from './memory';
 
@@ -18,7 +18,7 @@ export class RedisFreedSource implements FreedSource {
    * queue on, so the SUBSCRIBE waits for a connection instead of failing.
    */
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     channel: string,
   ) {
     sub.on('message', (ch: string, msg: string) => {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
+  ReplicationTimeoutError,
   StoreMisconfiguredError,
   StoreReplyError,
   StoreUnavailableError,
@@ -14,6 +15,8 @@ import {
 import type { Logger } from '../log';
 import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
+import type { RedisClient } from './connect';
+import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
 import { defineScripts } from './scripts';
 import type {
   AcquireResult,
@@ -148,6 +151,8 @@ export interface RedisStoreOptions {
   recoveryGraceMs?: number;
   /** Where the eviction-policy verdict is logged (once per change). */
   logger?: Logger;
+  /** TELEGATE_REDIS_WAIT_REPLICAS / _TIMEOUT_MS: replicas that must hold a change before it is answered. */
+  wait?: ReplicaWait;
 }
 
 export class RedisStore implements PoolStore {
@@ -155,6 +160,11 @@ export class RedisStore implements PoolStore {
   readonly keys: Keys;
   private readonly recoveryGraceMs: number;
   private readonly logger: Logger | undefined;
+  /** Replicas that must hold a change before it is answered (replication.ts). */
+  readonly wait: ReplicaWait;
+  /** The last WAIT came back short; `probing`: one write is finding out whether they are back. */
+  private replicasMissing = false;
+  private probing = false;
   /** The pool epoch this replica last saw, with the highest issue counter seen (see acquireSession-7.lua). */
   private epoch: { id: string; counter: number } | undefined;
   /** Tokens of acquires whose compensation could not be queued (connection down): sent on 'ready'. */
@@ -171,19 +181,20 @@ export class RedisStore implements PoolStore {
   };
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
     opts: RedisStoreOptions = {},
   ) {
     this.keys = makeKeys(prefix);
     this.recoveryGraceMs = opts.recoveryGraceMs ?? 0;
     this.logger = opts.logger;
+    this.wait = opts.wait ?? NO_WAIT;
     redis.on('ready', this.onReady);
     if (redis.status === 'ready') this.onReady();
   }
 
   /** Commands that need the store to be safe to use (everything the routes call). */
-  private async run(fn: () => Promise<unknown>): Promise<unknown> {
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
     try {
       if (this.policyCheckedAt === 0) await this.policyKnown; // only until the first check answered
       if (this.misconfigured !== null) await this.ensureConfigured();
@@ -191,6 +202,30 @@ export class RedisStore implements PoolStore {
     } catch (err) {
       throw mapError(err);
     }
+  }
+
+  /** One state-changing script, then WAIT for the configured replicas (replication.ts); `acked` short → caller decides. */
+  private async write(send: Send): Promise<WriteResult & { durable: boolean }> {
+    // WAIT blocks its connection: while replicas are missing, every queued write would wait its
+    // full timeout behind the previous one (seconds, then command timeouts and lost answers).
+    // So then only one write at a time probes; the others are refused before anything runs.
+    if (this.replicasMissing && this.probing) throw new ReplicationTimeoutError(this.wait.replicas, 0);
+    const probe = this.replicasMissing;
+    if (probe) this.probing = true;
+    try {
+      const { reply, acked } = await this.run(() => writeAndWait(this.redis, this.wait, send));
+      this.replicasMissing = acked < this.wait.replicas;
+      return { reply, acked, durable: !this.replicasMissing };
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+
+  /** The reply of a state change that must be on enough replicas before it is answered. */
+  private async durableWrite(send: Send): Promise<unknown> {
+    const { reply, acked, durable } = await this.write(send);
+    if (!durable) throw new ReplicationTimeoutError(this.wait.replicas, acked);
+    return reply;
   }
 
   /** Throws StoreMisconfiguredError while the eviction policy is unsafe (re-read at most every POLICY_RECHECK_MS, or `healthyEveryMs` while fine). */
@@ -270,10 +305,10 @@ export class RedisStore implements PoolStore {
   async acquire(leaseTtlMs: number): Promise<AcquireResult> {
     const k = this.keys;
     const token = newLeaseToken();
-    let raw: unknown;
+    let written: WriteResult & { durable: boolean };
     try {
-      raw = await this.run(() =>
-        this.redis.acquireSession(
+      written = await this.write((c) =>
+        c.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(token),
           leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
         ),
@@ -283,12 +318,17 @@ export class RedisStore implements PoolStore {
       if (mayHaveRun(err)) this.cancelAcquire(token);
       throw err;
     }
-    const reply = this.acquireReply(raw, 'acquireSession');
+    const reply = this.acquireReply(written.reply, 'acquireSession');
     if (reply[0] === 3) {
       const left = int(reply[1], 'acquire grace');
       return { ok: false, recoveryEndsInMs: left, inFloodwait: 0, nextReleaseInMs: left, inUse: 0 };
     }
     if (reply[0] === 1) {
+      if (!written.durable) {
+        // Not on enough replicas: a failover now could lose this lease and issue the session again. Nobody gets it.
+        this.cancelAcquire(token);
+        throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
+      }
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       return {
         ok: true,
@@ -311,7 +351,7 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.invalid, id, leaseToken ?? '', k.freedChannel)),
+      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), k.invalid, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -319,8 +359,8 @@ export class RedisStore implements PoolStore {
 
   async floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
     const k = this.keys;
-    const reply = await this.run(() =>
-      this.redis.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
+    const reply = await this.durableWrite((c) =>
+      c.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
     const r = arr(reply, 'floodWaitSession', 4);
@@ -332,7 +372,7 @@ export class RedisStore implements PoolStore {
   async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? '', leaseToken ?? '')),
+      await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? '', leaseToken ?? '')),
       'invalidateSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -340,7 +380,7 @@ export class RedisStore implements PoolStore {
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
+    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
@@ -349,7 +389,7 @@ export class RedisStore implements PoolStore {
 
   async heartbeat(id: number, leaseToken: string, leaseTtlMs: number): Promise<number> {
     const k = this.keys;
-    const reply = int(await this.run(() => this.redis.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
+    const reply = int(await this.durableWrite((c) => c.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
     if (reply < 0) throw codeToError(reply, id);
     return reply;
   }
@@ -428,8 +468,8 @@ export class RedisStore implements PoolStore {
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
       r: batch.removes,
     });
-    const reply = await this.run(() =>
-      this.redis.applySync(
+    const reply = await this.durableWrite((c) =>
+      c.applySync(
         k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
       ),
@@ -443,8 +483,8 @@ export class RedisStore implements PoolStore {
     const k = this.keys;
     // Reap mode runs the store-loss check too, so the leader notices a loss even when nobody acquires.
     const r = this.acquireReply(
-      await this.run(() =>
-        this.redis.acquireSession(
+      await this.durableWrite((c) =>
+        c.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(''),
           0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
         ),

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Redis from 'ioredis';
+import type { RedisClient } from './connect';
 import type { Result } from 'ioredis';
 
 /** lua/ resolved from the package root (tsc does not copy .lua into dist/). */
@@ -29,7 +29,7 @@ export function readScripts(dir = LUA_DIR): LuaScript[] {
     });
 }
 
-export function defineScripts(redis: Redis, scripts: LuaScript[] = readScripts()): void {
+export function defineScripts(redis: RedisClient, scripts: LuaScript[] = readScripts()): void {
   for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }
 

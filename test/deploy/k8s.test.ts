@@ -31,7 +31,7 @@ import { isObject, parseYamlDocs, render, requireKustomizeV5, type K8sObject } f
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const K8S = path.join(ROOT, 'k8s');
-const VARIANTS = ['base', 'overlays/example', 'overlays/managed-redis'] as const;
+const VARIANTS = ['base', 'overlays/example', 'overlays/managed-redis', 'overlays/redis-sentinel'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 /** The longest long-poll `wait` the API accepts (spec: 0–60 s). */
@@ -551,6 +551,46 @@ describe('deploy: k8s manifests', () => {
       assert.ok(toRedis, 'an ipBlock egress rule');
       assert.ok(toRedis.ports?.some((p) => p.port === 6379));
       assert.ok(toRedis.to?.every((p) => p.ipBlock?.cidr !== '0.0.0.0/0'), 'not the whole internet');
+    });
+  });
+
+  describe('overlays/redis-sentinel', () => {
+    const rs = (): K8sObject[] => objs('overlays/redis-sentinel');
+    const cm = (): Record<string, string> => generated(rs(), 'ConfigMap', 'telegate-config').data ?? {};
+    const app = (): IContainer => container(one(rs(), 'Deployment', 'telegate'), 'telegate');
+
+    it('points at the Sentinels, waits for one replica, and keeps no in-cluster Redis', () => {
+      assert.equal(cm().REDIS_SENTINELS, 'redis.redis.svc.cluster.local:26379');
+      assert.equal(cm().REDIS_SENTINEL_NAME, 'mymaster');
+      assert.equal(cm().TELEGATE_REDIS_WAIT_REPLICAS, '1');
+      assert.equal(all(rs(), 'StatefulSet').length, 0);
+    });
+
+    it('reads the data and Sentinel passwords from the out-of-band Secret', () => {
+      for (const [name, key] of [['REDIS_URL', 'url'], ['REDIS_SENTINEL_PASSWORD', 'sentinel-password']] as const) {
+        const e = app().env?.find((x) => x.name === name);
+        assert.equal(e?.value, undefined, `${name} is never a literal`);
+        assert.deepEqual(e?.valueFrom?.secretKeyRef, { name: 'telegate-redis-url', key });
+      }
+    });
+
+    it('the app accepts it as Sentinel mode with WAIT 1 (src/config.ts loadConfig)', async () => {
+      const { loadConfig } = (await import(path.join(ROOT, 'src', 'config.ts'))) as typeof import('../../src/config');
+      const env: Record<string, string> = { ...cm(), TELEGATE_API_KEYS: 'k', REDIS_URL: 'redis://:pw@redis/0', REDIS_SENTINEL_PASSWORD: 'pw' };
+      const cfg = loadConfig(env, () => {
+        throw new Error('no default proxy configured');
+      });
+      assert.equal(cfg.redis?.mode, 'sentinel');
+      assert.equal(cfg.redisWaitReplicas, 1);
+    });
+
+    it('lets telegate egress reach the Redis pods on 6379 and 26379, and DNS only', () => {
+      const egress = one(rs(), 'NetworkPolicy', 'telegate').spec?.egress ?? [];
+      assert.equal(egress.length, 2);
+      const toRedis = egress.find((r) => r.to?.some((p) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'redis'));
+      assert.ok(toRedis, 'an egress rule to the Redis pods');
+      assert.deepEqual(toRedis.ports?.map((p) => Number(p.port)).sort((a, b) => a - b), [6379, 26379]);
+      assert.ok(toRedis.to?.every((p) => p.namespaceSelector !== undefined && p.ipBlock === undefined));
     });
   });
 
