@@ -13,11 +13,11 @@ import {
   codeToError,
 } from '../errors';
 import type { Logger } from '../log';
+import { redisOptions } from './connect';
 import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
-import type { RedisClient } from './connect';
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
-import { defineScripts } from './scripts';
+import { defineScripts, type RedisClient } from './scripts';
 import type {
   AcquireResult,
   FloodWaitResult,
@@ -57,28 +57,6 @@ export const POLICY_HEALTHY_RECHECK_MS = 60_000;
 export function evictionProblem(policy: string): string | null {
   if (!policy.startsWith('allkeys-')) return null;
   return `Redis maxmemory-policy is ${policy}: it can evict pool keys and hand a held session to a second worker; set maxmemory-policy to noeviction (or a volatile-* policy)`;
-}
-
-/**
- * Client options for a service that must answer 503 fast rather than hang:
- * no offline queue (a command while disconnected fails at once), a command
- * timeout below the 2 s budget, and endless reconnects in the background.
- * RESP2 is pinned: script replies have one documented shape, and managed
- * Redis versions without HELLO work too.
- */
-export function redisOptions(extra: RedisOptions = {}): RedisOptions {
-  return {
-    protocol: 2,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 1500,
-    connectTimeout: 2000,
-    // Commands issued in one event-loop turn go out in one write: under load
-    // the per-command syscall was the largest single CPU cost (docs/benchmarks.md).
-    enableAutoPipelining: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-    ...extra,
-  };
 }
 
 export function createRedis(url: string, extra: RedisOptions = {}): Redis {

@@ -5,8 +5,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RedisClient } from './connect';
-import type { Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
+
+/**
+ * A connection to the pool's data: one Redis (standalone or via Sentinel) or a
+ * Cluster. Defined here, the lowest layer that needs it (./connect.ts
+ * re-exports it), so that neither connect.ts nor redis.ts imports the other back.
+ */
+export type RedisClient = Redis | Cluster;
 
 /** lua/ resolved from the package root (tsc does not copy .lua into dist/). */
 export const LUA_DIR = path.resolve(__dirname, '..', '..', 'lua');
