@@ -52,7 +52,7 @@ describe('RedisStore with TELEGATE_REDIS_WAIT_REPLICAS', function () {
   async function seeded(wait = WAIT_ONE, n = 3): Promise<RedisStore> {
     // Seeded without WAIT: the rules under test are those of the store that waits.
     await new RedisStore(redis, 'w').applySync({ upserts: Array.from({ length: n }, (_, i) => ({ name: `s${i}`, meta: {} })), removes: [] });
-    return new RedisStore(redis, 'w', wait);
+    return new RedisStore(redis, 'w', { wait });
   }
 
   describe('no replica acknowledges', () => {
@@ -68,7 +68,7 @@ describe('RedisStore with TELEGATE_REDIS_WAIT_REPLICAS', function () {
       await seeded();
       const lease = await new RedisStore(redis, 'w').acquire(60_000);
       assert.ok(lease.ok);
-      const store = new RedisStore(redis, 'w', WAIT_ONE);
+      const store = new RedisStore(redis, 'w', { wait: WAIT_ONE });
       const id = lease.session.id;
       const token = lease.session.leaseToken;
       for (const attempt of [
@@ -156,7 +156,7 @@ describe('store contract through WAIT 1', function () {
       redis = createRedis(master.url);
       await once(redis, 'ready');
       await redis.flushdb();
-      store = new RedisStore(redis, 'test', { replicas: 1, timeoutMs: 1000 });
+      store = new RedisStore(redis, 'test', { wait: { replicas: 1, timeoutMs: 1000 } });
       return {
         store,
         setFence: async (f: number) => {
