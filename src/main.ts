@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
-import { startService } from './service';
+import { ListenError, startService } from './service';
 import { createSessionFileReaderPool, parseProxyUrl } from './sessionfiles';
 
 async function main(): Promise<void> {
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`telegate: failed to start: ${(err as Error).message}\n`);
+  // A port that cannot be had says so in its own words; anything else is "failed to start".
+  const what = err instanceof ListenError ? err.message : `failed to start: ${(err as Error).message}`;
+  process.stderr.write(`telegate: ${what}\n`);
   process.exit(1);
 });
