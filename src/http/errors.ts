@@ -43,6 +43,7 @@ function fromBodyParser(err: BodyParserError): HttpError | null {
       ]);
     }
     case 'entity.too.large':
+    case 'parameters.too.many':
       return new HttpError(413, 'Request Entity Too Large');
     case 'encoding.unsupported':
     case 'charset.unsupported':
