@@ -19,6 +19,14 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Every log line is JSON: Node's own warnings (printed as text by its default
+  // listener) and a crash's stack go through the logger too.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logger.warn({ err: warning }, 'node warning'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   // Session files are read in worker threads, so a 100k-file sync never blocks request handling.
   const readers = createSessionFileReaderPool({ defaultProxy: config.defaultProxy });
   const service = await startService({ config, logger, reader: readers.read });

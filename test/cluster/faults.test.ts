@@ -13,7 +13,7 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { until } from '../helpers/poll';
-import { RedisServer, testClient } from '../helpers/redis';
+import { RedisServer, freePort, testClient } from '../helpers/redis';
 import { MAIN, Replica } from '../helpers/replica';
 import { makeSessions } from '../sessionfiles/fixtures';
 
@@ -218,6 +218,37 @@ describe('faults: stalls, outages, a full Redis, a taken port (real processes)',
       logLines(limited.output).filter((l) => l.msg.startsWith('rate limiter: the store refuses')).length === 1,
       'the limiter logs the refusal once',
     );
+  });
+
+  it('a Node warning and an uncaught exception after start are JSON log lines too (exit 1 for the crash)', async () => {
+    const d = dir();
+    // Preloaded code that misbehaves once the service runs: stands in for any dependency doing so.
+    const preload = path.join(d, 'misbehave.cjs');
+    writeFileSync(
+      preload,
+      // (--require runs in the session-file reader threads too: misbehave in the main thread only.)
+      "if (require('node:worker_threads').isMainThread) {\n" +
+        "  setTimeout(() => process.emitWarning('something odd', 'OddWarning'), 300).unref();\n" +
+        "  if (process.env.CRASH) setTimeout(() => { throw new Error('boom from a timer'); }, 600);\n" +
+        '}\n',
+    );
+    for (const crash of [false, true]) {
+      const proc = spawn(process.execPath, ['--require', preload, MAIN], {
+        env: { PATH: process.env.PATH ?? '', TELEGATE_API_KEYS: KEY, PORT: String(await freePort()), LOG_LEVEL: 'info', TELEGATE_SESSIONS_DIR: d, ...(crash ? { CRASH: '1' } : {}) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+      const exited = once(proc, 'exit') as Promise<[number | null]>;
+      await until(() => output.includes('something odd') && (!crash || output.includes('boom')), `the warning (and the crash) in the output\n${output}`, 10_000);
+      if (!crash) proc.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, crash ? 1 : 0, output);
+      const lines = logLines(output);
+      assert.ok(lines.some((l) => l.msg === 'node warning' && l.level === 'warn'));
+      if (crash) assert.ok(lines.some((l) => l.msg === 'uncaught exception; exiting' && l.level === 'fatal'));
+    }
   });
 
   it('a port in use: one line naming it (EADDRINUSE), exit 1', async () => {
