@@ -3,7 +3,7 @@
  * HTTP server; and takes it down gracefully. main.ts owns the process.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Config } from './config';
@@ -41,6 +41,25 @@ export interface ServiceOptions {
   reader?: SessionFileReader;
   /** Listen host (default all interfaces). */
   host?: string;
+}
+
+/** Listening failed for a reason the operator can act on (port taken, no permission). */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** Listen on port/host; a taken port is a ListenError that names the port (Express 5's app.listen hands the error to the callback instead). */
+function listen(app: RequestListener, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const s = createServer(app);
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new ListenError(`port ${port} is already in use (EADDRINUSE)`));
+      else if (err.code === 'EACCES') reject(new ListenError(`no permission to listen on port ${port} (EACCES)`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new ListenError(`address ${host} is not available (EADDRNOTAVAIL)`));
+      else reject(err);
+    });
+    s.listen(port, host, () => resolve(s));
+  });
 }
 
 export async function startService({ config, logger, reader, host }: ServiceOptions): Promise<Service> {
@@ -84,7 +103,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     source.ready.catch((err: unknown) => logger.error({ err }, 'subscribing to release announcements failed'));
     freed = source;
     leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger, wait);
-    rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`);
+    rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`, logger);
     closers.push(() => source.close(), () => store.close());
     logger.info({ replica: replicaId, store: 'redis', mode: config.redis.mode, waitReplicas: wait.replicas }, 'using Redis store');
   } else {
@@ -138,9 +157,13 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     onReap: (count) => metrics.reaped(count),
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, host ?? '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
+  const server = await listen(app, config.port, host ?? '0.0.0.0').catch(async (err: unknown) => {
+    // Nothing else is left running when the port cannot be had.
+    jobs.stop();
+    await leadership.stop();
+    pool.close();
+    for (const close of closers) await close().catch(() => undefined);
+    throw err;
   });
   // Long-polls hold a request up to 60 s: keep sockets alive past that.
   server.keepAliveTimeout = 65_000;

@@ -8,7 +8,7 @@
  */
 import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { SyncError } from './errors';
+import { StoreRefusedError, SyncError } from './errors';
 import { fileSignature } from './sessionfiles/signature';
 import { GONE_SIG } from './pool/keys';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
@@ -185,7 +185,11 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const summary: SyncSummary = { new_sessions: 0, removed_sessions: 0, updated_sessions: 0, total_sessions: 0 };
   const apply = async (upserts: SyncUpsert[], rm: string[]): Promise<void> => {
     if (upserts.length === 0 && rm.length === 0) return;
-    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence);
+    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence).catch((err: unknown) => {
+      // A store that answers but will not write (Redis OOM) fails this sync with a reason, not a bare 500.
+      if (err instanceof StoreRefusedError) throw new SyncError('sync_failed', err.message);
+      throw err;
+    });
     summary.new_sessions += r.added;
     summary.removed_sessions += r.removed;
     summary.updated_sessions += r.updated;

@@ -6,6 +6,7 @@
 import type { RedisClient } from './connect';
 import type { FreedSource } from './pool';
 import type { MemoryStore } from './memory';
+import { closeRedis } from './redis';
 
 export class RedisFreedSource implements FreedSource {
   private readonly listeners = new Set<(what: string) => void>();
@@ -34,11 +35,7 @@ export class RedisFreedSource implements FreedSource {
 
   async close(): Promise<void> {
     this.listeners.clear();
-    try {
-      await this.sub.quit();
-    } catch {
-      this.sub.disconnect();
-    }
+    await closeRedis(this.sub);
   }
 }
 

@@ -6,11 +6,14 @@ import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
+  PoolError,
   ReplicationTimeoutError,
   StoreMisconfiguredError,
+  StoreRefusedError,
   StoreReplyError,
   StoreUnavailableError,
   codeToError,
+  storeErrorSummary,
 } from '../errors';
 import type { Logger } from '../log';
 import { redisOptions } from './connect';
@@ -68,10 +71,46 @@ export function createRedis(url: string, extra: RedisOptions = {}): Redis {
 /** Redis replies that mean "not now" rather than "bug". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
 
-function mapError(err: unknown): Error {
-  if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return err;
-  if (err instanceof StoreMisconfiguredError) return err;
+/**
+ * A client error as a pool error, without the command's arguments (ioredis
+ * attaches them; see storeErrorSummary): transient → StoreUnavailableError,
+ * OOM → StoreRefusedError, any other reply error → StoreReplyError (a bug).
+ */
+export function mapError(err: unknown): Error {
+  if (err instanceof PoolError) return err;
+  if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
+    const { message } = storeErrorSummary(err);
+    return /^OOM\b/.test(message) ? new StoreRefusedError(message) : new StoreReplyError(message);
+  }
   return new StoreUnavailableError(err);
+}
+
+/** QUIT waits at most this long for the server before the connection is dropped. */
+export const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * Close a connection without waiting on a dead server: a connection that is
+ * not ready is dropped at once (QUIT would sit in the offline queue until a
+ * reconnect that may never come), a ready one gets QUIT_TIMEOUT_MS to say
+ * goodbye.
+ */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([client.quit().then(() => undefined), late]);
+  } catch {
+    // dropped below
+  } finally {
+    clearTimeout(timer);
+  }
+  client.disconnect();
 }
 
 /** ioredis's rejections for a command it never wrote (connection down, no offline queue) and for one it wrote but got no answer to. */
@@ -490,12 +529,8 @@ export class RedisStore implements PoolStore {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.redis.off('ready', this.onReady);
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    return closeRedis(this.redis);
   }
 }
