@@ -139,6 +139,9 @@ function unpackSession(data: string): { name: string; meta: SessionMeta } {
   return tab < 0 ? { name: data, meta: {} } : { name: data.slice(0, tab), meta: parseMeta(data.slice(tab + 1)) };
 }
 
+/** `{prefix}:epoch` as acquireSession reads it; any other value counts as no epoch. */
+const EPOCH_VALUE = /^([^:]+):(\d+)$/;
+
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -219,8 +222,8 @@ export class RedisStore implements PoolStore {
   /** A replica that has seen no epoch yet adopts the current one, so a loss right after its start is still noticed. */
   private async learnEpochAtConnect(): Promise<void> {
     if (this.epoch !== undefined) return; // a known epoch is only ever compared, inside the scripts
-    const v = await this.redis.get(this.keys.epoch);
-    if (v !== null && this.epoch === undefined) this.noteEpoch(v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1));
+    const m = EPOCH_VALUE.exec((await this.redis.get(this.keys.epoch)) ?? '');
+    if (m && this.epoch === undefined) this.noteEpoch(m[1], m[2]);
   }
 
   private noteEpoch(id: unknown, counter: unknown): void {

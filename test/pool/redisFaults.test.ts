@@ -233,6 +233,26 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     recovering(await late.acquire(HOUR));
   });
 
+  it('an epoch key rewritten to junk (or another type) is a loss, not an error on every acquire', async () => {
+    await register(s, 'a', 'b', 'c');
+    issued(await s.acquire(HOUR));
+    for (const junk of ['garbage', 'x:', ':7', 'n1:seven']) {
+      await r.set(s.keys.epoch, junk);
+      await r.del(s.keys.recovering);
+      recovering(await s.acquire(HOUR));
+      assert.match((await r.get(s.keys.epoch)) ?? '', /^g[0-9a-f]+:0$/, `a new epoch replaces ${junk}`);
+    }
+    await r.del(s.keys.epoch);
+    await r.hset(s.keys.epoch, 'x', '1');
+    await r.del(s.keys.recovering);
+    recovering(await s.acquire(HOUR));
+    assert.equal(await s.reap(100), 0);
+    // a replica that never saw an epoch simply starts one
+    await r.set(s.keys.epoch, 'garbage');
+    await r.del(s.keys.recovering);
+    issued(await (await replica()).acquire(HOUR));
+  });
+
   it('grace 0 disables the hold (the loss is still detected: one new epoch that every replica adopts)', async () => {
     const [x, y] = [await replica(0), await replica(0)];
     await register(s, 'a', 'b', 'c', 'd');
