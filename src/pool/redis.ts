@@ -427,6 +427,10 @@ export class RedisStore implements PoolStore {
 
   async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
     const k = this.keys;
+    // A replica that knew the epoch checks it before writing: a re-sync after a data loss then starts
+    // the grace before it registers anything, so a replica started since (which can compare with
+    // nothing) finds the grace running instead of issuing sessions that workers still hold.
+    if (this.epoch !== undefined) await this.reap(0);
     const payload = JSON.stringify({
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
       r: batch.removes,

@@ -216,11 +216,19 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     await register(s, 'a', 'b', 'c');
     issued(await s.acquire(HOUR));
     await r.flushall();
-    await register(s, 'a', 'b', 'c');
     const fresh = await replica();
+    await register(fresh, 'a', 'b', 'c'); // re-synced by the fresh replica (say it won the leadership)
     issued(await fresh.acquire(HOUR)); // it cannot know: nothing to compare with
     recovering(await s.acquire(HOUR));
     recovering(await fresh.acquire(HOUR));
+  });
+
+  it('a re-sync by a replica that knew the epoch starts the grace before it registers anything, so a fresh replica issues nothing', async () => {
+    await register(s, 'a', 'b', 'c');
+    issued(await s.acquire(HOUR));
+    await r.flushall();
+    await register(s, 'a', 'b', 'c'); // the leader's re-sync, and no acquire on it since
+    recovering(await (await replica()).acquire(HOUR));
   });
 
   it('a replica learns the epoch at connect, so a loss right after its start is noticed', async () => {
