@@ -359,7 +359,7 @@ export class RedisStore implements PoolStore {
 
   async status(): Promise<PoolStatus> {
     const k = this.keys;
-    const [raw, grace] = (await this.run(() => Promise.all([this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid), this.redis.pttl(k.recovering)]))) as [
+    const [raw, grace] = (await this.run(() => Promise.all([this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.sessionPrefix, SESSION_BUCKET, PROMOTE_BATCH), this.redis.pttl(k.recovering)]))) as [
       unknown,
       unknown,
     ];
