@@ -18,6 +18,7 @@ import type { Config } from '../config';
 import { serializeErr, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
+import type { AcquireResult } from '../pool/types';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler, type LogLevelName } from './errors';
@@ -167,14 +168,18 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(presentStatus(await pool.store.status()));
   });
 
-  app.get('/session', async (req, res) => {
-    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
+  /**
+   * Lease a session and answer as GET /session does. `first` replaces the
+   * first attempt (POST /release or /floodwait with next=true: the give-back
+   * and the acquire in one store step).
+   */
+  async function lease(res: Response, p: S.NextParams, first?: () => Promise<AcquireResult>): Promise<void> {
     const gone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
     let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true));
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), first);
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (!r.ok && r.recoveryEndsInMs !== undefined) {
@@ -196,16 +201,34 @@ export function createApp(deps: AppDeps): express.Express {
     if (nextIn !== null) res.set('Retry-After', String(nextIn));
     res.locals.logLevel = 'info';
     res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
+  }
+
+  app.get('/session', async (req, res) => {
+    await lease(res, readParams<S.AcquireParams>(req, S.schemas.acquire));
   });
 
   app.post('/release', async (req, res) => {
     const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
+    if (p.next) {
+      const giveBack = { kind: 'release', id: p.session_id, leaseToken: p.lease_token } as const;
+      await lease(res, p, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs)).next);
+      return;
+    }
     await pool.store.release(p.session_id, p.lease_token);
     res.json({ status: 'released', session_id: p.session_id });
   });
 
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
+    if (p.next) {
+      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token } as const;
+      await lease(res, p, async () => {
+        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs);
+        metrics?.floodWait();
+        return r.next;
+      });
+      return;
+    }
     const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
     metrics?.floodWait();
     res.json({
