@@ -161,6 +161,9 @@ function unpackSession(data: string): { name: string; meta: SessionMeta } {
   return tab < 0 ? { name: data, meta: {} } : { name: data.slice(0, tab), meta: parseMeta(data.slice(tab + 1)) };
 }
 
+/** `{prefix}:epoch` as acquireSession reads it; any other value counts as no epoch. */
+const EPOCH_VALUE = /^([^:]+):(\d+)$/;
+
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -273,8 +276,8 @@ export class RedisStore implements PoolStore {
   /** A replica that has seen no epoch yet adopts the current one, so a loss right after its start is still noticed. */
   private async learnEpochAtConnect(): Promise<void> {
     if (this.epoch !== undefined) return; // a known epoch is only ever compared, inside the scripts
-    const v = await this.redis.get(this.keys.epoch);
-    if (v !== null && this.epoch === undefined) this.noteEpoch(v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1));
+    const m = EPOCH_VALUE.exec((await this.redis.get(this.keys.epoch)) ?? '');
+    if (m && this.epoch === undefined) this.noteEpoch(m[1], m[2]);
   }
 
   private noteEpoch(id: unknown, counter: unknown): void {
@@ -454,7 +457,7 @@ export class RedisStore implements PoolStore {
 
   async status(): Promise<PoolStatus> {
     const k = this.keys;
-    const [raw, grace] = (await this.run(() => Promise.all([this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid), this.redis.pttl(k.recovering)]))) as [
+    const [raw, grace] = (await this.run(() => Promise.all([this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.sessionPrefix, SESSION_BUCKET, PROMOTE_BATCH), this.redis.pttl(k.recovering)]))) as [
       unknown,
       unknown,
     ];
@@ -522,6 +525,10 @@ export class RedisStore implements PoolStore {
 
   async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
     const k = this.keys;
+    // A replica that knew the epoch checks it before writing: a re-sync after a data loss then starts
+    // the grace before it registers anything, so a replica started since (which can compare with
+    // nothing) finds the grace running instead of issuing sessions that workers still hold.
+    if (this.epoch !== undefined) await this.reap(0);
     const payload = JSON.stringify({
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
       r: batch.removes,

@@ -102,7 +102,7 @@ declare module 'ioredis' {
     invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    poolStatus(free: string, leased: string, flood: string, invalid: string): Result<Reply, Context>;
+    poolStatus(free: string, leased: string, flood: string, invalid: string, ...argv: Arg[]): Result<Reply, Context>;
     applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
