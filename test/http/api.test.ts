@@ -58,6 +58,15 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         await request(t.app).get('/readyz').expect(200);
       });
 
+      it('JSON answers carry the fixed API security headers, also errors and unauthenticated ones', async () => {
+        for (const r of [await get('/status').expect(200), await request(t.app).get('/status').expect(401), await get('/nope').expect(404)]) {
+          assert.equal(r.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+          assert.equal(r.headers['x-content-type-options'], 'nosniff');
+          assert.equal(r.headers['x-frame-options'], 'DENY');
+          assert.equal(r.headers['x-powered-by'], undefined);
+        }
+      });
+
       it('honours a sane X-Request-Id and makes one otherwise', async () => {
         const r = await get('/status').set('X-Request-Id', 'abc-123').expect(200);
         assert.equal(r.headers['x-request-id'], 'abc-123');
