@@ -346,19 +346,59 @@ export class TeleGateClient {
 
   // --- the original operations -------------------------------------------------------
 
-  private async acquireOnce(waitSeconds: number, format: SessionStringFormat | undefined, signal?: AbortSignal): Promise<Session> {
-    const params = { wait: waitSeconds > 0 ? waitSeconds : undefined, format };
-    const raw = await this.request<Record<string, unknown>>('GET', '/session', params, {
+  /** GET /session, or a give-back with next=true (`giveBack`): both answer a leased session. */
+  private async acquireOnce(
+    waitSeconds: number,
+    format: SessionStringFormat | undefined,
+    signal?: AbortSignal,
+    giveBack?: { path: '/release' | '/floodwait'; params: Params },
+  ): Promise<Session> {
+    const params = { ...giveBack?.params, wait: waitSeconds > 0 ? waitSeconds : undefined, format };
+    const [method, path] = giveBack ? (['POST', giveBack.path] as const) : (['GET', '/session'] as const);
+    const raw = await this.request<Record<string, unknown>>(method, path, params, {
       idempotent: false,
       timeoutMs: this.opts.timeoutMs + waitSeconds * 1000,
       signal,
     });
     if (raw === null || typeof raw !== 'object' || typeof raw.session_id !== 'number') {
-      throw new TeleGateError(`GET /session: unexpected answer ${JSON.stringify(raw)}`);
+      throw new TeleGateError(`${method} ${path}: unexpected answer ${JSON.stringify(raw)}`);
     }
     const s = toSession(raw);
     if (s.leaseToken) this.tokens.set(s.sessionId, s.leaseToken);
     return s;
+  }
+
+  /**
+   * Give `sessionId` back and lease the next session in ONE request (POST
+   * /release with next=true: one atomic step on the server), for workers that
+   * loop. When nothing is free the release has happened and, with auto-wait,
+   * this waits for the next one as getSession() does. LeaseMismatchError: the
+   * session was not ours any more, nothing released and nothing leased.
+   */
+  async releaseAndNext(sessionId: number, o: AcquireOptions & { leaseToken?: string } = {}): Promise<Session> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    return this.giveBackAndNext(sessionId, { path: '/release', params: { session_id: sessionId, lease_token: token, next: 'true' } }, o);
+  }
+
+  /** reportFloodwait() and the next session in one request (POST /floodwait with next=true); otherwise as releaseAndNext(). */
+  async floodwaitAndNext(sessionId: number, seconds: number, o: AcquireOptions & { leaseToken?: string } = {}): Promise<Session> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    const params = { session_id: sessionId, wait_seconds: Math.max(0, Math.ceil(seconds)), lease_token: token, next: 'true' };
+    return this.giveBackAndNext(sessionId, { path: '/floodwait', params }, o);
+  }
+
+  private async giveBackAndNext(sessionId: number, giveBack: { path: '/release' | '/floodwait'; params: Params }, o: AcquireOptions): Promise<Session> {
+    try {
+      const s = await this.acquireOnce(0, o.format ?? this.opts.format, o.signal, giveBack);
+      if (s.sessionId !== sessionId) this.tokens.delete(sessionId);
+      return s;
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) this.tokens.delete(sessionId); // not ours any more
+      if (!(err instanceof NoSessionAvailableError)) throw err;
+      this.tokens.delete(sessionId); // given back; nothing was free at that instant
+      if (!(o.autoWait ?? this.opts.autoWait)) throw err;
+      return this.getSession(o);
+    }
   }
 
   /**

@@ -208,6 +208,25 @@ const componentResponses: Record<string, Json> = {
   InternalError: json(ref('Detail'), '{"detail": "Internal Server Error"}; the cause is logged, never returned'),
 };
 
+/** GET /session's 503, also the answer of /release and /floodwait with next=true when nothing is free. */
+const NO_SESSION: Json = {
+  description:
+    'Nothing free (no_free_session, with Retry-After when a flood wait ends at a known time), issuing held after Redis lost its data (store_recovering, with Retry-After), or the store is unavailable or misconfigured',
+  headers: { 'Retry-After': RETRY_AFTER },
+  content: {
+    'application/json': { schema: { oneOf: [ref('NoFreeSession'), ref('StoreRecovering'), ref('StoreUnavailable'), ref('StoreMisconfigured')] } },
+  },
+};
+
+/** The 200 of a give-back that may take the next session (next=true): its own answer, or GET /session's. */
+const orNext = (own: string, what: string): Json => ({
+  description: `${what}; with next=true, the next leased session exactly as GET /session answers it`,
+  content: { 'application/json': { schema: { oneOf: [ref(own), ref('LeasedSession')] } } },
+});
+
+const NEXT_NOTE =
+  'With next=true the session is given back and the next one leased in one atomic step (one request per worker cycle): the answer is then that of GET /session (its 200 body, or its 503), and wait/format apply as there.';
+
 interface Op {
   method: 'get' | 'post';
   operationId: string;
@@ -251,14 +270,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       params: schemas.acquire,
       ok: json(ref('LeasedSession'), 'A leased session'),
       responses: {
-        '503': {
-          description:
-            'Nothing free (no_free_session, with Retry-After when a flood wait ends at a known time), issuing held after Redis lost its data (store_recovering, with Retry-After), or the store is unavailable or misconfigured',
-          headers: { 'Retry-After': RETRY_AFTER },
-          content: {
-            'application/json': { schema: { oneOf: [ref('NoFreeSession'), ref('StoreRecovering'), ref('StoreUnavailable'), ref('StoreMisconfigured')] } },
-          },
-        },
+        '503': NO_SESSION,
       },
     },
     '/release': {
@@ -266,10 +278,10 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'releaseSession',
       tag: 'workers',
       summary: 'Give a leased session back',
-      description: `Idempotent: an unknown id or a free session also answers 200 (also a retry with the last lease's token). Never frees a session in floodwait or invalidated. ${TOKEN_NOTE}`,
+      description: `Idempotent: an unknown id or a free session also answers 200 (also a retry with the last lease's token). Never frees a session in floodwait or invalidated. ${TOKEN_NOTE} ${NEXT_NOTE}`,
       params: schemas.release,
-      ok: json(ref('Released'), 'Released'),
-      responses: { '409': resp('Conflict') },
+      ok: orNext('Released', 'Released'),
+      responses: { '409': resp('Conflict'), '503': NO_SESSION },
       store: true,
     },
     '/floodwait': {
@@ -277,10 +289,10 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'reportFloodWait',
       tag: 'workers',
       summary: 'Report FLOOD_WAIT: keep the session out until now + wait_seconds',
-      description: `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ${TOKEN_NOTE}`,
+      description: `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ${TOKEN_NOTE} ${NEXT_NOTE}`,
       params: schemas.floodwait,
-      ok: json(ref('FloodwaitSet'), 'Flood wait set'),
-      responses: { '404': resp('NotFound'), '409': resp('Conflict') },
+      ok: orNext('FloodwaitSet', 'Flood wait set'),
+      responses: { '404': resp('NotFound'), '409': resp('Conflict'), '503': NO_SESSION },
       store: true,
     },
     '/heartbeat': {

@@ -12,21 +12,31 @@ const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, d
 export const MAX_WAIT_SECONDS = 60;
 export const MAX_FLOODWAIT_SECONDS = 31_536_000;
 
-export const schemas = {
-  acquire: {
-    type: 'object',
-    properties: {
-      wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Seconds to wait for a free session (long-poll)' },
-      format: {
-        type: 'string',
-        enum: SESSION_STRING_FORMATS,
-        description:
-          "session_string in this library's format, whatever format the file is in (default: the file's own). " +
-          'When it cannot be made (a field the format needs is unknown) or strings are not exposed: session_string_error instead',
-      },
-    },
+const acquireProps = {
+  wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Seconds to wait for a free session (long-poll)' },
+  format: {
+    type: 'string',
+    enum: SESSION_STRING_FORMATS,
+    description:
+      "session_string in this library's format, whatever format the file is in (default: the file's own). " +
+      'When it cannot be made (a field the format needs is unknown) or strings are not exposed: session_string_error instead',
   },
-  release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id'] },
+} satisfies Record<string, PropSchema>;
+
+/** POST /release and /floodwait with next=true answer what GET /session answers, with its parameters. */
+const nextProps = {
+  next: {
+    type: 'boolean',
+    default: false,
+    description: 'Then, in the same atomic step, lease the next free session: answered exactly as GET /session (its 200 body, or its 503 with Retry-After)',
+  },
+  wait: { ...acquireProps.wait, description: 'With next=true: seconds to wait for the next session (long-poll), as GET /session?wait=' },
+  format: { ...acquireProps.format, description: `With next=true: as GET /session?format=. ${acquireProps.format.description}` },
+} satisfies Record<string, PropSchema>;
+
+export const schemas = {
+  acquire: { type: 'object', properties: acquireProps },
+  release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken, ...nextProps }, required: ['session_id'] },
   invalidate: {
     type: 'object',
     properties: {
@@ -42,6 +52,7 @@ export const schemas = {
       session_id: sessionId,
       wait_seconds: { type: 'integer', minimum: 0, maximum: MAX_FLOODWAIT_SECONDS, description: 'FLOOD_WAIT_X: seconds Telegram asked to wait' },
       lease_token: leaseToken,
+      ...nextProps,
     },
     required: ['session_id', 'wait_seconds'],
   },
@@ -78,9 +89,11 @@ export const tokenSchemas = {
 };
 
 export interface AcquireParams { wait?: number; format?: SessionStringFormat }
-export interface ReleaseParams { session_id: number; lease_token?: string }
+/** The GET /session parameters that next=true takes along. */
+export interface NextParams { next?: boolean; wait?: number; format?: SessionStringFormat }
+export interface ReleaseParams extends NextParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string; lease_token?: string }
-export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string }
+export interface FloodwaitParams extends NextParams { session_id: number; wait_seconds: number; lease_token?: string }
 export interface RestoreParams { session_id: number }
 export interface HeartbeatParams { session_id: number; lease_token: string }
 export interface SyncParams { force?: boolean }

@@ -15,6 +15,8 @@ import { newLeaseToken } from './redis';
 import type {
   AcquireResult,
   FloodWaitResult,
+  GiveBack,
+  GiveBackAndAcquireResult,
   ListPage,
   ListQuery,
   ListedSession,
@@ -148,17 +150,21 @@ export class MemoryStore implements PoolStore {
   }
 
   acquire(leaseTtlMs: number): Promise<AcquireResult> {
+    return Promise.resolve(this.acquireNow(leaseTtlMs));
+  }
+
+  private acquireNow(leaseTtlMs: number): AcquireResult {
     const now = this.clock();
     this.promoteDue(now);
     const first = this.free.min();
     if (!first) {
       const next = this.flood.min();
-      return Promise.resolve({
+      return {
         ok: false,
         inFloodwait: this.flood.size + this.invalid.size,
         nextReleaseInMs: next ? Math.max(0, next[0] - now) : null,
         inUse: this.leased.size,
-      });
+      };
     }
     const id = first[1];
     const s = this.mustGet(id);
@@ -166,44 +172,72 @@ export class MemoryStore implements PoolStore {
     const leaseExpiresAt = now + leaseTtlMs;
     this.leased.add(id, leaseExpiresAt);
     s.token = newLeaseToken();
-    return Promise.resolve({ ok: true, session: { id, name: s.name, leaseToken: s.token, leaseExpiresAt, meta: s.meta } });
+    return { ok: true, session: { id, name: s.name, leaseToken: s.token, leaseExpiresAt, meta: s.meta } };
   }
 
   release(id: number, leaseToken?: string): Promise<void> {
+    return this.settle(() => this.releaseNow(id, leaseToken));
+  }
+
+  /** A synchronous step as a promise: what it returns, or its throw as a rejection. */
+  private settle<T>(step: () => T): Promise<T> {
+    try {
+      return Promise.resolve(step());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private releaseNow(id: number, leaseToken?: string): void {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
-    if (!s) return Promise.resolve();
-    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if (!s) return;
+    if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
     if (this.leased.remove(id) && !this.outIfGone(id, now)) {
       this.free.add(id, now);
       this.freed(id);
     }
-    return Promise.resolve();
+  }
+
+  /** The give-back and the acquire run in one synchronous step: nothing can come between them. */
+  giveBackAndAcquire(g: GiveBack, leaseTtlMs: number): Promise<GiveBackAndAcquireResult> {
+    return this.settle(() => {
+      if (g.kind === 'release') {
+        this.releaseNow(g.id, g.leaseToken);
+        return { next: this.acquireNow(leaseTtlMs) };
+      }
+      const floodWait = this.floodWaitNow(g.id, g.waitMs, g.leaseToken);
+      return { floodWait, next: this.acquireNow(leaseTtlMs) };
+    });
   }
 
   floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
+    return this.settle(() => this.floodWaitNow(id, waitMs, leaseToken));
+  }
+
+  private floodWaitNow(id: number, waitMs: number, leaseToken?: string): FloodWaitResult {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
-    if (!s) return Promise.reject(new SessionNotFoundError(id));
-    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if (!s) throw new SessionNotFoundError(id);
+    if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
     let until = now + waitMs;
-    if (this.invalid.score(id) !== undefined) return Promise.resolve({ id, name: s.name, until, state: 'invalidated' });
+    if (this.invalid.score(id) !== undefined) return { id, name: s.name, until, state: 'invalidated' };
     until = Math.max(until, this.flood.score(id) ?? 0);
     if (until <= now) {
       this.flood.remove(id);
-      if (this.outIfGone(id, now)) return Promise.resolve({ id, name: s.name, until: now, state: 'invalidated' });
+      if (this.outIfGone(id, now)) return { id, name: s.name, until: now, state: 'invalidated' };
       if (this.leased.remove(id) || this.free.score(id) === undefined) {
         this.free.add(id, now);
         this.freed(id);
       }
-      return Promise.resolve({ id, name: s.name, until: now, state: 'free' });
+      return { id, name: s.name, until: now, state: 'free' };
     }
     this.free.remove(id);
     this.leased.remove(id);
     this.flood.add(id, until);
-    return Promise.resolve({ id, name: s.name, until, state: 'floodwait' });
+    return { id, name: s.name, until, state: 'floodwait' };
   }
 
   invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {

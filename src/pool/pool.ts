@@ -69,10 +69,12 @@ export class Pool {
    * Acquire, waiting up to waitMs for a session to become free. An aborted
    * signal (client gone) stops waiting without acquiring. `onPark` is called
    * once if the request parks (metrics tell "issued at once" from "waited").
+   * `first` replaces the first attempt (a give-back and acquire in one step,
+   * POST /release?next=true); the retries while parked are plain acquires.
    */
-  async acquire(waitMs = 0, signal?: AbortSignal, onPark?: () => void): Promise<AcquireResult> {
+  async acquire(waitMs = 0, signal?: AbortSignal, onPark?: () => void, first?: () => Promise<AcquireResult>): Promise<AcquireResult> {
     const deadline = Date.now() + waitMs;
-    let result = await this.store.acquire(this.leaseTtlMs);
+    let result = await (first ? first() : this.store.acquire(this.leaseTtlMs));
     let parked = false;
     while (!result.ok && !this.closing && !signal?.aborted) {
       const remaining = deadline - Date.now();

@@ -24,6 +24,8 @@ import { defineScripts, type RedisClient } from './scripts';
 import type {
   AcquireResult,
   FloodWaitResult,
+  GiveBack,
+  GiveBackAndAcquireResult,
   ListPage,
   ListQuery,
   ListedSession,
@@ -322,23 +324,38 @@ export class RedisStore implements PoolStore {
     return this.pendingCancels.length;
   }
 
-  async acquire(leaseTtlMs: number): Promise<AcquireResult> {
+  /** acquireSession's KEYS for an acquire made with `token`. */
+  private acquireKeys(token: string): [string, string, string, string, string, string, string] {
     const k = this.keys;
-    const token = newLeaseToken();
-    let written: WriteResult & { durable: boolean };
+    return [k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(token)];
+  }
+
+  /** acquireSession's ARGV (issue mode) for an acquire made with `token`. */
+  private acquireArgv(token: string, leaseTtlMs: number): Array<string | number> {
+    const k = this.keys;
+    return [leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs()];
+  }
+
+  /** A write that may issue the lease `token`: when its answer is lost but it may still run, that lease is cancelled. */
+  private async issuingWrite(token: string, send: Send): Promise<WriteResult & { durable: boolean }> {
     try {
-      written = await this.write((c) =>
-        c.acquireSession(
-          k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(token),
-          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
-        ),
-      );
+      return await this.write(send);
     } catch (err) {
       // The answer is lost but the script may still run (a stalled Redis, a dropped connection): never leave that lease to nobody.
       if (mayHaveRun(err)) this.cancelAcquire(token);
       throw err;
     }
-    const reply = this.acquireReply(written.reply, 'acquireSession');
+  }
+
+  async acquire(leaseTtlMs: number): Promise<AcquireResult> {
+    const token = newLeaseToken();
+    const written = await this.issuingWrite(token, (c) => c.acquireSession(...this.acquireKeys(token), ...this.acquireArgv(token, leaseTtlMs)));
+    return this.acquireResult(written, written.reply, token);
+  }
+
+  /** An acquireSession reply (issue mode) as an AcquireResult; a lease not on enough replicas is cancelled. */
+  private acquireResult(written: WriteResult & { durable: boolean }, raw: unknown, token: string): AcquireResult {
+    const reply = this.acquireReply(raw, 'acquireSession');
     if (reply[0] === 3) {
       const left = int(reply[1], 'acquire grace');
       return { ok: false, recoveryEndsInMs: left, inFloodwait: 0, nextReleaseInMs: left, inUse: 0 };
@@ -368,6 +385,26 @@ export class RedisStore implements PoolStore {
     return fail('acquireSession', reply);
   }
 
+  /** releaseSession / floodWaitSession, then acquireSession, in one composed script (scripts.ts COMPOSED). */
+  async giveBackAndAcquire(g: GiveBack, leaseTtlMs: number): Promise<GiveBackAndAcquireResult> {
+    const k = this.keys;
+    const token = newLeaseToken();
+    const [name, keys, argv] =
+      g.kind === 'release'
+        ? (['releaseAndAcquire', [k.free, k.leased, k.session(g.id), k.invalid], [g.id, g.leaseToken ?? '', k.freedChannel]] as const)
+        : (['floodWaitAndAcquire', [k.free, k.leased, k.flood, k.invalid, k.session(g.id)], [g.id, g.waitMs, g.leaseToken ?? '', k.freedChannel]] as const);
+    const written = await this.issuingWrite(token, (c) =>
+      c[name](...keys, ...this.acquireKeys(token), argv.length, ...argv, ...this.acquireArgv(token, leaseTtlMs)),
+    );
+    const r = arr(written.reply, name, 1);
+    if (typeof r[0] === 'number' && r[0] < 0) throw codeToError(r[0], g.id);
+    if (r.length !== 2) fail(name, written.reply);
+    const next = this.acquireResult(written, r[1], token);
+    // The give-back is a change like any other: answered only once it is on enough replicas.
+    if (!written.durable) throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
+    return g.kind === 'release' ? { next } : { floodWait: this.floodWaitResult(g.id, r[0]), next };
+  }
+
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
@@ -383,6 +420,10 @@ export class RedisStore implements PoolStore {
       c.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
+    return this.floodWaitResult(id, reply);
+  }
+
+  private floodWaitResult(id: number, reply: unknown): FloodWaitResult {
     const r = arr(reply, 'floodWaitSession', 4);
     const state = str(r[2], 'floodwait state');
     if (!isState(state)) fail('floodWaitSession', reply);

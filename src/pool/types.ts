@@ -88,6 +88,18 @@ export interface FloodWaitResult {
   state: SessionState;
 }
 
+/** How a worker gives its session back before taking the next one (POST /release or /floodwait with next=true). */
+export type GiveBack =
+  | { kind: 'release'; id: number; leaseToken?: string }
+  | { kind: 'floodwait'; id: number; waitMs: number; leaseToken?: string };
+
+export interface GiveBackAndAcquireResult {
+  /** The flood wait's own result when the give-back was one. */
+  floodWait?: FloodWaitResult;
+  /** The next session, or why none: exactly acquire()'s answer. */
+  next: AcquireResult;
+}
+
 export interface RestoreResult {
   id: number;
   state: SessionState;
@@ -149,6 +161,12 @@ export interface PoolStore {
   acquire(leaseTtlMs: number): Promise<AcquireResult>;
   /** Idempotent. Throws LeaseMismatchError when a token is given and is not the session's lease. */
   release(id: number, leaseToken?: string): Promise<void>;
+  /**
+   * release() or floodWait() and then acquire(), atomically (one script on
+   * Redis): a worker's loop in one round trip. When the give-back throws
+   * (LeaseMismatchError, SessionNotFoundError) nothing is issued.
+   */
+  giveBackAndAcquire(giveBack: GiveBack, leaseTtlMs: number): Promise<GiveBackAndAcquireResult>;
   /** Throws SessionNotFoundError, LeaseMismatchError. */
   floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult>;
   /**

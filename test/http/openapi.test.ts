@@ -201,7 +201,10 @@ describe('real answers validate against the documented responses', () => {
     await call('post', '/release', 413, { session_id: 1, lease_token: 'x'.repeat(20_000) });
     await call('post', '/floodwait', 200, { session_id: b.session_id, wait_seconds: 60, lease_token: b.lease_token });
     await call('post', '/floodwait', 404, { session_id: 999, wait_seconds: 1 });
-    await call('get', '/session', 200);
+    const c = (await call('get', '/session', 200)).body as { session_id: number; lease_token: string };
+    const d = (await call('post', '/release', 200, { session_id: c.session_id, lease_token: c.lease_token, next: true })).body as typeof c;
+    await call('post', '/floodwait', 503, { session_id: d.session_id, wait_seconds: 60, lease_token: d.lease_token, next: true });
+    await call('post', '/release', 200, { session_id: d.session_id });
     await call('get', '/session', 503); // with Retry-After: a flood wait ends at a known time
     await call('post', '/invalidate', 200, { session_id: a.session_id, reason: 'USER_DEACTIVATED' });
     await call('get', '/sessions', 200, { limit: 1 });

@@ -154,6 +154,77 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       });
     });
 
+    describe('give back and take the next one, atomically (next=true)', () => {
+      it('release: the session goes back and the least recently used free one is issued in the same step', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const r = await store.giveBackAndAcquire({ kind: 'release', id: a.id, leaseToken: a.leaseToken }, HOUR);
+        assert.equal(r.floodWait, undefined);
+        assert.ok(r.next.ok);
+        assert.equal(r.next.session.name, 'b', 'b was never used: it comes before the a just released');
+        assert.notEqual(r.next.session.leaseToken, a.leaseToken);
+        assert.equal(await stateOf(a.id), 'free');
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse], [1, 1]);
+        await invariant();
+      });
+
+      it('release of the only session issues it again under a new lease, and the old token is dead', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.giveBackAndAcquire({ kind: 'release', id: a.id, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(r.next.ok);
+        assert.equal(r.next.session.id, a.id);
+        await assert.rejects(store.heartbeat(a.id, a.leaseToken, HOUR), LeaseMismatchError);
+        await store.heartbeat(a.id, r.next.session.leaseToken, HOUR);
+        await invariant();
+      });
+
+      it('a foreign token changes nothing and issues nothing', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await assert.rejects(store.giveBackAndAcquire({ kind: 'release', id: a.id, leaseToken: 'not-the-token' }, HOUR), LeaseMismatchError);
+        await assert.rejects(store.giveBackAndAcquire({ kind: 'floodwait', id: a.id, waitMs: 1000, leaseToken: 'nope' }, HOUR), LeaseMismatchError);
+        await assert.rejects(store.giveBackAndAcquire({ kind: 'floodwait', id: 404, waitMs: 1000 }, HOUR), SessionNotFoundError);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse], [1, 1]);
+        await invariant();
+      });
+
+      it('flood wait: the session rests, its result is answered, and the next one is issued', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const r = await store.giveBackAndAcquire({ kind: 'floodwait', id: a.id, waitMs: 100_000, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(r.floodWait);
+        assert.deepEqual([r.floodWait.id, r.floodWait.name, r.floodWait.state], [a.id, 'a', 'floodwait']);
+        assert.ok(r.next.ok);
+        assert.equal(r.next.session.name, 'b');
+        assert.equal(await stateOf(a.id), 'floodwait');
+        await invariant();
+      });
+
+      it('answers "none free" (with the next release) when the give-back leaves nothing to issue', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.giveBackAndAcquire({ kind: 'floodwait', id: a.id, waitMs: 100_000, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(!r.next.ok);
+        assert.equal(r.next.inFloodwait, 1);
+        assert.ok(r.next.nextReleaseInMs !== null && r.next.nextReleaseInMs > 90_000);
+        await invariant();
+      });
+
+      it('a session whose file is gone goes out as file_missing and is not issued again', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await store.applySync({ upserts: [], removes: ['a'] });
+        const r = await store.giveBackAndAcquire({ kind: 'release', id: a.id, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(r.next.ok);
+        assert.equal(r.next.session.name, 'b');
+        assert.equal(await stateOf(a.id), 'invalidated');
+        await invariant();
+      });
+    });
+
     describe('flood wait', () => {
       it('takes an in-use session out until its deadline, then it is free by itself', async () => {
         await register('a');

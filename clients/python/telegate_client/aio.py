@@ -59,8 +59,21 @@ class AsyncTelegramSessionManagerClient:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
     async def _acquire_once(self, wait: int, format: Optional[str] = None) -> Dict[str, Any]:
+        return await self._leasing(self.sync._acquire_once, wait, format)
+
+    async def release_and_next(self, session_id: int, lease_token: Optional[str] = None, **kw: Any) -> Dict[str, Any]:
+        """The blocking client's release_and_next(): give back and lease the next session in one request."""
+        return await self._leasing(functools.partial(self.sync.release_and_next, session_id, lease_token, **kw))
+
+    async def floodwait_and_next(self, session_id: int, seconds: int, lease_token: Optional[str] = None,
+                                 **kw: Any) -> Dict[str, Any]:
+        """The blocking client's floodwait_and_next()."""
+        return await self._leasing(functools.partial(self.sync.floodwait_and_next, session_id, seconds, lease_token, **kw))
+
+    async def _leasing(self, fn: Callable[..., Dict[str, Any]], *args: Any) -> Dict[str, Any]:
+        """Run a call that leases a session in a thread; a session it still gets after a cancel is given back."""
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, self.sync._acquire_once, wait, format)
+        fut = loop.run_in_executor(None, fn, *args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:

@@ -329,13 +329,53 @@ class TelegramSessionManagerClient:
 
     # --- the original API -----------------------------------------------------------
 
-    def _acquire_once(self, wait: int, format: Optional[str] = None) -> Dict[str, Any]:
-        params = {'wait': wait if wait > 0 else None, 'format': format or self.format}
-        data = self._request('GET', '/session', params, idempotent=False, timeout=self.timeout + wait)
+    def _acquire_once(self, wait: int, format: Optional[str] = None,
+                      give_back: Optional[Tuple[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+        """GET /session, or with ``give_back`` (path, params) a POST with next=true: both answer a leased session."""
+        params = dict(give_back[1]) if give_back else {}
+        params.update({'wait': wait if wait > 0 else None, 'format': format or self.format})
+        method, path = ('POST', give_back[0]) if give_back else ('GET', '/session')
+        data = self._request(method, path, params, idempotent=False, timeout=self.timeout + wait)
         if not isinstance(data, dict) or 'session_id' not in data:
-            raise TeleGateError('GET /session: unexpected answer {!r}'.format(data))
+            raise TeleGateError('{} {}: unexpected answer {!r}'.format(method, path, data))
         self._remember(data['session_id'], data.get('lease_token'))
         return data
+
+    def release_and_next(self, session_id: int, lease_token: Optional[str] = None, *, max_wait: Any = _UNSET,
+                         auto_wait: Optional[bool] = None, format: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Give ``session_id`` back and lease the next session in ONE request
+        (POST /release with next=true: one atomic step on the server), for
+        workers that loop. When nothing is free the release has happened and,
+        with auto-wait, this waits for the next one as get_session() does.
+        LeaseMismatch: the session was not ours any more; nothing changed.
+        """
+        params = {'session_id': session_id, 'lease_token': lease_token or self.lease_token(session_id), 'next': 'true'}
+        return self._give_back_and_next(session_id, ('/release', params), max_wait, auto_wait, format)
+
+    def floodwait_and_next(self, session_id: int, seconds: int, lease_token: Optional[str] = None, *,
+                           max_wait: Any = _UNSET, auto_wait: Optional[bool] = None,
+                           format: Optional[str] = None) -> Dict[str, Any]:
+        """report_floodwait() and the next session in one request (POST /floodwait with next=true)."""
+        params = {'session_id': session_id, 'wait_seconds': int(seconds),
+                  'lease_token': lease_token or self.lease_token(session_id), 'next': 'true'}
+        return self._give_back_and_next(session_id, ('/floodwait', params), max_wait, auto_wait, format)
+
+    def _give_back_and_next(self, session_id: int, give_back: Tuple[str, Dict[str, Any]], max_wait: Any,
+                            auto_wait: Optional[bool], format: Optional[str]) -> Dict[str, Any]:
+        try:
+            s = self._acquire_once(0, format, give_back)
+        except LeaseMismatch:
+            self._forget(session_id)
+            raise
+        except NoSessionAvailable:
+            self._forget(session_id)  # given back; nothing was free at that instant
+            if not (self.auto_wait if auto_wait is None else auto_wait):
+                raise
+            return self.get_session(max_wait=max_wait, auto_wait=True, format=format)
+        if s['session_id'] != session_id:
+            self._forget(session_id)
+        return s
 
     def _plan(self, max_wait: Any) -> WaitPlan:
         return WaitPlan(self.max_wait if max_wait is _UNSET else max_wait, self.long_poll,
