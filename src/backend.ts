@@ -67,7 +67,7 @@ export function createRedisBackend(config: Config & { redis: RedisTarget }, logg
     freed,
     leadership: new RedisLeadership(redis, store.keys, replicaId, config.leaderTtlMs, logger, wait),
     fenced: true,
-    rateLimitStore: new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`, logger),
+    rateLimitStore: new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`, logger, config.rateLimitSlice),
     ready: () => scriptsLoaded,
     recoveryEndsInMs: () => store.recoveryEndsInMs(),
     close: async () => {

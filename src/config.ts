@@ -37,6 +37,8 @@ export interface Config {
   exposeSessionString: boolean;
   /** Requests per minute per API key; 0 disables. */
   rateLimit: number;
+  /** Hits of the shared rate-limit budget a replica takes from Redis at once; 0 = automatic (1% of the limit, 1..100). */
+  rateLimitSlice: number;
   /** Number of proxy hops in front of the service (Express `trust proxy`). */
   trustProxy: number;
   /** Serve /metrics without an API key. */
@@ -91,6 +93,7 @@ const envSchema = {
     TELEGATE_SYNC_MAX_REMOVE_FRACTION: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
     TELEGATE_EXPOSE_SESSION_STRING: { type: 'boolean', default: false },
     TELEGATE_RATE_LIMIT: { type: 'integer', minimum: 0, default: 60000 },
+    TELEGATE_RATE_LIMIT_SLICE: { type: 'integer', minimum: 0, maximum: 100000, default: 0 },
     TELEGATE_TRUST_PROXY: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
     TELEGATE_METRICS_PUBLIC: { type: 'boolean', default: false },
     TELEGATE_LEADER_TTL_MS: { type: 'integer', minimum: 500, maximum: 600000, default: 15000 },
@@ -175,6 +178,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_SYNC_MAX_REMOVE_FRACTION: number;
     TELEGATE_EXPOSE_SESSION_STRING: boolean;
     TELEGATE_RATE_LIMIT: number;
+    TELEGATE_RATE_LIMIT_SLICE: number;
     TELEGATE_TRUST_PROXY: number;
     TELEGATE_METRICS_PUBLIC: boolean;
     TELEGATE_LEADER_TTL_MS: number;
@@ -242,6 +246,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     syncMaxRemoveFraction: v.TELEGATE_SYNC_MAX_REMOVE_FRACTION,
     exposeSessionString: v.TELEGATE_EXPOSE_SESSION_STRING,
     rateLimit: v.TELEGATE_RATE_LIMIT,
+    rateLimitSlice: v.TELEGATE_RATE_LIMIT_SLICE,
     trustProxy: v.TELEGATE_TRUST_PROXY,
     metricsPublic: v.TELEGATE_METRICS_PUBLIC,
     leaderTtlMs: v.TELEGATE_LEADER_TTL_MS,

@@ -108,6 +108,6 @@ declare module 'ioredis' {
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseLeadership(leader: string, ...argv: Arg[]): Result<Reply, Context>;
-    hitRateLimit(counter: string, ...argv: Arg[]): Result<Reply, Context>;
+    takeRateLimit(counter: string, ...argv: Arg[]): Result<Reply, Context>;
   }
 }

@@ -9,7 +9,7 @@ import type Redis from 'ioredis';
 import { makeKeys, sessionField } from '../../src/pool/keys';
 import { until } from '../helpers/poll';
 import { RedisServer, testClient } from '../helpers/redis';
-import { Replica } from '../helpers/replica';
+import { Replica, stopReplicas } from '../helpers/replica';
 import { addSession, makeDir } from '../helpers/sessionDir';
 
 const KEY = 'cluster-test-key-0123456789';
@@ -84,8 +84,7 @@ describe('cluster: several replicas on one Redis', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') for (const r of replicas) console.error(`--- replica ${r.port} output:\n${r.output.slice(-3000)}`);
-    await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
+    await stopReplicas(replicas, this.currentTest?.state === 'failed');
     client.disconnect();
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -57,3 +57,9 @@ export class Replica {
     return this.exited;
   }
 }
+
+/** End of a multi-replica test: the replicas' last output when it failed (mocha's `this.currentTest`), then SIGKILL each. */
+export async function stopReplicas(replicas: Replica[], failed: boolean): Promise<void> {
+  if (failed) for (const r of replicas) console.error(`--- replica ${r.port} output:\n${r.output.slice(-3000)}`);
+  await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
+}
