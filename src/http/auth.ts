@@ -1,7 +1,9 @@
 /**
  * X-API-Key authentication. Keys are compared in constant time (SHA-256
- * digests, every configured key checked, no early exit) and never logged;
- * requests carry only a short, non-reversible key id for rate limiting.
+ * digests, every configured key checked, no early exit) the first time they
+ * are presented, and never logged; an accepted key's verdict is then kept
+ * (see makeAuthenticator). Requests carry only a short, non-reversible key id
+ * for rate limiting.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
@@ -24,10 +26,23 @@ export function makeAuthenticator(apiKeys: string[], adminKeys: string[]): (key:
     for (const k of set) found = timingSafeEqual(d, k) || found;
     return found;
   };
+  // Verdicts of keys already accepted: a worker presents the same key on every request, and its SHA-256 and the
+  // compare against every configured key were a fixed cost per request. Only accepted keys are kept, so the map holds
+  // at most the configured keys (the bound below is a second guard) and a flood of wrong keys can neither grow it nor
+  // skip the constant-time check: an unknown key is always digested and compared against every configured key. A hit
+  // is an exact-string lookup of a key this process has already accepted: it tells nobody anything about a key
+  // they do not have.
+  const accepted = new Map<string, Principal>();
+  const most = Math.max(16, all.length);
   return (key) => {
+    const known = accepted.get(key);
+    if (known) return known;
     const d = digest(key);
     if (!matchAny(d, all)) return null;
-    return { keyId: d.subarray(0, 8).toString('hex'), admin: rolesEnabled ? matchAny(d, admins) : true };
+    const principal = Object.freeze({ keyId: d.subarray(0, 8).toString('hex'), admin: rolesEnabled ? matchAny(d, admins) : true });
+    if (accepted.size >= most) accepted.clear();
+    accepted.set(key, principal);
+    return principal;
   };
 }
 
