@@ -188,6 +188,9 @@ export function rateLimiter(limitPerMinute: number, store?: Store, logger?: Logg
     standardHeaders: 'draft-6',
     legacyHeaders: false,
     passOnStoreError: false, // see the top of this file: the store decides, and throws only what must be a 503
+    // Its checks (proxy headers, IP keys, one count per request) are for IP-keyed limiters; ours is keyed by the API
+    // key id, and the per-request ones were a WeakMap lookup and more on every request.
+    validate: false,
     ...(store ? { store } : {}),
     // express-rate-limit's own warnings as JSON log lines (its default is console, multi-line text).
     ...(logger

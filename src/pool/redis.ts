@@ -2,7 +2,6 @@
  * RedisStore: every state change is one Lua script (lua/), so any number of
  * replicas can share the pool without ever issuing one session twice.
  */
-import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
@@ -19,6 +18,7 @@ import type { Logger } from '../log';
 import { redisOptions } from './connect';
 import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
+import { randomString } from './random';
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
 import { defineScripts, type RedisClient } from './scripts';
 import type {
@@ -165,7 +165,7 @@ function unpackSession(data: string): { name: string; meta: SessionMeta } {
 const EPOCH_VALUE = /^([^:]+):(\d+)$/;
 
 export function newLeaseToken(): string {
-  return randomBytes(18).toString('base64url');
+  return randomString(18, 'base64url');
 }
 
 export interface RedisStoreOptions {
@@ -287,7 +287,7 @@ export class RedisStore implements PoolStore {
 
   /** The epoch arguments of acquireSession (ARGV[8..12]). */
   private epochArgs(): Array<string | number> {
-    return [this.epoch?.id ?? '', this.epoch?.counter ?? 0, this.recoveryGraceMs, randomBytes(8).toString('hex'), ACQUIRE_TOKEN_TTL_MS];
+    return [this.epoch?.id ?? '', this.epoch?.counter ?? 0, this.recoveryGraceMs, randomString(8, 'hex'), ACQUIRE_TOKEN_TTL_MS];
   }
 
   /** Check an acquireSession reply's shape for its kind and learn the epoch from its last two items. */
