@@ -349,7 +349,7 @@ async function main(): Promise<void> {
       }
       return a;
     };
-    const sweepMs = plan.concurrency.reduce((t, c) => t + (c === 64 ? plan.headlineRounds : 1) * 3 * (stepMs + 2000), 0);
+    const sweepMs = plan.concurrency.reduce((t, c) => t + (c === 64 ? plan.headlineRounds * 4 : 3) * (stepMs + 2000), 0); // at 64: + next=true
     await step('sweep', 90_000 + sweepMs, async () => {
       const ceil = await startCeiling(children);
       const mem = await startService(children, { name: 'telegate-mem', distDir: args.distDir, env: serviceEnv({ prefix: 'mem', sessionsDir: filesDir }) });
@@ -368,15 +368,24 @@ async function main(): Promise<void> {
               runCycles({ ports: [svc.port], apiKey: API_KEY, concurrency: c, ...w, ...hooks }),
             );
             log(`  redis ${fmt(redisRun.result)}`);
+            // One request per cycle (POST /release with next=true), at the concurrency the targets use.
+            const redisNext =
+              c === 64
+                ? await measured({ client: self, service: svc.child.pid, redis: r.child.pid }, (hooks) =>
+                    runCycles({ ports: [svc.port], apiKey: API_KEY, concurrency: c, next: true, ...w, ...hooks }),
+                  )
+                : undefined;
+            if (redisNext) log(`  redis next=true ${fmt(redisNext.result)}`);
             const memRun = await measured({ client: self, service: mem.child.pid }, (hooks) => runCycles({ ports: [mem.port], apiKey: API_KEY, concurrency: c, ...w, ...hooks }));
             log(`  embedded ${fmt(memRun.result)}`);
-            rounds.push({ ceiling, redis: redisRun, memory: memRun });
+            rounds.push({ ceiling, redis: redisRun, memory: memRun, ...(redisNext ? { redisNext } : {}) });
           }
           // The round whose Redis/ceiling throughput ratio is the median stands for this concurrency.
           const mid = medianBy(rounds, (x) => x.redis.result.cyclesPerSec / x.ceiling.result.rps)!;
           results.ceiling.push(mid.ceiling);
           results.cycles.redis.push(mid.redis);
           results.cycles.memory.push(mid.memory);
+          if (mid.redisNext) (results.cycles.redisNext ??= []).push(mid.redisNext);
           if (rounds.length > 1) results.headlineRounds = rounds.map((x) => ({ ...x, chosen: x === mid }));
         }
         results.poolChecks['cycles-redis'] = await checkPool(svc.port, plan.cyclePool);
@@ -548,6 +557,8 @@ function printSummary(r: Results): void {
       `summary: ceiling ${c64.rps} req/s p99 ${c64.latency.p99} ms | redis c=64 ${red64.cyclesPerSec} cycles/s (${Math.round((red64.cyclesPerSec / c64.rps) * 100)}% of ceiling), ` +
         `acquire p99 ${red64.acquire.p99} ms (${(red64.acquire.p99 / c64.latency.p99).toFixed(2)}× ceiling p99)`,
     );
+    const next64 = r.cycles.redisNext?.find((x) => x.result.concurrency === 64)?.result;
+    if (next64) log(`summary: redis c=64 next=true ${next64.cyclesPerSec} cycles/s (${Math.round((next64.cyclesPerSec / c64.rps) * 100)}% of ceiling)`);
   }
   if (r.memory) log(`summary: ${r.memory.bytesPerSession} B of Redis memory per registered session`);
 }

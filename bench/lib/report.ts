@@ -43,12 +43,14 @@ function sizeLabel(s: number): string {
 /** Every cycle run in the results (for the double-issue check). */
 function allCycleRuns(r: Results): Array<[string, CyclesResult]> {
   const out: Array<[string, CyclesResult]> = [];
-  const headline = new Set((r.headlineRounds ?? []).flatMap((h) => [h.redis.result, h.memory.result]));
+  const headline = new Set((r.headlineRounds ?? []).flatMap((h) => [h.redis.result, h.memory.result, ...(h.redisNext ? [h.redisNext.result] : [])]));
   for (const m of r.cycles.redis) if (!headline.has(m.result)) out.push([`Redis c=${m.result.concurrency}`, m.result]);
+  for (const m of r.cycles.redisNext ?? []) if (!headline.has(m.result)) out.push([`Redis next=true c=${m.result.concurrency}`, m.result]);
   for (const m of r.cycles.memory) if (!headline.has(m.result)) out.push([`embedded c=${m.result.concurrency}`, m.result]);
   (r.headlineRounds ?? []).forEach((h, i) => {
     out.push([`Redis c=64 round ${i + 1}`, h.redis.result]);
     out.push([`embedded c=64 round ${i + 1}`, h.memory.result]);
+    if (h.redisNext) out.push([`Redis next=true c=64 round ${i + 1}`, h.redisNext.result]);
   });
   for (const m of r.replicas) out.push([`2 replicas c=${m.result.concurrency}`, m.result]);
   for (const p of r.poolSize) for (const m of p.runs) out.push([`${sizeLabel(p.sessions)} sessions c=${m.result.concurrency}`, m.result]);
@@ -59,12 +61,14 @@ function allCycleRuns(r: Results): Array<[string, CyclesResult]> {
 
 export function evaluateTargets(r: Results): Target[] {
   const t: Target[] = [];
-  const ceil = at(r.ceiling, 64)?.result;
-  const red = at(r.cycles.redis, 64)?.result;
+  const ceilRun = at(r.ceiling, 64);
+  const redRun = at(r.cycles.redis, 64);
+  const ceil = ceilRun?.result;
+  const red = redRun?.result;
   if (ceil && red) {
     const share = ratio(red.cyclesPerSec, ceil.rps);
     t.push({
-      name: 'Redis cycles/s at concurrency 64 vs the Express ceiling',
+      name: 'Redis two-request cycles/s (acquire, release) at concurrency 64 vs the Express ceiling',
       target: '≥ 35% of the ceiling’s requests/s',
       measured: `${n(red.cyclesPerSec)} cycles/s = ${f(share * 100, 1)}% of ${n(ceil.rps)} req/s`,
       pass: share >= 0.35,
@@ -75,6 +79,26 @@ export function evaluateTargets(r: Results): Target[] {
       target: '≤ 2×',
       measured: `${f(red.acquire.p99)} ms = ${f(lat)}× ${f(ceil.latency.p99)} ms`,
       pass: lat <= 2,
+    });
+  }
+  const next = at(r.cycles.redisNext ?? [], 64)?.result;
+  if (ceil && next) {
+    const share = ratio(next.cyclesPerSec, ceil.rps);
+    t.push({
+      name: 'Redis one-request cycles/s (release with next=true) at concurrency 64 vs the Express ceiling',
+      target: '≥ 70% of the ceiling’s requests/s',
+      measured: `${n(next.cyclesPerSec)} cycles/s = ${f(share * 100, 1)}% of ${n(ceil.rps)} req/s`,
+      pass: share >= 0.7,
+    });
+  }
+  if (ceilRun && redRun) {
+    const us = serviceUs(redRun);
+    const bare = serviceUs(ceilRun);
+    t.push({
+      name: 'service CPU per request (two-request cycles, every production feature on) vs the bare Express route',
+      target: '≤ 2×',
+      measured: `${n(us)} µs vs ${n(bare)} µs = ${f(ratio(us, bare))}×`,
+      pass: ratio(us, bare) <= 2,
     });
   }
   const runs = allCycleRuns(r);
@@ -311,6 +335,13 @@ export function values(r: Results): Record<string, string> {
     v['p99ratio'] = f(red.result.acquire.p99 / ceil.result.latency.p99);
     v['usratio'] = f(serviceUs(red) / serviceUs(ceil), 1);
   }
+  const next = at(r.cycles.redisNext ?? [], 64);
+  if (ceil && next) {
+    v['next.cps'] = n(next.result.cyclesPerSec);
+    v['next.share'] = f((next.result.cyclesPerSec / ceil.result.rps) * 100, 1);
+    v['next.us'] = n(serviceUs(next));
+    v['next.p99'] = f(next.result.release.p99);
+  }
   if (mem) {
     v['memory.cps'] = n(mem.result.cyclesPerSec);
     v['memory.us'] = n(serviceUs(mem));
@@ -496,7 +527,7 @@ export function renderMarkdown(r: Results, resultsFile: string): string {
     md.push('');
     md.push(
       table(
-        ['round', 'ceiling req/s', 'ceiling p99 ms', 'Redis cycles/s', 'share of ceiling', 'acquire p99 ms', '× ceiling p99', 'embedded cycles/s', 'other CPU (cores)'],
+        ['round', 'ceiling req/s', 'ceiling p99 ms', 'Redis cycles/s', 'share of ceiling', 'acquire p99 ms', '× ceiling p99', 'next=true cycles/s (share)', 'embedded cycles/s', 'other CPU (cores)'],
         r.headlineRounds.map((h, i) => [
           `${i + 1}${h.chosen ? ' (reported)' : ''}`,
           n(h.ceiling.result.rps),
@@ -505,6 +536,7 @@ export function renderMarkdown(r: Results, resultsFile: string): string {
           `${f((h.redis.result.cyclesPerSec / h.ceiling.result.rps) * 100, 1)}%`,
           f(h.redis.result.acquire.p99),
           f(h.redis.result.acquire.p99 / h.ceiling.result.latency.p99),
+          h.redisNext ? `${n(h.redisNext.result.cyclesPerSec)} (${f((h.redisNext.result.cyclesPerSec / h.ceiling.result.rps) * 100, 1)}%)` : 'n/a',
           n(h.memory.result.cyclesPerSec),
           `${f(h.ceiling.cpu.foreignCores)} / ${f(h.redis.cpu.foreignCores)} / ${f(h.memory.cpu.foreignCores)}`,
         ]),

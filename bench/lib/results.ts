@@ -39,6 +39,8 @@ export interface HeadlineRound {
   ceiling: Measured<RequestsResult>;
   redis: Measured<CyclesResult>;
   memory: Measured<CyclesResult>;
+  /** One request per cycle (POST /release with next=true), Redis. */
+  redisNext?: Measured<CyclesResult>;
   chosen?: boolean;
 }
 
@@ -81,7 +83,8 @@ export interface Results {
   ceiling: Array<Measured<RequestsResult>>;
   /** Every round at concurrency 64 (the chosen one is also in ceiling/cycles). */
   headlineRounds?: HeadlineRound[];
-  cycles: { redis: Array<Measured<CyclesResult>>; memory: Array<Measured<CyclesResult>> };
+  /** redisNext: one request per cycle (next=true) at concurrency 64, Redis. */
+  cycles: { redis: Array<Measured<CyclesResult>>; memory: Array<Measured<CyclesResult>>; redisNext?: Array<Measured<CyclesResult>> };
   poolChecks: Record<string, PoolCheck>;
   status: { redis?: Measured<RequestsResult>; memory?: Measured<RequestsResult> };
   replicas: Array<Measured<CyclesResult>>;
