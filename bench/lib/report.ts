@@ -65,14 +65,18 @@ export function evaluateTargets(r: Results): Target[] {
   const redRun = at(r.cycles.redis, 64);
   const ceil = ceilRun?.result;
   const red = redRun?.result;
+  /** Cycles/s of a run as a share of the ceiling's requests/s, against `least`. */
+  const share = (what: string, least: number, run: CyclesResult, ceiling: RequestsResult): Target => {
+    const q = ratio(run.cyclesPerSec, ceiling.rps);
+    return {
+      name: `Redis ${what} at concurrency 64 vs the Express ceiling`,
+      target: `≥ ${least * 100}% of the ceiling’s requests/s`,
+      measured: `${n(run.cyclesPerSec)} cycles/s = ${f(q * 100, 1)}% of ${n(ceiling.rps)} req/s`,
+      pass: q >= least,
+    };
+  };
   if (ceil && red) {
-    const share = ratio(red.cyclesPerSec, ceil.rps);
-    t.push({
-      name: 'Redis two-request cycles/s (acquire, release) at concurrency 64 vs the Express ceiling',
-      target: '≥ 35% of the ceiling’s requests/s',
-      measured: `${n(red.cyclesPerSec)} cycles/s = ${f(share * 100, 1)}% of ${n(ceil.rps)} req/s`,
-      pass: share >= 0.35,
-    });
+    t.push(share('two-request cycles/s (acquire, release)', 0.35, red, ceil));
     const lat = ratio(red.acquire.p99, ceil.latency.p99);
     t.push({
       name: 'acquire p99 at concurrency 64 vs the ceiling’s p99',
@@ -82,15 +86,7 @@ export function evaluateTargets(r: Results): Target[] {
     });
   }
   const next = at(r.cycles.redisNext ?? [], 64)?.result;
-  if (ceil && next) {
-    const share = ratio(next.cyclesPerSec, ceil.rps);
-    t.push({
-      name: 'Redis one-request cycles/s (release with next=true) at concurrency 64 vs the Express ceiling',
-      target: '≥ 70% of the ceiling’s requests/s',
-      measured: `${n(next.cyclesPerSec)} cycles/s = ${f(share * 100, 1)}% of ${n(ceil.rps)} req/s`,
-      pass: share >= 0.7,
-    });
-  }
+  if (ceil && next) t.push(share('one-request cycles/s (release with next=true)', 0.7, next, ceil));
   if (ceilRun && redRun) {
     const us = serviceUs(redRun);
     const bare = serviceUs(ceilRun);
