@@ -420,6 +420,9 @@ const BUILD_LABELS: Record<string, string> = {
   log: '+ lean request log',
   rl: '+ batched rate-limit counting',
   logmw: '+ lean request log + one middleware layer',
+  h11: 'sliced rate limit, kept key verdicts, pooled tokens',
+  'base+next': 'unchanged, next=true (one request per cycle)',
+  'h11+next': 'sliced rate limit etc., next=true',
 };
 
 /** The newest bench/results/compare-*.json (bench/compare.ts), as {{compare.*}} values. */
@@ -456,7 +459,7 @@ function compareValues(): Record<string, string> {
       `${b.name}: ${BUILD_LABELS[b.name] ?? b.dist}`,
       n(cps),
       `${f((cps / ceil) * 100, 1)}%`,
-      `${f(p99)} (${f(p99 / ceilP99)}×)`,
+      p99 > 0 ? `${f(p99)} (${f(p99 / ceilP99)}×)` : 'n/a (next=true: no separate acquire)',
       n(us),
       n(med(b, 'redisUs')),
       b.runs.reduce((a, x) => a + x.doubleIssues, 0),
