@@ -291,6 +291,17 @@ export interface CyclesResult {
   errorExamples: string[];
 }
 
+/** One answer (or failure) as runCycles saw it, for a timeline (bench/lib/ha.ts). */
+export interface ReplyEvent {
+  op: 'acquire' | 'release';
+  /** performance.now() when the request was written and when its answer (or failure) came. */
+  sentAt: number;
+  at: number;
+  /** 0: no answer (connection error or timeout). */
+  status: number;
+  body: Buffer;
+}
+
 /**
  * Acquire → release cycles. A session id is recorded as held from the moment
  * the GET /session answer arrives until just before its POST /release is
@@ -299,7 +310,7 @@ export interface CyclesResult {
  * targets (replicas) every request goes to the next one round-robin, so a
  * session is usually acquired through one replica and released through another.
  */
-export async function runCycles(o: { ports: number[]; apiKey: string; concurrency: number } & Window): Promise<CyclesResult> {
+export async function runCycles(o: { ports: number[]; apiKey: string; concurrency: number; onReply?: (e: ReplyEvent) => void } & Window): Promise<CyclesResult> {
   const perVu = Array.from({ length: o.concurrency }, () => o.ports.map((p) => new Conn(p)));
   const all = perVu.flat();
   const errors = new Errors();
@@ -327,6 +338,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
       try {
         const r = await c1.send(acquireReq[t] as Buffer);
         const t1 = performance.now();
+        o.onReply?.({ op: 'acquire', sentAt: t0, at: t1, status: r.status, body: r.body });
         if (r.status !== 200) {
           errors.add(`acquire HTTP ${r.status}`, r.body.toString());
           await new Promise((res) => setTimeout(res, 5));
@@ -337,6 +349,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
         token = s.lease_token;
         if (clock.measuring(t0)) acq.add(t1 - t0);
       } catch (err) {
+        o.onReply?.({ op: 'acquire', sentAt: t0, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
         errors.add('acquire connection', (err as Error).message);
         await new Promise((res) => setTimeout(res, 10));
         continue;
@@ -359,6 +372,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
       try {
         const r = await c2.send(req);
         const t3 = performance.now();
+        o.onReply?.({ op: 'release', sentAt: t2, at: t3, status: r.status, body: r.body });
         if (r.status === 409) leaseMismatches++;
         if (r.status !== 200) {
           errors.add(`release HTTP ${r.status}`, r.body.toString());
@@ -367,6 +381,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
         if (clock.measuring(t2)) rel.add(t3 - t2);
         if (clock.measuring(t3)) cycles++;
       } catch (err) {
+        o.onReply?.({ op: 'release', sentAt: t2, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
         errors.add('release connection', (err as Error).message);
       }
     }
