@@ -13,9 +13,10 @@
  *   --out FILE  results file (default bench/results/<date>[-quick].json)
  *   --no-profile  skip the CPU-profile step
  *   --only a,b  run only these steps (sweep, replicas, attribution, memory, pool-size,
- *               profile, ha); the results file gets a -only-<steps> suffix and docs/ is
- *               not regenerated unless --docs (bench/lib/report.ts takes the ha section
- *               from the newest results file that has one)
+ *               profile, ha); the results file gets a -only-<steps> suffix and docs/
+ *               is not regenerated unless --docs (bench/lib/report.ts takes the ha
+ *               section from the newest full results file that has one). --quick
+ *               runs ha only when named here (`--quick --only ha`, about 30 s)
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -527,7 +528,8 @@ async function main(): Promise<void> {
     // Redis HA: the throughput cost of TELEGATE_REDIS_WAIT_REPLICAS=1 and a Sentinel failover's window (own Redis processes).
     const ha = plan.ha;
     const haMs = ha.concurrency.length * ha.rounds * 2 * (ha.warmupMs + ha.durationMs + 1000) + ha.failover.windowMs;
-    await step('ha', 90_000 + haMs, async () => {
+    // Not in a plain --quick run (it would double its minute): `--quick --only ha` is its short variant.
+    if (plan.mode === 'full' || args.only?.has('ha')) await step('ha', 90_000 + haMs, async () => {
       results.ha = await measureHa(ha, {
         startTeleGate: async (name, prefix, extra) => {
           const svc = await startService(children, { name, distDir: args.distDir, env: serviceEnv({ prefix, sessionsDir: filesDir, extra }) });
