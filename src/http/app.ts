@@ -68,6 +68,11 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/d
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Scopes compare case-insensitively: lowercased, each once. */
+function normalizeScopes(scopes: readonly string[] | undefined): string[] {
+  return [...new Set((scopes ?? []).map((s) => s.toLowerCase()))];
+}
+
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
 /** The route table also names the matched route for metrics (res.locals.route: a ROUTES path, never the URL). */
@@ -147,7 +152,8 @@ export function createApp(deps: AppDeps): express.Express {
       if (!res.writableFinished) gone.abort();
     });
     let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true));
+    const scopes = normalizeScopes(p.scope);
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), { scopes });
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (r.ok) {
@@ -172,7 +178,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, S.schemas.floodwait);
-    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
+    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, p.scope?.toLowerCase());
     metrics?.floodWait();
     res.json({
       status: 'floodwait_set',
@@ -181,6 +187,7 @@ export function createApp(deps: AppDeps): express.Express {
       floodwait_until: formatUtc(r.until),
       in_floodwait: r.state !== 'free',
       state: r.state,
+      ...(r.scope === null ? {} : { scope: r.scope }),
     });
   });
 

@@ -31,6 +31,7 @@ export function presentStatus(s: PoolStatus): Record<string, unknown> {
     in_floodwait: s.inFloodwait,
     next_available: s.nextAvailable === null ? null : formatUtc(s.nextAvailable),
     invalidated: s.invalidated,
+    rests: s.rests,
   };
 }
 
@@ -42,6 +43,7 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
     floodwait_until: s.floodwaitUntil === null ? null : formatUtc(s.floodwaitUntil),
     lease_expires_at: s.leaseExpiresAt === null ? null : formatUtc(s.leaseExpiresAt),
     reason: s.reason,
+    rests: Object.fromEntries(Object.entries(s.rests).map(([scope, dl]) => [scope, formatUtc(dl)])),
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };
 }

@@ -2,11 +2,17 @@
  * Parameter schemas of every endpoint: what ajv validates with, and (later)
  * what the OpenAPI description is generated from. One source of truth.
  */
-import type { ParamSchema, PropSchema } from './params';
+import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
 
 const sessionId: PropSchema = { type: 'integer', description: 'Session id, as returned by GET /session' };
 const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, description: 'The lease token GET /session returned' };
+
+/** A scope: a Telegram method name (or any label a worker rests on), compared case-insensitively. */
+export const SCOPE_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
+const scopeItem: StringSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: SCOPE_PATTERN };
+/** At most this many scopes per acquire (bounds the per-candidate checks). */
+export const MAX_SCOPES = 16;
 
 export const MAX_WAIT_SECONDS = 60;
 export const MAX_FLOODWAIT_SECONDS = 31_536_000;
@@ -16,6 +22,13 @@ export const schemas = {
     type: 'object',
     properties: {
       wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: 'Seconds to wait for a free session (long-poll)' },
+      scope: {
+        type: 'array',
+        items: scopeItem,
+        maxItems: MAX_SCOPES,
+        description:
+          'Methods the worker will call (repeated or comma-separated, case-insensitive): only a session resting on none of them is issued. Without it: only sessions with no running rest at all',
+      },
     },
   },
   release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id'] },
@@ -30,6 +43,7 @@ export const schemas = {
       session_id: sessionId,
       wait_seconds: { type: 'integer', minimum: 0, maximum: MAX_FLOODWAIT_SECONDS, description: 'FLOOD_WAIT_X: seconds Telegram asked to wait' },
       lease_token: leaseToken,
+      scope: { ...scopeItem, description: 'Rest this scope (Telegram method, case-insensitive) only; without it the rest is account-wide' },
     },
     required: ['session_id', 'wait_seconds'],
   },
@@ -49,10 +63,10 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
-export interface AcquireParams { wait?: number }
+export interface AcquireParams { wait?: number; scope?: string[] }
 export interface ReleaseParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string }
-export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string }
+export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string; scope?: string }
 export interface RestoreParams { session_id: number }
 export interface HeartbeatParams { session_id: number; lease_token: string }
 export interface SyncParams { force?: boolean }

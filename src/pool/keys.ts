@@ -7,10 +7,20 @@
  *   `{p}:s:<floor(id / SESSION_BUCKET)>`  field `<id>`   → "<name>\t<meta JSON>"
  *                                          field `<id>:t` → lease token (current or last)
  *                                          field `<id>:r` → invalidation reason
+ *                                          field `<id>:rs` → scoped rests, JSON {scope: deadlineMs}
+ *                                          field `<id>:re` → latest scoped deadline (ms)
+ *
+ * Scoped rests (rests on one Telegram method): `free` holds only sessions with
+ * no running rest at all (an unscoped acquire touches nothing else); `rfree`
+ * holds, in the same LRU order, sessions free of lease and account-wide rest
+ * but resting on some scope; `rend` scores each `rfree` member with the end
+ * of its last scoped rest (promotion back to `free`); `{p}:rest:<scope>` holds
+ * id → deadline per scope, and `scopes` scope → the latest deadline ever set
+ * on it (so a scope whose rests all ended is dropped whole).
  * (a name never holds a tab: sync rejects names with control characters).
  */
 
-/** Sessions per bucket hash: 64 x up to 3 fields stays under Redis's default hash-max-listpack-entries (512). */
+/** Sessions per bucket hash: 64 x up to 5 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -19,6 +29,14 @@ export interface Keys {
   leased: string;
   flood: string;
   invalid: string;
+  /** Free of lease and account-wide rest, resting on some scope: id → LRU score. */
+  rfree: string;
+  /** Members of rfree: id → when their last scoped rest ends (ms). */
+  rend: string;
+  /** scope → latest deadline set on it (ms). */
+  scopes: string;
+  /** Prefix of the per-scope rest zsets: `${restPrefix}${scope}` id → deadline (ms). */
+  restPrefix: string;
   fence: string;
   leader: string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
@@ -34,6 +52,8 @@ export const sessionField = {
   data: (id: number | string): string => `${id}`,
   token: (id: number | string): string => `${id}:t`,
   reason: (id: number | string): string => `${id}:r`,
+  rests: (id: number | string): string => `${id}:rs`,
+  restEnd: (id: number | string): string => `${id}:re`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -46,6 +66,10 @@ export function makeKeys(prefix: string): Keys {
     leased: `${p}:leased`,
     flood: `${p}:flood`,
     invalid: `${p}:invalid`,
+    rfree: `${p}:rfree`,
+    rend: `${p}:rend`,
+    scopes: `${p}:scopes`,
+    restPrefix: `${p}:rest:`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     sessionPrefix,

@@ -5,13 +5,16 @@
  *
  * Due flood waits and expired leases are moved back to `free` at the start of
  * every operation (each one once, so the cost is amortised), scored with the
- * instant they became free, exactly as the scripts do.
+ * instant they became free, exactly as the scripts do. Scoped rests use the
+ * same layout as Redis (src/pool/keys.ts): `free` holds only sessions with no
+ * running rest, `rfree`/`rend` those resting on some scope, one set per scope.
  */
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import { newLeaseToken } from './redis';
 import type {
+  AcquireOptions,
   AcquireResult,
   FloodWaitResult,
   ListPage,
@@ -55,6 +58,10 @@ class ZSet {
   min(): Entry | undefined {
     return this.tree.minKey();
   }
+  /** Entries lowest first. */
+  entries(): IterableIterator<Entry> {
+    return this.tree.keys();
+  }
   /** Entries with score > after, lowest first. */
   firstAbove(after: number): Entry | undefined {
     return this.tree.nextHigherKey([after, Number.MAX_SAFE_INTEGER]);
@@ -67,6 +74,10 @@ interface Session {
   token: string | null;
   reason: string | null;
   sig: string | null;
+  /** Scoped rests: scope → deadline (ms); ended ones are pruned lazily. */
+  rests: Map<string, number>;
+  /** Latest scoped deadline (ms), 0 for none. */
+  restEnd: number;
 }
 
 export class MemoryStore implements PoolStore {
@@ -80,6 +91,10 @@ export class MemoryStore implements PoolStore {
   private readonly leased = new ZSet();
   private readonly flood = new ZSet();
   private readonly invalid = new ZSet();
+  private readonly rfree = new ZSet();
+  private readonly rend = new ZSet();
+  /** scope → id → deadline; entries are dropped when their deadline passes. */
+  private readonly restsByScope = new Map<string, ZSet>();
   private fence: number | null = null;
 
   constructor(private readonly clock: () => number = Date.now) {
@@ -96,11 +111,49 @@ export class MemoryStore implements PoolStore {
     for (const [set, isLease] of [[this.leased, true], [this.flood, false]] as const) {
       for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) {
         set.remove(e[1]);
-        this.free.add(e[1], e[0]);
+        this.place(e[1], e[0], now);
         if (isLease) reclaimed++;
       }
     }
+    for (let e = this.rend.min(); e !== undefined && e[0] <= now; e = this.rend.min()) {
+      this.rend.remove(e[1]);
+      const lru = this.rfree.score(e[1]) ?? now;
+      this.rfree.remove(e[1]);
+      this.free.add(e[1], lru);
+    }
+    for (const [scope, set] of this.restsByScope) {
+      for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) set.remove(e[1]);
+      if (set.size === 0) this.restsByScope.delete(scope);
+    }
     return reclaimed;
+  }
+
+  /** A session that just became available: `free`, or `rfree` while a scoped rest runs. Returns true for `free`. */
+  private place(id: number, score: number, now: number): boolean {
+    const s = this.sessions.get(id);
+    if (s && s.restEnd > now) {
+      this.rfree.add(id, score);
+      this.rend.add(id, s.restEnd);
+      return false;
+    }
+    this.free.add(id, score);
+    return true;
+  }
+
+  private clearRests(id: number, s: Session): void {
+    for (const scope of s.rests.keys()) this.restsByScope.get(scope)?.remove(id);
+    s.rests.clear();
+    s.restEnd = 0;
+  }
+
+  /** The deadline of the latest running rest of `id` on any of `scopes`, 0 for none. */
+  private blockedUntil(id: number, scopes: readonly string[], now: number): number {
+    let blocked = 0;
+    for (const scope of scopes) {
+      const dl = this.restsByScope.get(scope)?.score(id) ?? 0;
+      if (dl > now && dl > blocked) blocked = dl;
+    }
+    return blocked;
   }
 
   private freed(id: number | string): void {
@@ -110,7 +163,7 @@ export class MemoryStore implements PoolStore {
   private stateOf(id: number): SessionState {
     if (this.invalid.score(id) !== undefined) return 'invalidated';
     if (this.leased.score(id) !== undefined) return 'in_use';
-    if (this.flood.score(id) !== undefined) return 'floodwait';
+    if (this.flood.score(id) !== undefined || this.rend.score(id) !== undefined) return 'floodwait';
     return 'free';
   }
 
@@ -125,24 +178,44 @@ export class MemoryStore implements PoolStore {
     this.leased.remove(id);
     this.flood.remove(id);
     this.invalid.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
   }
 
-  acquire(leaseTtlMs: number): Promise<AcquireResult> {
+  acquire(leaseTtlMs: number, opts: AcquireOptions = {}): Promise<AcquireResult> {
     const now = this.clock();
     this.promoteDue(now);
+    const scopes = opts.scopes ?? [];
     const first = this.free.min();
-    if (!first) {
-      const next = this.flood.min();
+    let next = this.flood.min()?.[0];
+    let id = first?.[1];
+    if (scopes.length === 0) {
+      const rested = this.rend.min()?.[0];
+      if (rested !== undefined && (next === undefined || rested < next)) next = rested;
+    } else {
+      // The LRU rfree member resting on none of the scopes, if used less recently than free's first.
+      for (const [score, candidate] of this.rfree.entries()) {
+        if (first && score >= first[0]) break;
+        const blocked = this.blockedUntil(candidate, scopes, now);
+        if (blocked === 0) {
+          id = candidate;
+          break;
+        }
+        if (next === undefined || blocked < next) next = blocked;
+      }
+    }
+    if (id === undefined) {
       return Promise.resolve({
         ok: false,
-        inFloodwait: this.flood.size + this.invalid.size,
-        nextReleaseInMs: next ? Math.max(0, next[0] - now) : null,
+        inFloodwait: this.flood.size + this.invalid.size + this.rend.size,
+        nextReleaseInMs: next === undefined ? null : Math.max(0, next - now),
         inUse: this.leased.size,
       });
     }
-    const id = first[1];
     const s = this.mustGet(id);
     this.free.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
     const leaseExpiresAt = now + leaseTtlMs;
     this.leased.add(id, leaseExpiresAt);
     s.token = newLeaseToken();
@@ -155,34 +228,65 @@ export class MemoryStore implements PoolStore {
     const s = this.sessions.get(id);
     if (!s) return Promise.resolve();
     if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
-    if (this.leased.remove(id)) {
-      this.free.add(id, now);
-      this.freed(id);
-    }
+    if (this.leased.remove(id)) this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
     return Promise.resolve();
   }
 
-  floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
+  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
     if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    const base = { id, name: s.name, scope: scope ?? null };
     let until = now + waitMs;
-    if (this.invalid.score(id) !== undefined) return Promise.resolve({ id, name: s.name, until, state: 'invalidated' });
+    if (this.invalid.score(id) !== undefined) return Promise.resolve({ ...base, until, state: 'invalidated' });
+    if (scope !== undefined) return Promise.resolve(this.scopedRest(id, s, scope, until, now));
     until = Math.max(until, this.flood.score(id) ?? 0);
     if (until <= now) {
       this.flood.remove(id);
-      if (this.leased.remove(id) || this.free.score(id) === undefined) {
-        this.free.add(id, now);
-        this.freed(id);
+      if (this.leased.remove(id) || (this.free.score(id) === undefined && this.rfree.score(id) === undefined)) {
+        this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
       }
-      return Promise.resolve({ id, name: s.name, until: now, state: 'free' });
+      return Promise.resolve({ ...base, until: now, state: 'free' });
     }
     this.free.remove(id);
     this.leased.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
     this.flood.add(id, until);
-    return Promise.resolve({ id, name: s.name, until, state: 'floodwait' });
+    return Promise.resolve({ ...base, until, state: 'floodwait' });
+  }
+
+  /** A rest on one scope: recorded, then the session leaves `in_use` (as floodWaitSession's scoped branch). */
+  private scopedRest(id: number, s: Session, scope: string, wanted: number, now: number): FloodWaitResult {
+    for (const [sc, dl] of s.rests) {
+      if (dl <= now) {
+        s.rests.delete(sc);
+        this.restsByScope.get(sc)?.remove(id);
+      }
+    }
+    const until = Math.max(wanted, s.rests.get(scope) ?? 0);
+    if (until > now) {
+      s.rests.set(scope, until);
+      let set = this.restsByScope.get(scope);
+      if (!set) this.restsByScope.set(scope, (set = new ZSet()));
+      set.add(id, until);
+    }
+    s.restEnd = Math.max(0, ...s.rests.values());
+    const base = { id, name: s.name, scope, until };
+    const flood = this.flood.score(id) ?? 0;
+    const wasLeased = this.leased.remove(id);
+    if (flood > now) return { ...base, state: 'floodwait' };
+    let lru = wasLeased ? now : (this.free.score(id) ?? this.rfree.score(id) ?? now);
+    if (flood > 0) lru = flood;
+    this.flood.remove(id);
+    this.free.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
+    const free = this.place(id, lru, now);
+    if (wasLeased) this.freed(free ? id : `scoped:${id}`);
+    return { ...base, state: free ? 'free' : 'floodwait' };
   }
 
   invalidate(id: number, reason?: string): Promise<void> {
@@ -205,7 +309,9 @@ export class MemoryStore implements PoolStore {
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
-    if (this.invalid.remove(id) || this.flood.remove(id)) {
+    this.clearRests(id, s);
+    this.rend.remove(id);
+    if (this.invalid.remove(id) || this.flood.remove(id) || this.rfree.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
       this.freed(id);
@@ -228,21 +334,25 @@ export class MemoryStore implements PoolStore {
   status(): Promise<PoolStatus> {
     const now = this.clock();
     this.promoteDue(now);
-    const next = this.flood.min();
-    const inFloodwait = this.flood.size + this.invalid.size;
+    const deadlines = [this.flood.min()?.[0], this.rend.min()?.[0]].filter((d): d is number => d !== undefined);
+    const inFloodwait = this.flood.size + this.invalid.size + this.rend.size;
+    const rests: Record<string, number> = {};
+    for (const [scope, set] of this.restsByScope) rests[scope] = set.size;
     return Promise.resolve({
       total: this.free.size + this.leased.size + inFloodwait,
       free: this.free.size,
       inUse: this.leased.size,
       inFloodwait,
       invalidated: this.invalid.size,
-      nextAvailable: next ? next[0] : null,
+      nextAvailable: deadlines.length > 0 ? Math.min(...deadlines) : null,
+      rests,
       now,
     });
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    this.promoteDue(this.clock());
+    const now = this.clock();
+    this.promoteDue(now);
     const after = query.cursor === undefined ? 0 : Number(query.cursor);
     const sessions: ListedSession[] = [];
     let last = after;
@@ -255,9 +365,10 @@ export class MemoryStore implements PoolStore {
         id,
         name: s.name,
         state,
-        floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? null) : null,
+        floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? this.rend.score(id) ?? null) : null,
         leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
         reason: s.reason,
+        rests: Object.fromEntries([...s.rests].filter(([, dl]) => dl > now)),
         meta: s.meta,
       });
     }
@@ -282,7 +393,7 @@ export class MemoryStore implements PoolStore {
       if (existing === undefined) {
         const id = ++this.seq;
         this.ids.set(u.name, id);
-        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null });
+        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null, rests: new Map(), restEnd: 0 });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
         added++;
@@ -294,7 +405,7 @@ export class MemoryStore implements PoolStore {
       if (u.fileError) this.fileError(existing, u.fileError, now);
       else if (s.reason?.startsWith('file_error:') && this.invalid.remove(existing)) {
         s.reason = null;
-        this.free.add(existing, now);
+        this.place(existing, now, now);
       }
       updated++;
     }
@@ -302,6 +413,7 @@ export class MemoryStore implements PoolStore {
       const id = this.ids.get(name);
       if (id === undefined) continue;
       this.removeEverywhere(id);
+      this.clearRests(id, this.mustGet(id));
       this.sessions.delete(id);
       this.ids.delete(name);
       removed++;

@@ -14,6 +14,7 @@ import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { defineScripts } from './scripts';
 import type {
+  AcquireOptions,
   AcquireResult,
   FloodWaitResult,
   ListPage,
@@ -31,6 +32,8 @@ import { SESSION_STATES } from './types';
 
 /** Due flood waits / expired leases moved back to `free` per set per acquire. */
 export const PROMOTE_BATCH = 100;
+/** /status counts at most this many scopes with running rests. */
+export const MAX_STATUS_SCOPES = 1000;
 
 /**
  * Client options for a service that must answer 503 fast rather than hang:
@@ -99,6 +102,16 @@ function unpackSession(data: string): { name: string; meta: SessionMeta } {
   return tab < 0 ? { name: data, meta: {} } : { name: data.slice(0, tab), meta: parseMeta(data.slice(tab + 1)) };
 }
 
+/** A session's "<id>:rs" field (JSON {scope: deadlineMs}) as its rests still running at `now`. */
+function runningRests(json: string, now: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (json === '') return out;
+  const parsed: unknown = JSON.parse(json);
+  if (typeof parsed !== 'object' || parsed === null) return out;
+  for (const [scope, dl] of Object.entries(parsed)) if (typeof dl === 'number' && dl > now) out[scope] = dl;
+  return out;
+}
+
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -122,12 +135,16 @@ export class RedisStore implements PoolStore {
     }
   }
 
-  async acquire(leaseTtlMs: number): Promise<AcquireResult> {
+  async acquire(leaseTtlMs: number, opts: AcquireOptions = {}): Promise<AcquireResult> {
     const k = this.keys;
     const token = newLeaseToken();
+    const scopes = (opts.scopes ?? []).join(',');
     const reply = arr(
       await this.run(() =>
-        this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET),
+        this.redis.acquireSession(
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
+          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, k.restPrefix, scopes,
+        ),
       ),
       'acquireSession',
       4,
@@ -155,32 +172,35 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), id, leaseToken ?? '', k.freedChannel)),
+      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.rfree, k.rend, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
   }
 
-  async floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
+  async floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
     const k = this.keys;
     const reply = await this.run(() =>
-      this.redis.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
+      this.redis.floodWaitSession(
+        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes,
+        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix,
+      ),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
     const r = arr(reply, 'floodWaitSession', 4);
     const state = str(r[2], 'floodwait state');
     if (!isState(state)) fail('floodWaitSession', reply);
-    return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name') };
+    return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name'), scope: scope ?? null };
   }
 
   async invalidate(id: number, reason?: string): Promise<void> {
     const k = this.keys;
-    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? ''));
+    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, id, reason ?? ''));
   }
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
+    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, id, k.freedChannel, k.restPrefix));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
@@ -196,9 +216,15 @@ export class RedisStore implements PoolStore {
 
   async status(): Promise<PoolStatus> {
     const k = this.keys;
-    const r = arr(await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid)), 'poolStatus', 6);
-    const [free, inUse, inFloodwait, invalidated, next, now] = r.map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number];
-    return { total: free + inUse + inFloodwait, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, now };
+    const r = arr(
+      await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.restPrefix, MAX_STATUS_SCOPES)),
+      'poolStatus',
+      6,
+    );
+    const [free, inUse, inFloodwait, invalidated, next, now] = r.slice(0, 6).map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number];
+    const rests: Record<string, number> = {};
+    for (let i = 6; i + 1 < r.length; i += 2) rests[str(r[i], 'status scope')] = int(r[i + 1], 'status rest count');
+    return { total: free + inUse + inFloodwait, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, rests, now };
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -207,14 +233,15 @@ export class RedisStore implements PoolStore {
     const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
     const r = arr(
       await this.run(() =>
-        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
+        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
       ),
       'listSessions',
       2,
     );
     const next = int(r[0], 'list cursor');
+    const now = int(r[1], 'list now');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 4 < r.length; i += 5) {
+    for (let i = 2; i + 5 < r.length; i += 6) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -226,6 +253,7 @@ export class RedisStore implements PoolStore {
         floodwaitUntil: state === 'floodwait' ? deadline : null,
         leaseExpiresAt: state === 'in_use' ? deadline : null,
         reason: reason === '' ? null : reason,
+        rests: runningRests(str(r[i + 5], 'list rests'), now),
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -255,8 +283,8 @@ export class RedisStore implements PoolStore {
     });
     const reply = await this.run(() =>
       this.redis.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
-        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend,
+        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix,
       ),
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
@@ -267,7 +295,10 @@ export class RedisStore implements PoolStore {
   async reap(limit: number): Promise<number> {
     const k = this.keys;
     const r = arr(
-      await this.run(() => this.redis.acquireSession(k.free, k.leased, k.flood, k.invalid, 0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET)),
+      await this.run(() => this.redis.acquireSession(
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
+          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, k.restPrefix, '',
+        ),),
       'reap',
       3,
     );

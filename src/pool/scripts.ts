@@ -38,15 +38,15 @@ type Reply = unknown; // checked by the wrappers in redis.ts before use
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    acquireSession(free: string, leased: string, flood: string, invalid: string, ...argv: Arg[]): Result<Reply, Context>;
-    releaseSession(free: string, leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
+    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, ...argv: Arg[]): Result<Reply, Context>;
+    releaseSession(free: string, leased: string, session: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
+    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, scopes: string, ...argv: Arg[]): Result<Reply, Context>;
+    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
+    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    poolStatus(free: string, leased: string, flood: string, invalid: string): Result<Reply, Context>;
-    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
-    listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, ...argv: Arg[]): Result<Reply, Context>;
+    poolStatus(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, ...argv: Arg[]): Result<Reply, Context>;
+    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
+    listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseLeadership(leader: string, ...argv: Arg[]): Result<Reply, Context>;

@@ -42,12 +42,22 @@ export interface LeasedSession {
   meta: SessionMeta;
 }
 
+/** What one acquire asks for (all optional: the original unscoped acquire). */
+export interface AcquireOptions {
+  /**
+   * Lowercased scopes (Telegram methods) the worker will call: only sessions
+   * resting on none of them (and on no account-wide rest) are issued. Absent
+   * or empty: only sessions with no running rest at all.
+   */
+  scopes?: readonly string[];
+}
+
 export type AcquireResult =
   | { ok: true; session: LeasedSession }
   | {
       ok: false;
       inFloodwait: number;
-      /** ms until the earliest timed flood wait ends; null when none. */
+      /** ms until the earliest rest that keeps a session from this request ends; null when none. */
       nextReleaseInMs: number | null;
       /** sessions currently leased (lets clients tell "wait" from "never"). */
       inUse: number;
@@ -57,11 +67,13 @@ export interface PoolStatus {
   total: number;
   free: number;
   inUse: number;
-  /** floodwait + invalidated, as the original counted them. */
+  /** floodwait (account-wide or scoped only) + invalidated, as the original counted them. */
   inFloodwait: number;
   invalidated: number;
-  /** Earliest timed flood deadline (ms), null when none. */
+  /** Earliest moment a resting session becomes free for an unscoped client (ms), null when none. */
   nextAvailable: number | null;
+  /** Sessions with a running rest, per scope. */
+  rests: Record<string, number>;
   /** Store clock at the time of the reading (ms). */
   now: number;
 }
@@ -72,6 +84,8 @@ export interface FloodWaitResult {
   /** The deadline that now applies (ms). */
   until: number;
   state: SessionState;
+  /** The scope rested, null for an account-wide rest. */
+  scope: string | null;
 }
 
 export interface RestoreResult {
@@ -115,6 +129,8 @@ export interface ListedSession {
   /** Lease expiry (ms) when in use. */
   leaseExpiresAt: number | null;
   reason: string | null;
+  /** Running scoped rests: scope → deadline (ms). */
+  rests: Record<string, number>;
   meta: SessionMeta;
 }
 
@@ -125,12 +141,12 @@ export interface ListPage {
 
 export interface PoolStore {
   readonly kind: 'redis' | 'memory';
-  /** Issue the least recently used free session, leased for ttlMs. */
-  acquire(leaseTtlMs: number): Promise<AcquireResult>;
+  /** Issue the least recently used free session eligible for `opts`, leased for ttlMs. */
+  acquire(leaseTtlMs: number, opts?: AcquireOptions): Promise<AcquireResult>;
   /** Idempotent. Throws LeaseMismatchError when a token is given and is not the session's lease. */
   release(id: number, leaseToken?: string): Promise<void>;
-  /** Throws SessionNotFoundError, LeaseMismatchError. */
-  floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult>;
+  /** Account-wide rest, or on `scope` (lowercased) only. Throws SessionNotFoundError, LeaseMismatchError. */
+  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult>;
   /** Idempotent; unknown ids are ignored. */
   invalidate(id: number, reason?: string): Promise<void>;
   /** Throws SessionNotFoundError. */

@@ -20,14 +20,16 @@ storeContract(
       setFence: async (f: number) => {
         await redis.set(store.keys.fence, String(f));
       },
-      // Every registered id is in exactly one of the four state sets.
+      // Every registered id is in exactly one of the five state sets (free, leased, flood, invalid, rfree).
       checkRaw: async () => {
         const k = store.keys;
         const ids = (await redis.hvals(k.ids)).map((v) => v.split(':')[0]);
-        const sets = await Promise.all([k.free, k.leased, k.flood, k.invalid].map((key) => redis.zrange(key, '0', '-1')));
+        const sets = await Promise.all([k.free, k.leased, k.flood, k.invalid, k.rfree].map((key) => redis.zrange(key, '0', '-1')));
         const all = sets.flat();
         assert.equal(all.length, new Set(all).size, 'an id is in two state sets');
         assert.deepEqual([...all].sort(), [...ids].sort(), 'state sets and registered ids differ');
+        // rend scores exactly the rfree members
+        assert.deepEqual((await redis.zrange(k.rend, '0', '-1')).sort(), [...(sets[4] ?? [])].sort(), 'rend and rfree differ');
       },
     };
   },

@@ -354,6 +354,173 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       });
     });
 
+    describe('scoped rests', () => {
+      const scoped = async (...scopes: string[]): Promise<LeasedSession | null> => {
+        const r = await store.acquire(HOUR, { scopes });
+        return r.ok ? r.session : null;
+      };
+
+      it('rest one scope only: the session leaves in_use, is free for other scopes and never for an unscoped acquire', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 100_000, a.leaseToken, 'messages.sendmessage');
+        assert.deepEqual([r.state, r.scope], ['floodwait', 'messages.sendmessage']);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse, s.inFloodwait, s.rests], [0, 0, 1, { 'messages.sendmessage': 1 }]);
+        assert.ok(s.nextAvailable !== null && Math.abs(s.nextAvailable - r.until) < 5, 'next_available includes scoped deadlines');
+        await invariant();
+        const none = await store.acquire(HOUR);
+        assert.ok(!none.ok, 'an unscoped acquire never gets a session with a running rest');
+        assert.ok(none.nextReleaseInMs !== null && none.nextReleaseInMs > 90_000, String(none.nextReleaseInMs));
+        const same = await store.acquire(HOUR, { scopes: ['contacts.resolveusername', 'messages.sendmessage'] });
+        assert.ok(!same.ok, 'never issued while resting on an asked scope');
+        assert.equal(same.inFloodwait, 1);
+        assert.ok(same.nextReleaseInMs !== null && same.nextReleaseInMs > 90_000 && same.nextReleaseInMs <= 100_000, String(same.nextReleaseInMs));
+        const other = await scoped('contacts.resolveusername');
+        assert.equal(other?.id, a.id, 'free for a scope it does not rest on');
+        assert.equal(await stateOf(a.id), 'in_use');
+        await invariant();
+        // given back with its rest still running: free for other scopes only
+        await store.release(a.id, other.leaseToken);
+        assert.equal(await stateOf(a.id), 'floodwait');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        assert.equal((await scoped('messages.getdialogs'))?.id, a.id);
+        await invariant();
+      });
+
+      it('a longer rest on a scope is never shortened; scopes rest independently', async () => {
+        await register('a');
+        const a = await take();
+        const long = await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        const short = await store.floodWait(a.id, 1_000, undefined, 'x');
+        assert.equal(short.until, long.until);
+        await store.floodWait(a.id, 200_000, undefined, 'y');
+        const listed = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual(Object.keys(listed?.rests ?? {}).sort(), ['x', 'y']);
+        assert.equal(listed?.rests.x, long.until);
+        assert.equal(listed?.state, 'floodwait');
+        assert.equal(listed?.floodwaitUntil, listed?.rests.y, 'free for an unscoped client when the last rest ends');
+        assert.deepEqual((await store.status()).rests, { x: 1, y: 1 });
+        assert.equal(await scoped('x'), null);
+        assert.equal(await scoped('y'), null);
+        assert.equal((await scoped('z'))?.id, a.id);
+      });
+
+      it('a scoped acquire issues the least recently used session among fully free and scoped-free ones', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        const rested = await store.floodWait(a.id, 100_000, a.leaseToken, 'x'); // free for other scopes since now
+        await until(async () => (await store.status()).now > rested.until - 100_000, 'the store clock to move on');
+        await store.release(b.id, b.leaseToken); // fully free, more recently
+        assert.equal((await scoped('x'))?.id, b.id, 'a rests on x: b');
+        await store.release(b.id);
+        assert.equal((await scoped('y'))?.id, a.id, 'a was used longest ago');
+        await store.release(a.id);
+        assert.equal((await take()).id, b.id, 'unscoped: only b');
+      });
+
+      it('answers the earliest moment a session this request can use frees', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(b.id, 50_000, b.leaseToken, 'x');
+        await store.floodWait(b.id, 200_000, undefined, 'y');
+        const r = await store.acquire(HOUR, { scopes: ['x', 'y'] });
+        assert.ok(!r.ok);
+        // a frees for [x, y] in 100 s; b only in 200 s
+        assert.ok(r.nextReleaseInMs !== null && r.nextReleaseInMs > 90_000 && r.nextReleaseInMs <= 100_000, String(r.nextReleaseInMs));
+        const onlyX = await store.acquire(HOUR, { scopes: ['x'] });
+        assert.ok(!onlyX.ok && onlyX.nextReleaseInMs !== null && onlyX.nextReleaseInMs <= 50_000, String(!onlyX.ok && onlyX.nextReleaseInMs));
+      });
+
+      it('a scoped rest ends by itself: the session is free for everyone again', async () => {
+        await register('a');
+        const a = await take();
+        await store.floodWait(a.id, 1500, a.leaseToken, 'x');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await until(async () => (await store.status()).free === 1, 'the scoped rest to end');
+        const s = await store.status();
+        assert.deepEqual([s.inFloodwait, s.nextAvailable, s.rests], [0, null, {}]);
+        assert.equal((await take()).id, a.id);
+        assert.deepEqual((await store.list({ limit: 10 })).sessions[0]?.rests, {});
+        await invariant();
+      });
+
+      it('scoped rests outlive an account-wide one; an account-wide one covers them', async () => {
+        await register('a');
+        const a = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(a.id, 1500);
+        assert.equal(await scoped('y'), null, 'the account-wide rest blocks every scope');
+        await until(async () => (await scoped('y')) !== null, 'the account-wide rest to end');
+        const s = await store.status();
+        assert.deepEqual([s.inUse, s.rests], [1, { x: 1 }]);
+        await store.release(a.id);
+        assert.equal((await store.acquire(HOUR)).ok, false, 'still resting on x');
+        await invariant();
+      });
+
+      it('restore ends scoped rests; invalidate and removal take the session out of every set', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(b.id, 100_000, b.leaseToken, 'x');
+        assert.deepEqual(await store.restore(a.id), { id: a.id, state: 'free' });
+        assert.equal((await take()).id, a.id);
+        await store.invalidate(b.id, 'banned');
+        assert.equal(await scoped('y'), null);
+        assert.equal(await stateOf(b.id), 'invalidated');
+        await invariant();
+        await store.applySync({ upserts: [], removes: ['b'] });
+        const s = await store.status();
+        assert.deepEqual([s.total, s.rests], [1, {}]);
+        await invariant();
+      });
+
+      it('a scoped rest of 0 seconds releases the session like an account-wide one', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 0, a.leaseToken, 'x');
+        assert.equal(r.state, 'free');
+        assert.equal((await take()).id, a.id);
+      });
+
+      it('an invalidated session stays invalidated under a scoped rest', async () => {
+        await register('a');
+        const a = await take();
+        await store.invalidate(a.id);
+        assert.equal((await store.floodWait(a.id, 10_000, undefined, 'x')).state, 'invalidated');
+        assert.equal(await stateOf(a.id), 'invalidated');
+        assert.deepEqual((await store.status()).rests, {});
+      });
+
+      it('100 scoped and unscoped acquires in parallel never issue a session resting on an asked scope', async () => {
+        await register(...Array.from({ length: 40 }, (_, i) => `q${i}`));
+        const all: LeasedSession[] = [];
+        for (let i = 0; i < 40; i++) all.push(await take());
+        for (const [i, x] of all.entries()) {
+          if (i % 2 === 0) await store.floodWait(x.id, 100_000, x.leaseToken, i % 4 === 0 ? 'x' : 'y');
+          else await store.release(x.id, x.leaseToken);
+        }
+        const restsOf = new Map(all.map((x, i) => [x.id, i % 2 === 0 ? (i % 4 === 0 ? 'x' : 'y') : null]));
+        const asks = Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? [] : i % 3 === 1 ? ['x'] : ['x', 'y']));
+        const results = await Promise.all(asks.map((scopes) => store.acquire(HOUR, { scopes })));
+        const issued = results.flatMap((r, i) => (r.ok ? [[r.session.id, asks[i] ?? []] as const] : []));
+        assert.equal(new Set(issued.map(([id]) => id)).size, issued.length, 'issued twice');
+        for (const [id, scopes] of issued) {
+          const rest = restsOf.get(id) ?? null;
+          if (scopes.length === 0) assert.equal(rest, null, `unscoped got ${id} resting on ${rest}`);
+          else assert.ok(rest === null || !scopes.includes(rest), `session ${id} resting on ${rest} issued for ${scopes.join(',')}`);
+        }
+        // 20 fully free, 10 free for y-less asks... every eligible one was issued: none left for any ask
+        assert.equal(issued.length, 20 + 10);
+        await invariant();
+      });
+    });
+
     it('200 parallel acquires on 50 sessions issue each session exactly once', async () => {
       await register(...Array.from({ length: 50 }, (_, i) => `p${i}`));
       const results = await Promise.all(Array.from({ length: 200 }, () => store.acquire(HOUR)));

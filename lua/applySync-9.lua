@@ -7,6 +7,7 @@
     KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
     KEYS[3] free zset    KEYS[4] leased zset   KEYS[5] flood zset   KEYS[6] invalid zset
     KEYS[7] fence string (the leader's fencing token)
+    KEYS[8] rfree zset   KEYS[9] rend zset
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
     ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
             each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
@@ -14,6 +15,8 @@
                   "r": [name...]}
     ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] sessions per bucket
+    ARGV[6] per-scope rest zset prefix (the script derives "<prefix><scope>"
+            for each scope a removed session rests on, from its "<id>:rs" field)
   Output:
     {added, removed, updated}
     -3 the fence is stale (a deposed leader): nothing written
@@ -37,6 +40,8 @@ local function setFileError(id, h, err)
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
+    rcall('ZREM', KEYS[8], id)
+    rcall('ZREM', KEYS[9], id)
     rcall('ZADD', KEYS[6], now, id)
   end
 end
@@ -62,7 +67,13 @@ for _, u in ipairs(batch.u or {}) do
       if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
         -- the file was repaired: back into circulation
         rcall('HDEL', h, id .. ':r')
-        rcall('ZADD', KEYS[3], now, id)
+        local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
+        if re > now then
+          rcall('ZADD', KEYS[8], now, id)
+          rcall('ZADD', KEYS[9], re, id)
+        else
+          rcall('ZADD', KEYS[3], now, id)
+        end
       end
     end
     updated = updated + 1
@@ -76,7 +87,14 @@ for _, name in ipairs(batch.r or {}) do
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
     rcall('ZREM', KEYS[6], id)
-    rcall('HDEL', bucketOf(id), id, id .. ':t', id .. ':r')
+    rcall('ZREM', KEYS[8], id)
+    rcall('ZREM', KEYS[9], id)
+    local h = bucketOf(id)
+    local rs = rcall('HGET', h, id .. ':rs')
+    if rs then
+      for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[6] .. scope, id) end
+    end
+    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':rs', id .. ':re')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end

@@ -5,14 +5,17 @@
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset  KEYS[4] invalid zset
-    KEYS[5] seq string
+    KEYS[5] seq string   KEYS[6] rend zset
     ARGV[1] session bucket key prefix (the script derives each session's bucket
             "<prefix><floor(id / ARGV[6])>"; layout in src/pool/keys.ts)
     ARGV[2] cursor: list ids greater than this
     ARGV[3] limit   ARGV[4] state filter or ""   ARGV[5] ids to examine at most
     ARGV[6] sessions per bucket
   Output:
-    {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason, id, ...}
+    {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason,
+     scoped rests JSON {scope: deadlineMs} or "", id, ...}
+  A session with only scoped rests running is in "floodwait" until the last
+  one ends (as /status counts it); its rests say which scopes.
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -25,7 +28,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -34,8 +37,10 @@ while id < last and found < limit and budget > 0 do
     else
       local leaseEnd = tonumber(rcall('ZSCORE', KEYS[2], sid) or '0')
       local floodEnd = tonumber(rcall('ZSCORE', KEYS[3], sid) or '0')
+      local restEnd = tonumber(rcall('ZSCORE', KEYS[6], sid) or '0')
       if leaseEnd > now then state, deadline = 'in_use', leaseEnd
-      elseif floodEnd > now then state, deadline = 'floodwait', floodEnd end
+      elseif floodEnd > now then state, deadline = 'floodwait', floodEnd
+      elseif restEnd > now then state, deadline = 'floodwait', restEnd end
     end
     if ARGV[4] == '' or ARGV[4] == state then
       found = found + 1
@@ -45,6 +50,7 @@ while id < last and found < limit and budget > 0 do
       out[n + 3] = state
       out[n + 4] = deadline
       out[n + 5] = f[2] or ''
+      out[n + 6] = f[3] or ''
     end
   end
 end
