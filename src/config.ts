@@ -47,6 +47,8 @@ export interface Config {
   reaperIntervalMs: number;
   /** Bound on graceful shutdown. */
   shutdownTimeoutMs: number;
+  /** Account-wide rest after PEER_FLOOD / USER_RESTRICTED / FROZEN_METHOD_INVALID (POST /report), seconds. */
+  restrictedRestSeconds: number;
 }
 
 /** Environment schema: the single source of names, defaults and bounds. */
@@ -60,6 +62,7 @@ const envSchema = {
     TELEGATE_ADMIN_KEYS: { type: 'string' },
     TELEGATE_SESSIONS_DIR: { type: 'string', minLength: 1, default: './sessions' },
     TELEGATE_LEASE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 31536000, default: 10800 },
+    TELEGATE_RESTRICTED_REST_SECONDS: { type: 'integer', minimum: 0, maximum: 31536000, default: 86400 },
     TELEGATE_SYNC_CRON: { type: 'string', minLength: 1, default: '0 * * * *' },
     TELEGATE_DEFAULT_PROXY: { type: 'string' },
     TELEGATE_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'telegate' },
@@ -136,6 +139,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_ADMIN_KEYS?: string;
     TELEGATE_SESSIONS_DIR: string;
     TELEGATE_LEASE_TTL_SECONDS: number;
+    TELEGATE_RESTRICTED_REST_SECONDS: number;
     TELEGATE_SYNC_CRON: string;
     TELEGATE_DEFAULT_PROXY?: string;
     TELEGATE_KEY_PREFIX: string;
@@ -190,6 +194,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     adminKeys,
     sessionsDir: v.TELEGATE_SESSIONS_DIR,
     leaseTtlMs: v.TELEGATE_LEASE_TTL_SECONDS * 1000,
+    restrictedRestSeconds: v.TELEGATE_RESTRICTED_REST_SECONDS,
     syncCron: v.TELEGATE_SYNC_CRON,
     defaultProxy,
     keyPrefix: v.TELEGATE_KEY_PREFIX,

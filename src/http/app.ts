@@ -27,6 +27,7 @@ import { ceilSeconds, presentListed, presentSession, presentStatus } from './pre
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
+import { decide } from '../telegram/errors';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
 export interface AppDeps {
@@ -52,6 +53,7 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/sync': ['POST'],
   '/floodwait': ['POST'],
   '/restore': ['POST'],
+  '/report': ['POST'],
   '/heartbeat': ['POST'],
   '/sessions': ['GET'],
   '/healthz': ['GET'],
@@ -188,6 +190,20 @@ export function createApp(deps: AppDeps): express.Express {
       in_floodwait: r.state !== 'free',
       state: r.state,
       ...(r.scope === null ? {} : { scope: r.scope }),
+    });
+  });
+
+  app.post('/report', async (req, res) => {
+    const p = readParams<S.ReportParams>(req, S.schemas.report);
+    const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
+    const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
+    res.json({
+      status: 'reported',
+      session_id: r.id,
+      error: p.error.toUpperCase(),
+      action: r.action,
+      ...(r.action === 'rest' ? { scope: r.scope, until: r.until === null ? null : formatUtc(r.until) } : {}),
+      ...(r.health === null ? {} : { health: r.health }),
     });
   });
 

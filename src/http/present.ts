@@ -32,6 +32,7 @@ export function presentStatus(s: PoolStatus): Record<string, unknown> {
     next_available: s.nextAvailable === null ? null : formatUtc(s.nextAvailable),
     invalidated: s.invalidated,
     rests: s.rests,
+    health: s.health,
   };
 }
 
@@ -44,6 +45,8 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
     lease_expires_at: s.leaseExpiresAt === null ? null : formatUtc(s.leaseExpiresAt),
     reason: s.reason,
     rests: Object.fromEntries(Object.entries(s.rests).map(([scope, dl]) => [scope, formatUtc(dl)])),
+    health: s.health,
+    last_error: s.lastError === null ? null : { error: s.lastError.name, at: formatUtc(s.lastError.at) },
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };
 }

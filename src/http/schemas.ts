@@ -4,12 +4,12 @@
  */
 import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
+import { ERROR_NAME_PATTERN } from '../telegram/errors';
+import { SCOPE_PATTERN } from '../telegram/scope';
 
 const sessionId: PropSchema = { type: 'integer', description: 'Session id, as returned by GET /session' };
 const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, description: 'The lease token GET /session returned' };
 
-/** A scope: a Telegram method name (or any label a worker rests on), compared case-insensitively. */
-export const SCOPE_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
 const scopeItem: StringSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: SCOPE_PATTERN };
 /** At most this many scopes per acquire (bounds the per-candidate checks). */
 export const MAX_SCOPES = 16;
@@ -48,6 +48,22 @@ export const schemas = {
     required: ['session_id', 'wait_seconds'],
   },
   restore: { type: 'object', properties: { session_id: sessionId }, required: ['session_id'] },
+  report: {
+    type: 'object',
+    properties: {
+      session_id: sessionId,
+      error: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 128,
+        pattern: ERROR_NAME_PATTERN,
+        description: 'The Telegram RPC error name as Telegram sent it (FLOOD_WAIT_600, PEER_FLOOD, AUTH_KEY_UNREGISTERED, ...)',
+      },
+      method: { ...scopeItem, description: 'The method that raised it (messages.sendMessage): the scope a *_WAIT_X rest applies to' },
+      lease_token: leaseToken,
+    },
+    required: ['session_id', 'error'],
+  },
   heartbeat: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id', 'lease_token'] },
   sync: {
     type: 'object',
@@ -68,6 +84,7 @@ export interface ReleaseParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string }
 export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string; scope?: string }
 export interface RestoreParams { session_id: number }
+export interface ReportParams { session_id: number; error: string; method?: string; lease_token?: string }
 export interface HeartbeatParams { session_id: number; lease_token: string }
 export interface SyncParams { force?: boolean }
 export interface ListParams { state?: (typeof SESSION_STATES)[number]; cursor?: number; limit?: number }

@@ -9,6 +9,7 @@
  *                                          field `<id>:r` → invalidation reason
  *                                          field `<id>:rs` → scoped rests, JSON {scope: deadlineMs}
  *                                          field `<id>:re` → latest scoped deadline (ms)
+ *                                          field `<id>:e` → last reported error "<NAME><TAB><ms>"
  *
  * Scoped rests (rests on one Telegram method): `free` holds only sessions with
  * no running rest at all (an unscoped acquire touches nothing else); `rfree`
@@ -17,10 +18,18 @@
  * of its last scoped rest (promotion back to `free`); `{p}:rest:<scope>` holds
  * id → deadline per scope, and `scopes` scope → the latest deadline ever set
  * on it (so a scope whose rests all ended is dropped whole).
+ *
+ * Health (`health` zset, one score per session that is not simply ok):
+ * restricted → the end of its restriction rest (ms, counted while ahead),
+ * HEALTH_LOGGED_OUT, HEALTH_BANNED, HEALTH_FILE_ERROR (small codes below).
  * (a name never holds a tab: sync rejects names with control characters).
  */
 
-/** Sessions per bucket hash: 64 x up to 5 fields stays under Redis's default hash-max-listpack-entries (512). */
+export const HEALTH_LOGGED_OUT = 1;
+export const HEALTH_BANNED = 2;
+export const HEALTH_FILE_ERROR = 3;
+
+/** Sessions per bucket hash: 64 x up to 6 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -37,6 +46,8 @@ export interface Keys {
   scopes: string;
   /** Prefix of the per-scope rest zsets: `${restPrefix}${scope}` id → deadline (ms). */
   restPrefix: string;
+  /** id → health code or restriction end (see above). */
+  health: string;
   fence: string;
   leader: string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
@@ -54,6 +65,7 @@ export const sessionField = {
   reason: (id: number | string): string => `${id}:r`,
   rests: (id: number | string): string => `${id}:rs`,
   restEnd: (id: number | string): string => `${id}:re`,
+  lastError: (id: number | string): string => `${id}:e`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -70,6 +82,7 @@ export function makeKeys(prefix: string): Keys {
     rend: `${p}:rend`,
     scopes: `${p}:scopes`,
     restPrefix: `${p}:rest:`,
+    health: `${p}:health`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     sessionPrefix,

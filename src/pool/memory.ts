@@ -12,7 +12,8 @@
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
-import { newLeaseToken } from './redis';
+import type { Health } from '../telegram/errors';
+import { newLeaseToken, reportedRest } from './redis';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -22,6 +23,8 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  ReportInput,
+  ReportOutcome,
   RestoreResult,
   SessionMeta,
   SessionState,
@@ -78,7 +81,12 @@ interface Session {
   rests: Map<string, number>;
   /** Latest scoped deadline (ms), 0 for none. */
   restEnd: number;
+  /** Health other than ok and restricted (restricted: the `restricted` set). */
+  mark: 'logged_out' | 'banned' | 'file_error' | null;
+  lastError: { name: string; at: number } | null;
 }
+
+type Mark = NonNullable<Session['mark']>;
 
 export class MemoryStore implements PoolStore {
   readonly kind = 'memory' as const;
@@ -95,6 +103,9 @@ export class MemoryStore implements PoolStore {
   private readonly rend = new ZSet();
   /** scope → id → deadline; entries are dropped when their deadline passes. */
   private readonly restsByScope = new Map<string, ZSet>();
+  /** id → end of its restriction rest; entries are dropped when it passes. */
+  private readonly restricted = new ZSet();
+  private readonly marks: Record<Mark, Set<number>> = { logged_out: new Set(), banned: new Set(), file_error: new Set() };
   private fence: number | null = null;
 
   constructor(private readonly clock: () => number = Date.now) {
@@ -121,6 +132,7 @@ export class MemoryStore implements PoolStore {
       this.rfree.remove(e[1]);
       this.free.add(e[1], lru);
     }
+    for (let e = this.restricted.min(); e !== undefined && e[0] <= now; e = this.restricted.min()) this.restricted.remove(e[1]);
     for (const [scope, set] of this.restsByScope) {
       for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) set.remove(e[1]);
       if (set.size === 0) this.restsByScope.delete(scope);
@@ -138,6 +150,19 @@ export class MemoryStore implements PoolStore {
     }
     this.free.add(id, score);
     return true;
+  }
+
+  private setMark(id: number, s: Session, mark: Mark | null): void {
+    if (s.mark !== null) this.marks[s.mark].delete(id);
+    s.mark = mark;
+    if (mark !== null) {
+      this.marks[mark].add(id);
+      this.restricted.remove(id);
+    }
+  }
+
+  private healthOf(id: number, s: Session): Health {
+    return s.mark ?? (this.restricted.score(id) !== undefined ? 'restricted' : 'ok');
   }
 
   private clearRests(id: number, s: Session): void {
@@ -232,6 +257,28 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve();
   }
 
+  async report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    const d = input.decision;
+    const s = this.sessions.get(id);
+    if (!s) throw new SessionNotFoundError(id);
+    if (input.leaseToken !== undefined && s.token !== input.leaseToken) throw new LeaseMismatchError(id);
+    if (d.action === 'rest') {
+      const r = await this.floodWait(id, d.seconds * 1000, undefined, d.scope ?? undefined);
+      if (d.health === 'restricted' && r.state === 'floodwait' && s.mark === null) {
+        this.restricted.add(id, Math.max(r.until, this.restricted.score(id) ?? 0));
+      }
+      s.lastError = { name: input.error, at: this.clock() };
+      return reportedRest(r, d);
+    }
+    s.lastError = { name: input.error, at: this.clock() };
+    if (d.action === 'invalidate') {
+      await this.invalidate(id, input.error);
+      this.setMark(id, s, d.health);
+      return { id, action: 'invalidate', scope: null, until: null, health: d.health };
+    }
+    return { id, action: 'none', scope: null, until: null, health: null };
+  }
+
   floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
     const now = this.clock();
     this.promoteDue(now);
@@ -310,6 +357,8 @@ export class MemoryStore implements PoolStore {
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
     this.clearRests(id, s);
+    this.setMark(id, s, null);
+    this.restricted.remove(id);
     this.rend.remove(id);
     if (this.invalid.remove(id) || this.flood.remove(id) || this.rfree.remove(id)) {
       this.free.add(id, now);
@@ -338,7 +387,18 @@ export class MemoryStore implements PoolStore {
     const inFloodwait = this.flood.size + this.invalid.size + this.rend.size;
     const rests: Record<string, number> = {};
     for (const [scope, set] of this.restsByScope) rests[scope] = set.size;
+    const total = this.free.size + this.leased.size + inFloodwait;
+    const m = this.marks;
+    const marked = this.restricted.size + m.logged_out.size + m.banned.size + m.file_error.size;
+    const health = {
+      ok: total - marked,
+      restricted: this.restricted.size,
+      logged_out: m.logged_out.size,
+      banned: m.banned.size,
+      file_error: m.file_error.size,
+    };
     return Promise.resolve({
+      health,
       total: this.free.size + this.leased.size + inFloodwait,
       free: this.free.size,
       inUse: this.leased.size,
@@ -369,6 +429,8 @@ export class MemoryStore implements PoolStore {
         leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
         reason: s.reason,
         rests: Object.fromEntries([...s.rests].filter(([, dl]) => dl > now)),
+        health: this.healthOf(id, s),
+        lastError: s.lastError,
         meta: s.meta,
       });
     }
@@ -393,18 +455,37 @@ export class MemoryStore implements PoolStore {
       if (existing === undefined) {
         const id = ++this.seq;
         this.ids.set(u.name, id);
-        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null, rests: new Map(), restEnd: 0 });
+        this.sessions.set(id, {
+          name: u.name,
+          meta: u.meta,
+          token: null,
+          reason: null,
+          sig: u.sig ?? null,
+          rests: new Map(),
+          restEnd: 0,
+          mark: null,
+          lastError: null,
+        });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
         added++;
         continue;
       }
       const s = this.mustGet(existing);
+      // a new login replaced the file (another auth key): logged_out ends by itself
+      const relogged = !u.fileError && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
       s.meta = u.meta;
       s.sig = u.sig ?? null;
-      if (u.fileError) this.fileError(existing, u.fileError, now);
+      if (relogged) {
+        this.setMark(existing, s, null);
+        if (this.invalid.remove(existing)) {
+          s.reason = null;
+          this.place(existing, now, now);
+        }
+      } else if (u.fileError) this.fileError(existing, u.fileError, now);
       else if (s.reason?.startsWith('file_error:') && this.invalid.remove(existing)) {
         s.reason = null;
+        if (s.mark === 'file_error') this.setMark(existing, s, null);
         this.place(existing, now, now);
       }
       updated++;
@@ -414,6 +495,8 @@ export class MemoryStore implements PoolStore {
       if (id === undefined) continue;
       this.removeEverywhere(id);
       this.clearRests(id, this.mustGet(id));
+      this.setMark(id, this.mustGet(id), null);
+      this.restricted.remove(id);
       this.sessions.delete(id);
       this.ids.delete(name);
       removed++;
@@ -423,7 +506,9 @@ export class MemoryStore implements PoolStore {
   }
 
   private fileError(id: number, error: string, now: number): void {
-    this.mustGet(id).reason = `file_error: ${error}`;
+    const s = this.mustGet(id);
+    s.reason = `file_error: ${error}`;
+    if (s.mark !== 'logged_out' && s.mark !== 'banned') this.setMark(id, s, 'file_error');
     if (this.invalid.score(id) === undefined) {
       this.removeEverywhere(id);
       this.invalid.add(id, now);

@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
+  SessionNotFoundError,
   StoreReplyError,
   StoreUnavailableError,
   codeToError,
 } from '../errors';
-import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
+import type { Decision, Health } from '../telegram/errors';
+import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { defineScripts } from './scripts';
 import type {
@@ -22,6 +24,8 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  ReportInput,
+  ReportOutcome,
   RestoreResult,
   SessionMeta,
   SessionState,
@@ -112,6 +116,26 @@ function runningRests(json: string, now: number): Record<string, number> {
   return out;
 }
 
+/** A `health` zset score (src/pool/keys.ts) as a health, at `now`. */
+function healthOf(score: number, now: number): Health {
+  if (score === HEALTH_LOGGED_OUT) return 'logged_out';
+  if (score === HEALTH_BANNED) return 'banned';
+  if (score === HEALTH_FILE_ERROR) return 'file_error';
+  return score > now ? 'restricted' : 'ok';
+}
+
+/** A session's "<id>:e" field: "<NAME><TAB><ms>". */
+function lastError(field: string): { name: string; at: number } | null {
+  const tab = field.indexOf('\t');
+  return tab < 0 ? null : { name: field.slice(0, tab), at: Number(field.slice(tab + 1)) };
+}
+
+/** The answer to a reported rest: an invalidated session rests on nothing (it stays invalidated). */
+export function reportedRest(r: FloodWaitResult, d: Extract<Decision, { action: 'rest' }>): ReportOutcome {
+  if (r.state === 'invalidated') return { id: r.id, action: 'none', scope: null, until: null, health: null };
+  return { id: r.id, action: 'rest', scope: d.scope, until: r.until, health: d.health ?? null };
+}
+
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -178,12 +202,16 @@ export class RedisStore implements PoolStore {
     if (code < 0) throw codeToError(code, id);
   }
 
-  async floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    return this.rest(id, waitMs, leaseToken, scope, '', '');
+  }
+
+  private async rest(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string): Promise<FloodWaitResult> {
     const k = this.keys;
     const reply = await this.run(() =>
       this.redis.floodWaitSession(
-        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes,
-        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix,
+        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes, k.health,
+        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix, health, error,
       ),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
@@ -194,13 +222,43 @@ export class RedisStore implements PoolStore {
   }
 
   async invalidate(id: number, reason?: string): Promise<void> {
+    await this.invalidateAs(id, reason ?? '', '', '', '');
+  }
+
+  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already. */
+  private async invalidateAs(id: number, reason: string, leaseToken: string, health: number | '', error: string): Promise<number> {
     const k = this.keys;
-    await this.run(() => this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, id, reason ?? ''));
+    const code = int(
+      await this.run(() =>
+        this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, reason, leaseToken, health, error),
+      ),
+      'invalidateSession',
+    );
+    if (code < 0) throw codeToError(code, id);
+    return code;
+  }
+
+  async report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    const d = input.decision;
+    const token = input.leaseToken ?? '';
+    if (d.action === 'rest') {
+      const r = await this.rest(id, d.seconds * 1000, input.leaseToken, d.scope ?? undefined, d.health ?? '', input.error);
+      return reportedRest(r, d);
+    }
+    if (d.action === 'invalidate') {
+      const code = d.health === 'banned' ? HEALTH_BANNED : HEALTH_LOGGED_OUT;
+      if ((await this.invalidateAs(id, input.error, token, code, input.error)) === 0) throw new SessionNotFoundError(id);
+      return { id, action: 'invalidate', scope: null, until: null, health: d.health };
+    }
+    const k = this.keys;
+    const code = int(await this.run(() => this.redis.recordError(k.session(id), id, token, input.error)), 'recordError');
+    if (code < 0) throw codeToError(code, id);
+    return { id, action: 'none', scope: null, until: null, health: null };
   }
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, id, k.freedChannel, k.restPrefix));
+    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, k.freedChannel, k.restPrefix));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
@@ -217,14 +275,18 @@ export class RedisStore implements PoolStore {
   async status(): Promise<PoolStatus> {
     const k = this.keys;
     const r = arr(
-      await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.restPrefix, MAX_STATUS_SCOPES)),
+      await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health, k.restPrefix, MAX_STATUS_SCOPES)),
       'poolStatus',
-      6,
+      10,
     );
-    const [free, inUse, inFloodwait, invalidated, next, now] = r.slice(0, 6).map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number];
+    const [free, inUse, inFloodwait, invalidated, next, now, restricted, loggedOut, banned, fileError] = r
+      .slice(0, 10)
+      .map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number, number, number, number, number];
     const rests: Record<string, number> = {};
-    for (let i = 6; i + 1 < r.length; i += 2) rests[str(r[i], 'status scope')] = int(r[i + 1], 'status rest count');
-    return { total: free + inUse + inFloodwait, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, rests, now };
+    for (let i = 10; i + 1 < r.length; i += 2) rests[str(r[i], 'status scope')] = int(r[i + 1], 'status rest count');
+    const total = free + inUse + inFloodwait;
+    const health = { ok: Math.max(0, total - restricted - loggedOut - banned - fileError), restricted, logged_out: loggedOut, banned, file_error: fileError };
+    return { total, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, rests, health, now };
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -233,7 +295,7 @@ export class RedisStore implements PoolStore {
     const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
     const r = arr(
       await this.run(() =>
-        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
+        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.health, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
       ),
       'listSessions',
       2,
@@ -241,7 +303,7 @@ export class RedisStore implements PoolStore {
     const next = int(r[0], 'list cursor');
     const now = int(r[1], 'list now');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 5 < r.length; i += 6) {
+    for (let i = 2; i + 7 < r.length; i += 8) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -254,6 +316,8 @@ export class RedisStore implements PoolStore {
         leaseExpiresAt: state === 'in_use' ? deadline : null,
         reason: reason === '' ? null : reason,
         rests: runningRests(str(r[i + 5], 'list rests'), now),
+        health: healthOf(int(r[i + 6], 'list health'), now),
+        lastError: lastError(str(r[i + 7], 'list last error')),
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -283,7 +347,7 @@ export class RedisStore implements PoolStore {
     });
     const reply = await this.run(() =>
       this.redis.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix,
       ),
     );

@@ -3,6 +3,7 @@
  * exactly one place per implementation (lua/ for Redis, memory.ts for the
  * embedded store). Routes call one method and shape the answer.
  */
+import type { Decision, Health } from '../telegram/errors';
 
 export type SessionState = 'free' | 'in_use' | 'floodwait' | 'invalidated';
 export const SESSION_STATES: readonly SessionState[] = ['free', 'in_use', 'floodwait', 'invalidated'];
@@ -31,6 +32,12 @@ export interface SessionMeta {
   account?: Record<string, unknown>;
   /** StringSession / Pyrogram string; returned only when exposure is enabled. */
   sessionString?: string;
+  /**
+   * Telegram's auth_key_id of the file's auth key (hex of the low 64 bits of
+   * its SHA-1; sent in clear in every MTProto message, not a secret): a
+   * different one at sync means a new login, which ends `logged_out`.
+   */
+  authKeyId?: string;
 }
 
 export interface LeasedSession {
@@ -74,6 +81,8 @@ export interface PoolStatus {
   nextAvailable: number | null;
   /** Sessions with a running rest, per scope. */
   rests: Record<string, number>;
+  /** Sessions per health (ok = the rest). */
+  health: Record<Health, number>;
   /** Store clock at the time of the reading (ms). */
   now: number;
 }
@@ -131,7 +140,28 @@ export interface ListedSession {
   reason: string | null;
   /** Running scoped rests: scope → deadline (ms). */
   rests: Record<string, number>;
+  health: Health;
+  /** The last error reported for it (POST /report) and when (ms). */
+  lastError: { name: string; at: number } | null;
   meta: SessionMeta;
+}
+
+/** POST /report after the table (src/telegram/errors.ts) decided. */
+export interface ReportInput {
+  /** The Telegram error name, as reported. */
+  error: string;
+  decision: Decision;
+  leaseToken?: string;
+}
+
+export interface ReportOutcome {
+  id: number;
+  action: Decision['action'];
+  /** The scope rested (null: account-wide or no rest). */
+  scope: string | null;
+  /** The deadline that now applies to that rest (ms), null when no rest. */
+  until: number | null;
+  health: Health | null;
 }
 
 export interface ListPage {
@@ -149,6 +179,12 @@ export interface PoolStore {
   floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult>;
   /** Idempotent; unknown ids are ignored. */
   invalidate(id: number, reason?: string): Promise<void>;
+  /**
+   * Apply what the table decided for a reported Telegram error (rest,
+   * invalidate with a health, or nothing) and record it as the session's last
+   * error, in one step. Throws SessionNotFoundError, LeaseMismatchError.
+   */
+  report(id: number, input: ReportInput): Promise<ReportOutcome>;
   /** Throws SessionNotFoundError. */
   restore(id: number): Promise<RestoreResult>;
   /** Throws SessionNotFoundError, LeaseMismatchError. Returns the new expiry (ms). */

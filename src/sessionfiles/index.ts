@@ -17,6 +17,7 @@
  *   Telethon v2 files; not produced when the stored address is not an IP.
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { SqlJsStatic } from 'sql.js';
@@ -112,6 +113,11 @@ export function readSessionFileSync(sessionPath: string, opts: ReadSessionFileOp
   return toInfo(parsed, side, opts);
 }
 
+/** Telegram's auth_key_id: the low 64 bits of SHA-1(auth_key) (core.telegram.org/mtproto/description), hex. */
+export function authKeyId(authKey: Uint8Array): string {
+  return createHash('sha1').update(authKey).digest().subarray(12, 20).toString('hex');
+}
+
 function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileOptions): SessionFileInfo {
   const errors: string[] = [];
   const meta: SessionMeta = {};
@@ -119,6 +125,7 @@ function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileO
   if (parsed.ok) {
     meta.format = parsed.session.format;
     meta.dcId = parsed.session.dcId;
+    meta.authKeyId = authKeyId(parsed.session.authKey);
   } else {
     errors.push(parsed.error);
     if (parsed.partial?.format !== undefined) meta.format = parsed.partial.format;

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import type { LeasedSession, PoolStore, SessionState } from '../../src/pool/types';
+import { decide } from '../../src/telegram/errors';
 import { until } from '../helpers/poll';
 
 export interface StoreHarness {
@@ -518,6 +519,108 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         // 20 fully free, 10 free for y-less asks... every eligible one was issued: none left for any ask
         assert.equal(issued.length, 20 + 10);
         await invariant();
+      });
+    });
+
+    describe('report and health', () => {
+      const report = (id: number, error: string, method?: string, leaseToken?: string) =>
+        store.report(id, { error, decision: decide(error, method, 3600), leaseToken });
+      const listed = async (id: number) => (await store.list({ limit: 1000 })).sessions.find((s) => s.id === id);
+
+      it('a *_WAIT_X rests the method that raised it and records the error', async () => {
+        await register('a');
+        const a = await take();
+        const r = await report(a.id, 'FLOOD_WAIT_600', 'contacts.resolveusername', a.leaseToken);
+        assert.deepEqual([r.action, r.scope, r.health], ['rest', 'contacts.resolveusername', null]);
+        assert.ok(r.until !== null && Math.abs(r.until - (Date.now() + 600_000)) < 5000);
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.lastError?.name, Object.keys(row?.rests ?? {})], ['floodwait', 'ok', 'FLOOD_WAIT_600', ['contacts.resolveusername']]);
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.sendmessage'] })).ok, true);
+      });
+
+      it('PEER_FLOOD: restricted, an account-wide rest; /restore ends both', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const r = await report(a.id, 'PEER_FLOOD', 'messages.sendmessage');
+        assert.deepEqual([r.action, r.scope, r.health], ['rest', null, 'restricted']);
+        assert.ok(r.until !== null && r.until > Date.now() + 3_500_000);
+        let s = await store.status();
+        assert.deepEqual(s.health, { ok: 1, restricted: 1, logged_out: 0, banned: 0, file_error: 0 });
+        assert.equal((await listed(a.id))?.health, 'restricted');
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.getdialogs'] })).ok, true, 'b');
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.getdialogs'] })).ok, false, 'a rests account-wide');
+        await store.restore(a.id);
+        s = await store.status();
+        assert.equal(s.health.restricted, 0);
+        assert.equal((await listed(a.id))?.health, 'ok');
+        await invariant();
+      });
+
+      it('AUTH_KEY_UNREGISTERED: logged_out until the file holds another auth key', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '1' }], removes: [] });
+        const a = await take();
+        const r = await report(a.id, 'AUTH_KEY_UNREGISTERED', undefined, a.leaseToken);
+        assert.deepEqual([r.action, r.health], ['invalidate', 'logged_out']);
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health, (await listed(a.id))?.reason], ['invalidated', 'logged_out', 'AUTH_KEY_UNREGISTERED']);
+        assert.equal((await store.status()).health.logged_out, 1);
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '2' }], removes: [] });
+        assert.equal(await stateOf(a.id), 'invalidated', 'the same auth key: still logged out');
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k2' }, sig: '3' }], removes: [] });
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.reason], ['free', 'ok', null]);
+        assert.equal((await take()).id, a.id);
+        await invariant();
+      });
+
+      it('USER_DEACTIVATED_BAN: banned whatever the file says, until /restore', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '1' }], removes: [] });
+        const a = await take();
+        assert.deepEqual((await report(a.id, 'USER_DEACTIVATED_BAN')).health, 'banned');
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k2' }, sig: '2' }], removes: [] });
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health], ['invalidated', 'banned']);
+        assert.equal((await store.status()).health.banned, 1);
+        await store.restore(a.id);
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health], ['free', 'ok']);
+        assert.equal((await store.status()).health.banned, 0);
+      });
+
+      it('transient and unknown errors change nothing but are recorded', async () => {
+        await register('a');
+        const a = await take();
+        for (const e of ['RPC_CALL_FAIL', 'PHONE_MIGRATE_2', 'SOMETHING_NEW']) {
+          const r = await report(a.id, e, 'messages.sendmessage', a.leaseToken);
+          assert.deepEqual([r.action, r.scope, r.until, r.health], ['none', null, null, null]);
+        }
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.lastError?.name], ['in_use', 'ok', 'SOMETHING_NEW']);
+      });
+
+      it('refuses unknown ids and foreign tokens, changing nothing', async () => {
+        await register('a');
+        const a = await take();
+        for (const e of ['FLOOD_WAIT_5', 'AUTH_KEY_UNREGISTERED', 'RPC_CALL_FAIL']) {
+          await assert.rejects(report(404, e), SessionNotFoundError);
+          await assert.rejects(report(a.id, e, undefined, 'not-the-token'), LeaseMismatchError);
+        }
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.lastError], ['in_use', null]);
+      });
+
+      it('a reported rest on an invalidated session changes nothing', async () => {
+        await register('a');
+        const a = await take();
+        await store.invalidate(a.id, 'operator');
+        const r = await report(a.id, 'PEER_FLOOD');
+        assert.deepEqual([r.action, r.health], ['none', null]);
+        assert.equal((await store.status()).health.restricted, 0);
+      });
+
+      it('file errors count as health file_error and stop counting when repaired', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1', fileError: 'not a SQLite database' }], removes: [] });
+        assert.equal((await store.status()).health.file_error, 1);
+        assert.equal((await store.list({ limit: 10 })).sessions[0]?.health, 'file_error');
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2' }], removes: [] });
+        assert.deepEqual((await store.status()).health, { ok: 1, restricted: 0, logged_out: 0, banned: 0, file_error: 0 });
       });
     });
 

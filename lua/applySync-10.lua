@@ -1,13 +1,15 @@
 --[[
   Apply one batch of a sync: register new session files, update changed ones,
   remove sessions whose file is gone (whatever their state). Idempotent: two
-  syncs applying the same batch end in the same state.
+  syncs applying the same batch end in the same state. A session logged out
+  (health logged_out) whose file now holds another auth key (meta authKeyId:
+  a new login) is back in circulation.
 
   Input:
     KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
     KEYS[3] free zset    KEYS[4] leased zset   KEYS[5] flood zset   KEYS[6] invalid zset
     KEYS[7] fence string (the leader's fencing token)
-    KEYS[8] rfree zset   KEYS[9] rend zset
+    KEYS[8] rfree zset   KEYS[9] rend zset   KEYS[10] health zset (codes in src/pool/keys.ts)
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
     ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
             each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
@@ -34,8 +36,30 @@ local prefix, perBucket = ARGV[2], tonumber(ARGV[5])
 local function idOf(v) return v and string.match(v, '^(%d+)') end
 local function bucketOf(id) return prefix .. math.floor(tonumber(id) / perBucket) end
 
+local LOGGED_OUT, BANNED, FILE_ERROR = 1, 2, 3
+local function healthOf(id) return tonumber(rcall('ZSCORE', KEYS[10], id) or '0') end
+
+-- Available again: `free`, or `rfree` while a scoped rest runs.
+local function place(id, h)
+  local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
+  if re > now then
+    rcall('ZADD', KEYS[8], now, id)
+    rcall('ZADD', KEYS[9], re, id)
+  else
+    rcall('ZADD', KEYS[3], now, id)
+  end
+end
+
+local function authKeyId(metaJson)
+  local ok, m = pcall(cjson.decode, metaJson)
+  if ok and type(m) == 'table' and type(m.authKeyId) == 'string' then return m.authKeyId end
+  return nil
+end
+
 local function setFileError(id, h, err)
   rcall('HSET', h, id .. ':r', 'file_error: ' .. err)
+  local hs = healthOf(id)
+  if hs ~= LOGGED_OUT and hs ~= BANNED then rcall('ZADD', KEYS[10], FILE_ERROR, id) end
   if not rcall('ZSCORE', KEYS[6], id) then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
@@ -59,21 +83,29 @@ for _, u in ipairs(batch.u or {}) do
   else
     local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
+    local relogged = false
+    if u.e == '' and healthOf(id) == LOGGED_OUT then
+      local newKey = authKeyId(u.m)
+      local old = rcall('HGET', h, id) or ''
+      relogged = newKey ~= nil and newKey ~= authKeyId(string.match(old, '\t(.*)$') or '')
+    end
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
-    if u.e ~= '' then
+    if relogged then
+      -- a new login replaced the file: logged_out ends by itself
+      rcall('ZREM', KEYS[10], id)
+      if rcall('ZREM', KEYS[6], id) == 1 then
+        rcall('HDEL', h, id .. ':r')
+        place(id, h)
+      end
+    elseif u.e ~= '' then
       setFileError(id, h, u.e)
     else
       local reason = rcall('HGET', h, id .. ':r')
       if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
         -- the file was repaired: back into circulation
         rcall('HDEL', h, id .. ':r')
-        local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
-        if re > now then
-          rcall('ZADD', KEYS[8], now, id)
-          rcall('ZADD', KEYS[9], re, id)
-        else
-          rcall('ZADD', KEYS[3], now, id)
-        end
+        if healthOf(id) == FILE_ERROR then rcall('ZREM', KEYS[10], id) end
+        place(id, h)
       end
     end
     updated = updated + 1
@@ -89,12 +121,13 @@ for _, name in ipairs(batch.r or {}) do
     rcall('ZREM', KEYS[6], id)
     rcall('ZREM', KEYS[8], id)
     rcall('ZREM', KEYS[9], id)
+    rcall('ZREM', KEYS[10], id)
     local h = bucketOf(id)
     local rs = rcall('HGET', h, id .. ':rs')
     if rs then
       for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[6] .. scope, id) end
     end
-    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':rs', id .. ':re')
+    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':rs', id .. ':re', id .. ':e')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end

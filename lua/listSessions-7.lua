@@ -5,7 +5,7 @@
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset  KEYS[4] invalid zset
-    KEYS[5] seq string   KEYS[6] rend zset
+    KEYS[5] seq string   KEYS[6] rend zset   KEYS[7] health zset (codes in src/pool/keys.ts)
     ARGV[1] session bucket key prefix (the script derives each session's bucket
             "<prefix><floor(id / ARGV[6])>"; layout in src/pool/keys.ts)
     ARGV[2] cursor: list ids greater than this
@@ -13,7 +13,8 @@
     ARGV[6] sessions per bucket
   Output:
     {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason,
-     scoped rests JSON {scope: deadlineMs} or "", id, ...}
+     scoped rests JSON {scope: deadlineMs} or "", health score or -1,
+     last error "<NAME><TAB><ms>" or "", id, ...}
   A session with only scoped rests running is in "floodwait" until the last
   one ends (as /status counts it); its rests say which scopes.
 ]]
@@ -28,7 +29,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs', id .. ':e')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -51,6 +52,8 @@ while id < last and found < limit and budget > 0 do
       out[n + 4] = deadline
       out[n + 5] = f[2] or ''
       out[n + 6] = f[3] or ''
+      out[n + 7] = tonumber(rcall('ZSCORE', KEYS[7], sid) or '-1')
+      out[n + 8] = f[4] or ''
     end
   end
 end

@@ -7,13 +7,14 @@
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset  KEYS[4] invalid zset
-    KEYS[5] rfree zset  KEYS[6] rend zset  KEYS[7] scopes zset
+    KEYS[5] rfree zset  KEYS[6] rend zset  KEYS[7] scopes zset  KEYS[8] health zset
     ARGV[1] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope in KEYS[7] whose latest deadline is still ahead)
     ARGV[2] at most this many scopes are counted
   Output:
     {free, inUse, inFloodwait (flood + invalid + scoped only), invalidated,
-     nextDeadlineMs or -1, nowMs, scope, count, scope, count, ...}
+     nextDeadlineMs or -1, nowMs, restricted, loggedOut, banned, fileError,
+     scope, count, scope, count, ...}
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -31,7 +32,9 @@ for _, key in ipairs({KEYS[3], KEYS[6]}) do
   local first = rcall('ZRANGEBYSCORE', key, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if first[2] and (nextDl < 0 or tonumber(first[2]) < nextDl) then nextDl = tonumber(first[2]) end
 end
-local out = {free, inUse, flooded + rested + invalid, invalid, nextDl, now}
+local out = {free, inUse, flooded + rested + invalid, invalid, nextDl, now,
+  rcall('ZCOUNT', KEYS[8], '(' .. now, '+inf'), rcall('ZCOUNT', KEYS[8], 1, 1),
+  rcall('ZCOUNT', KEYS[8], 2, 2), rcall('ZCOUNT', KEYS[8], 3, 3)}
 for _, scope in ipairs(rcall('ZRANGEBYSCORE', KEYS[7], '(' .. now, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))) do
   local n = rcall('ZCOUNT', ARGV[1] .. scope, '(' .. now, '+inf')
   if n > 0 then

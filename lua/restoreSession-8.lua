@@ -1,12 +1,12 @@
 --[[
   End an invalidation or a rest (account-wide and scoped) now: the session
-  becomes free. A leased session keeps its lease (restoring never takes a
+  becomes free, its health ok (the only way out of `banned`). A leased session keeps its lease (restoring never takes a
   session from its worker), but its rests end too.
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
-    KEYS[6] rfree zset  KEYS[7] rend zset
+    KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] health zset
     ARGV[1] session id   ARGV[2] pub/sub channel announcing freed sessions
     ARGV[3] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope the session rests on, from its "<id>:rs" field)
@@ -25,6 +25,7 @@ if rs then
   rcall('HDEL', KEYS[5], id .. ':rs', id .. ':re')
 end
 rcall('ZREM', KEYS[7], id)
+rcall('ZREM', KEYS[8], id)
 if rcall('ZREM', KEYS[4], id) + rcall('ZREM', KEYS[3], id) + rcall('ZREM', KEYS[6], id) > 0 then
   rcall('ZADD', KEYS[1], now, id)
   rcall('HDEL', KEYS[5], id .. ':r')

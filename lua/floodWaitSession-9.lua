@@ -9,12 +9,15 @@
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
-    KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] scopes zset
+    KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] scopes zset  KEYS[9] health zset
     ARGV[1] session id   ARGV[2] wait (ms, >= 0)
     ARGV[3] lease token or ""   ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] scope (lowercased) or "" for an account-wide rest
     ARGV[6] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for this scope and for ended rests it prunes)
+    ARGV[7] "restricted" to mark the session's health so until an account-wide
+            rest ends (POST /report), or ""
+    ARGV[8] the reported Telegram error name to record as the last error, or ""
   Output:
     {1, deadlineMs, state, name}  state: "floodwait" | "free" | "invalidated"
     -1 unknown id
@@ -29,6 +32,7 @@ local name = string.match(fields[1], '^[^\t]*')
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[2])
+if ARGV[8] ~= '' then rcall('HSET', KEYS[5], id .. ':e', ARGV[8] .. '\t' .. now) end
 
 if rcall('ZSCORE', KEYS[4], id) then
   return {1, deadline, 'invalidated', name}
@@ -67,6 +71,7 @@ if ARGV[5] == '' then
   rcall('ZREM', KEYS[6], id)
   rcall('ZREM', KEYS[7], id)
   rcall('ZADD', KEYS[3], deadline, id)
+  if ARGV[7] == 'restricted' then rcall('ZADD', KEYS[9], 'GT', deadline, id) end
   return {1, deadline, 'floodwait', name}
 end
 
