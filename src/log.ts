@@ -19,6 +19,8 @@ export const REDACT_PATHS = [
   '*.proxy.password',
   '*.session_string',
   '*.sessionString',
+  '*.sessionKey',
+  '*.session_key',
   '*.apiKey',
   '*.apiKeys',
 ];

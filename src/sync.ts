@@ -49,15 +49,16 @@ export interface SyncOptions {
   /** Called for each file skipped for its name (logged by the caller). */
   onSkip?: (name: string, why: string) => void;
   /**
-   * Store each session's string in the pool. Off unless it is exposed: the
-   * string is the account, and it is most of a session's stored bytes.
+   * Store each session's string and session key (what the strings of other
+   * formats are made from) in the pool. Off unless they are exposed: they
+   * are the account, and most of a session's stored bytes.
    */
   keepSessionString?: boolean;
 }
 
 function storedMeta(meta: SessionMeta, keepSessionString: boolean | undefined): SessionMeta {
-  if (keepSessionString || meta.sessionString === undefined) return meta;
-  const { sessionString: _dropped, ...rest } = meta;
+  if (keepSessionString || (meta.sessionString === undefined && meta.sessionKey === undefined)) return meta;
+  const { sessionString: _dropped, sessionKey: _key, ...rest } = meta;
   return rest;
 }
 
@@ -204,8 +205,9 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     const todo: Array<{ f: Listed; sig: string | null }> = [];
     batch.forEach((f, j) => {
       // What is stored depends on keepSessionString too: flipping it re-reads every file once.
+      // ('+k': the string and the session key; files stored with '+s' had no key, and are re-read once.)
       const stat = sigs[j] ?? null;
-      const sig = stat === null ? null : opts.keepSessionString ? `${stat}+s` : stat;
+      const sig = stat === null ? null : opts.keepSessionString ? `${stat}+k` : stat;
       if (known.has(f.name) && sig !== null && known.get(f.name) === sig) return;
       todo.push({ f, sig });
     });

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../src/pool/memory';
 import { RedisStore, createRedis } from '../src/pool/redis';
-import { createSessionFileReaderPool, readSessionFile, type SessionFileReaderPool } from '../src/sessionfiles';
+import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../src/sessionfiles';
 import { runSync, type SessionFileReader, type SyncOptions } from '../src/sync';
 import { sharedRedisUrl } from './helpers/redis';
 import { makeSessions } from './sessionfiles/fixtures';
@@ -145,12 +145,25 @@ for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with 
     const hidden = (await store.list({ limit: 10 })).sessions[0];
     assert.equal(hidden?.meta.format, 'telethon');
     assert.equal(hidden?.meta.sessionString, undefined, 'not stored by default');
+    assert.equal(hidden?.meta.sessionKey, undefined, 'nor the session key');
     // Turning exposure on re-reads the (unchanged) file once, and stores the string.
     const on = await sync({ keepSessionString: true });
     assert.equal(on.updated_sessions, 1);
     const shown = (await store.list({ limit: 10 })).sessions[0];
     assert.match(shown?.meta.sessionString ?? '', /^1[A-Za-z0-9_-]+=*$/);
+    assert.equal(shown?.meta.sessionKey?.dcId, 2, 'and the key the other formats are made from');
     assert.equal((await sync({ keepSessionString: true })).updated_sessions, 0, 'and only once');
+  });
+
+  it('re-reads once a file stored with its string but no session key (an older version)', async () => {
+    makeSessions(dir, [{ name: 'acct', kind: 'telethon' }]);
+    await sync({ keepSessionString: true });
+    const stored = (await store.list({ limit: 10 })).sessions[0]!;
+    const { sessionKey: _k, ...old } = stored.meta;
+    const sig = fileSignature(statSync(path.join(dir, 'acct.session')));
+    await store.applySync({ upserts: [{ name: 'acct', meta: old, sig: `${sig}+s` }], removes: [] });
+    assert.equal((await sync({ keepSessionString: true })).updated_sessions, 1);
+    assert.equal((await store.list({ limit: 10 })).sessions[0]?.meta.sessionKey?.dcId, 2);
   });
 
   it('reads many files with bounded concurrency and registers all of them', async () => {

@@ -43,6 +43,9 @@ export {
 
 export const VERSION = '0.1.0';
 
+/** A library's session-string format (GET /session?format=). */
+export type SessionStringFormat = 'telethon' | 'pyrogram' | 'gramjs' | 'mtcute';
+
 export interface TeleGateClientOptions {
   /** e.g. `http://telegate:8000` (a path prefix is kept). */
   baseUrl: string;
@@ -52,6 +55,8 @@ export interface TeleGateClientOptions {
   autoWait?: boolean;
   /** Bound on auto-wait in getSession()/withSession(); null (default): no bound. */
   maxWaitMs?: number | null;
+  /** sessionString in this library's format, whatever wrote the file (default: the file's own format). */
+  format?: SessionStringFormat;
   /** Per HTTP request (long-polls get their wait on top). Default 30 s. */
   timeoutMs?: number;
   /**
@@ -92,6 +97,8 @@ export interface AcquireOptions extends CallOptions {
   autoWait?: boolean;
   /** Overrides the client's maxWaitMs for this call. */
   maxWaitMs?: number | null;
+  /** Overrides the client's format for this call. */
+  format?: SessionStringFormat;
 }
 
 export interface WithSessionOptions extends AcquireOptions {
@@ -115,8 +122,10 @@ export interface Session {
   /** `YYYY-MM-DD HH:MM:SS`, UTC. */
   leaseExpiresAt: string | null;
   proxy: Proxy | null;
-  /** Telethon/Pyrogram string session, when the server is configured to expose it. */
+  /** The string session (in `format` when asked), when the server is configured to expose it. */
   sessionString: string | null;
+  /** With `format`, instead of sessionString: why it was not given (not exposed, or a field that format needs is unknown). */
+  sessionStringError: string | null;
   /** The answer as sent (snake_case; includes fields added later). */
   raw: Record<string, unknown>;
 }
@@ -226,6 +235,7 @@ function toSession(raw: Record<string, unknown>): Session {
     leaseExpiresAt: str(raw.lease_expires_at),
     proxy: (raw.proxy as Proxy | null | undefined) ?? null,
     sessionString: str(raw.session_string),
+    sessionStringError: str(raw.session_string_error),
     raw,
   };
 }
@@ -233,8 +243,9 @@ function toSession(raw: Record<string, unknown>): Session {
 export class TeleGateClient {
   readonly baseUrl: string;
   private readonly apiKey: string;
-  private readonly opts: Required<Omit<TeleGateClientOptions, 'baseUrl' | 'apiKey' | 'onWait' | 'onWarning' | 'maxWaitMs'>> & {
+  private readonly opts: Required<Omit<TeleGateClientOptions, 'baseUrl' | 'apiKey' | 'onWait' | 'onWarning' | 'maxWaitMs' | 'format'>> & {
     maxWaitMs: number | null;
+    format?: SessionStringFormat;
     onWait?: (info: WaitInfo) => void;
     onWarning?: (message: string, error?: unknown) => void;
   };
@@ -247,6 +258,7 @@ export class TeleGateClient {
     this.opts = {
       autoWait: options.autoWait ?? true,
       maxWaitMs: options.maxWaitMs ?? null,
+      format: options.format,
       timeoutMs: options.timeoutMs ?? 30_000,
       retries: Math.max(0, Math.floor(options.retries ?? 3)),
       backoffMs: options.backoffMs ?? 500,
@@ -328,8 +340,9 @@ export class TeleGateClient {
 
   // --- the original operations -------------------------------------------------------
 
-  private async acquireOnce(waitSeconds: number, signal?: AbortSignal): Promise<Session> {
-    const raw = await this.request<Record<string, unknown>>('GET', '/session', waitSeconds > 0 ? { wait: waitSeconds } : {}, {
+  private async acquireOnce(waitSeconds: number, format: SessionStringFormat | undefined, signal?: AbortSignal): Promise<Session> {
+    const params = { wait: waitSeconds > 0 ? waitSeconds : undefined, format };
+    const raw = await this.request<Record<string, unknown>>('GET', '/session', params, {
       idempotent: false,
       timeoutMs: this.opts.timeoutMs + waitSeconds * 1000,
       signal,
@@ -360,7 +373,7 @@ export class TeleGateClient {
       const wait = auto ? plan.pollSeconds() : 0;
       const started = Date.now();
       try {
-        return await this.acquireOnce(wait, o.signal);
+        return await this.acquireOnce(wait, o.format ?? this.opts.format, o.signal);
       } catch (err) {
         if (!(err instanceof NoSessionAvailableError) || !auto) throw err;
         const delay = plan.after503(err, wait, Date.now() - started);
@@ -549,6 +562,7 @@ class Lease implements ActiveLease {
   leaseExpiresAt: string | null;
   readonly proxy: Proxy | null;
   readonly sessionString: string | null;
+  readonly sessionStringError: string | null;
   readonly raw: Record<string, unknown>;
   leaseLost = false;
   ended = false;
@@ -565,6 +579,7 @@ class Lease implements ActiveLease {
     this.leaseExpiresAt = s.leaseExpiresAt;
     this.proxy = s.proxy;
     this.sessionString = s.sessionString;
+    this.sessionStringError = s.sessionStringError;
     this.raw = s.raw;
   }
 

@@ -164,7 +164,7 @@ export function createApp(deps: AppDeps): express.Express {
         await pool.store.release(r.session.id, r.session.leaseToken);
         return;
       }
-      res.json(presentSession(r.session, config.exposeSessionString));
+      res.json(presentSession(r.session, config.exposeSessionString, p.format));
       return;
     }
     const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);

@@ -72,7 +72,15 @@ const componentSchemas: Record<string, Json> = {
       lease_expires_at: TIME,
       ...SESSION_META,
       account: { type: 'object', description: 'Sidecar JSON fields, secrets removed' },
-      session_string: { type: 'string', description: 'Only when TELEGATE_EXPOSE_SESSION_STRING is on' },
+      session_string: {
+        type: 'string',
+        description: "Only when TELEGATE_EXPOSE_SESSION_STRING is on; in the `format` asked for, else the file's own format",
+      },
+      session_string_error: {
+        type: 'string',
+        description:
+          'Only with `format`, instead of session_string: strings are not exposed, or a field that format needs is unknown (named here)',
+      },
     },
     ['session_id', 'session_name', 'lease_token', 'lease_expires_at', 'proxy'],
   ),

@@ -1,6 +1,7 @@
 /** JSON shapes of the answers (spec §3–§4), built from pool results. */
 import type { LeasedSession, ListedSession, PoolStatus, SessionMeta } from '../pool/types';
 import { maskProxy } from '../sessionfiles';
+import { convertSessionString, type ConvertResult, type SessionStringFormat } from '../sessionfiles/convert';
 import { formatUtc } from '../time';
 
 function metaFields(meta: SessionMeta, opts: { exposeSessionString: boolean; maskPassword: boolean }): Record<string, unknown> {
@@ -13,14 +14,33 @@ function metaFields(meta: SessionMeta, opts: { exposeSessionString: boolean; mas
   return out;
 }
 
-export function presentSession(s: LeasedSession, exposeSessionString: boolean): Record<string, unknown> {
-  return {
+/**
+ * A leased session. With `format`, session_string is in that library's format
+ * (./sessionfiles/convert.ts) or, when it cannot be made (or strings are not
+ * exposed), absent with session_string_error saying why.
+ */
+export function presentSession(s: LeasedSession, exposeSessionString: boolean, format?: SessionStringFormat): Record<string, unknown> {
+  const out: Record<string, unknown> = {
     session_id: s.id,
     session_name: s.name,
     lease_token: s.leaseToken,
     lease_expires_at: formatUtc(s.leaseExpiresAt),
-    ...metaFields(s.meta, { exposeSessionString, maskPassword: false }),
+    ...metaFields(s.meta, { exposeSessionString: exposeSessionString && format === undefined, maskPassword: false }),
   };
+  if (format !== undefined) {
+    const r = sessionStringIn(s.meta, exposeSessionString, format);
+    if (r.ok) out.session_string = r.sessionString;
+    else out.session_string_error = r.error;
+  }
+  return out;
+}
+
+function sessionStringIn(meta: SessionMeta, exposed: boolean, format: SessionStringFormat): ConvertResult {
+  if (!exposed) return { ok: false, error: 'session strings are not exposed (TELEGATE_EXPOSE_SESSION_STRING is off)' };
+  if (meta.sessionKey === undefined) {
+    return { ok: false, error: 'no session key read for this session yet (it is read from the file at the next sync)' };
+  }
+  return convertSessionString(meta.sessionKey, format);
 }
 
 export function presentStatus(s: PoolStatus): Record<string, unknown> {

@@ -6,6 +6,7 @@ import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
 import { ERROR_NAME_PATTERN } from '../telegram/errors';
 import { SCOPE_PATTERN } from '../telegram/scope';
+import { SESSION_STRING_FORMATS, type SessionStringFormat } from '../sessionfiles/convert';
 
 const sessionId: PropSchema = { type: 'integer', description: 'Session id, as returned by GET /session' };
 const leaseToken: PropSchema = { type: 'string', minLength: 1, maxLength: 128, description: 'The lease token GET /session returned' };
@@ -28,6 +29,13 @@ export const schemas = {
         maxItems: MAX_SCOPES,
         description:
           'Methods the worker will call (repeated or comma-separated, case-insensitive): only a session resting on none of them is issued. Without it: only sessions with no running rest at all',
+      },
+      format: {
+        type: 'string',
+        enum: SESSION_STRING_FORMATS,
+        description:
+          "session_string in this library's format, whatever format the file is in (default: the file's own). " +
+          'When it cannot be made (a field the format needs is unknown) or strings are not exposed: session_string_error instead',
       },
     },
   },
@@ -79,7 +87,7 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
-export interface AcquireParams { wait?: number; scope?: string[] }
+export interface AcquireParams { wait?: number; scope?: string[]; format?: SessionStringFormat }
 export interface ReleaseParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string }
 export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string; scope?: string }

@@ -5,6 +5,8 @@
  */
 import type { Decision, Health } from '../telegram/errors';
 
+import type { SessionKey } from '../sessionfiles/convert';
+
 export type SessionState = 'free' | 'in_use' | 'floodwait' | 'invalidated';
 export const SESSION_STATES: readonly SessionState[] = ['free', 'in_use', 'floodwait', 'invalidated'];
 
@@ -38,6 +40,8 @@ export interface SessionMeta {
    * different one at sync means a new login, which ends `logged_out`.
    */
   authKeyId?: string;
+  /** What the strings of other formats are made from (GET /session?format=); stored with sessionString. */
+  sessionKey?: SessionKey;
 }
 
 export interface LeasedSession {

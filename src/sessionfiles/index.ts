@@ -15,6 +15,8 @@
  *   sidecar's `app_id` / `api_id`, else 0; user_id = `meta.userId`, else 0.
  * - Telethon session string: Telethon v1's StringSession format, also for
  *   Telethon v2 files; not produced when the stored address is not an IP.
+ * - `meta.sessionKey`: what the strings of every format are made from
+ *   (./convert.ts); is_bot from the file, else the sidecar's.
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
 import { createHash } from 'node:crypto';
@@ -24,7 +26,7 @@ import type { SqlJsStatic } from 'sql.js';
 import type { Proxy, SessionMeta } from '../pool/types';
 import { parseSessionBytes, parseSessionBytesWith, type ParseResult } from './sqlite';
 import { readSidecar, readSidecarSync, sidecarPathFor, type SidecarResult } from './sidecar';
-import { pyrogramSessionString, telethonSessionString } from './strings';
+import { nativeSessionString } from './convert';
 
 export { normalizeProxy, parseProxyUrl, maskProxy, ProxyFormatError } from './proxy';
 export { createSessionFileReaderPool, type SessionFileReaderPool, type SessionFileReaderPoolOptions } from './pool';
@@ -147,19 +149,17 @@ function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileO
 
   if (parsed.ok) {
     const s = parsed.session;
-    const str =
-      s.format === 'telethon'
-        ? s.serverAddress !== null && s.port !== null
-          ? telethonSessionString(s.dcId, s.serverAddress, s.port, s.authKey)
-          : null
-        : pyrogramSessionString({
-            dcId: s.dcId,
-            apiId: s.apiId ?? sidecar?.apiId ?? 0,
-            testMode: s.testMode,
-            authKey: s.authKey,
-            userId: userId ?? 0n,
-            isBot: s.isBot,
-          });
+    meta.sessionKey = {
+      dcId: s.dcId,
+      address: s.serverAddress,
+      port: s.port,
+      authKey: Buffer.from(s.authKey).toString('base64'),
+      testMode: s.testMode,
+      apiId: s.apiId ?? sidecar?.apiId ?? null,
+      userId: userId === null ? null : userId.toString(),
+      isBot: s.isBot ?? sidecar?.isBot ?? null,
+    };
+    const str = nativeSessionString(meta.sessionKey, s.format);
     if (str !== null) meta.sessionString = str;
   }
 

@@ -19,6 +19,8 @@ export interface Sidecar {
   proxy?: Proxy | null;
   apiId: number | null;
   userId: bigint | null;
+  /** `is_bot` / `bot` when given; false when a phone number is (bots have none); else null. */
+  isBot: boolean | null;
 }
 
 export type SidecarResult = { ok: true; sidecar: Sidecar | null } | { ok: false; error: string };
@@ -105,11 +107,16 @@ export function interpretSidecar(data: unknown): SidecarResult {
     account: stripSecrets(obj) as Record<string, unknown>,
     apiId: null,
     userId: null,
+    isBot: null,
   };
   const apiId = intField(first(obj, ['app_id', 'api_id']));
   if (apiId !== null && apiId <= 0xffffffffn) sidecar.apiId = Number(apiId);
   const userId = intField(first(obj, ['user_id', 'id']));
   if (userId !== null && userId > 0n) sidecar.userId = userId;
+  const isBot = first(obj, ['is_bot', 'bot']);
+  const phone = first(obj, ['phone', 'phone_number']);
+  if (typeof isBot === 'boolean') sidecar.isBot = isBot;
+  else if ((typeof phone === 'string' && /\d/.test(phone)) || (typeof phone === 'number' && phone > 0)) sidecar.isBot = false;
   if ('proxy' in obj) {
     try {
       sidecar.proxy = normalizeProxy(obj.proxy);

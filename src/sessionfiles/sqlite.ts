@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import initSqlJs from 'sql.js';
 import type { Database, SqlJsStatic, Statement } from 'sql.js';
 import { FileDb, type Row, type SessionDb, type Value } from './btree';
+import { dcAddress, isTestDcAddress, PROD_DC_TABLE, TEST_DC_TABLE, type DcAddress } from './dcs';
 import { AUTH_KEY_BYTES } from './strings';
 
 /** What one session file holds, before any sidecar is applied. */
@@ -27,27 +28,21 @@ export interface ParsedSession {
   userId: bigint | null;
   /** Pyrogram only (null when the column is missing or NULL). */
   apiId: number | null;
+  /** Pyrogram: stored; Telethon: the stored address is a test DC's. */
   testMode: boolean;
-  isBot: boolean;
+  /** null when the file does not tell (Telethon v1 without its own entity's phone). */
+  isBot: boolean | null;
 }
 
 export type ParseResult = { ok: true; session: ParsedSession } | { ok: false; error: string; partial?: Partial<ParsedSession> };
 
-/** Telegram DC addresses, as Pyrogram/Kurigram map them (pyrogram/session/internals/data_center.py). */
-export const PROD_DCS: Readonly<Record<number, string>> = {
-  1: '149.154.175.53',
-  2: '149.154.167.51',
-  3: '149.154.175.100',
-  4: '149.154.167.91',
-  5: '91.108.56.130',
-  203: '91.105.192.100',
-};
-/** Test DCs (test_mode = 1): only DC 1..3 exist, and Pyrogram uses port 80 for them. */
-export const TEST_DCS: Readonly<Record<number, string>> = {
-  1: '149.154.175.10',
-  2: '149.154.167.40',
-  3: '149.154.175.117',
-};
+/** The IPv4 addresses of the DC table (./dcs.ts), by DC id. */
+export const PROD_DCS: Readonly<Record<number, string>> = ipv4Of(PROD_DC_TABLE);
+export const TEST_DCS: Readonly<Record<number, string>> = ipv4Of(TEST_DC_TABLE);
+
+function ipv4Of(table: Readonly<Record<number, DcAddress>>): Record<number, string> {
+  return Object.fromEntries(Object.entries(table).map(([id, dc]) => [id, dc.ipv4]));
+}
 
 let sqlJs: Promise<SqlJsStatic> | undefined;
 
@@ -185,12 +180,18 @@ function readTelethonV1(db: SessionDb, version: number, tables: Set<string>): Pa
   const keyProblem = authKeyProblem(row.get('auth_key'));
   if (keyProblem !== null) return { ok: false, error: keyProblem, partial: { format: 'telethon', dcId } };
   let userId: bigint | null = null;
+  let isBot: boolean | null = null;
   if (tables.has('entities')) {
     // Telethon ≥1.25 saves its own id as the entity with id 0 (access hash = own user id).
     try {
       const self = db.selectWhere('entities', 'hash', 'id', 0n);
       const id = big(self?.get('hash'));
-      if (id !== null && id > 0n) userId = id;
+      if (id !== null && id > 0n) {
+        userId = id;
+        // Only user accounts have a phone number: a phone on its own entity means "not a bot".
+        const phone = db.selectWhere('entities', 'phone', 'id', id)?.get('phone');
+        if ((typeof phone === 'string' && phone !== '') || (typeof phone === 'bigint' && phone > 0n) || (typeof phone === 'number' && phone > 0)) isBot = false;
+      }
     } catch (err) {
       // An entities table of another shape (a SQLite error) only costs us the
       // user id; the fast path has no such errors: it gives up (sql.js answers).
@@ -210,8 +211,8 @@ function readTelethonV1(db: SessionDb, version: number, tables: Set<string>): Pa
       authKey: row.get('auth_key') as Uint8Array,
       userId,
       apiId: null,
-      testMode: false,
-      isBot: false,
+      testMode: isTestDcAddress(typeof address === 'string' ? address : null),
+      isBot,
     },
   };
 }
@@ -251,8 +252,8 @@ function readTelethonV2(db: SessionDb, version: number, tables: Set<string>): Pa
       authKey: home.get('auth') as Uint8Array,
       userId: userId !== null && userId > 0n ? userId : null,
       apiId: null,
-      testMode: false,
-      isBot: user?.get('bot') === 1n,
+      testMode: isTestDcAddress(host),
+      isBot: user === null ? null : user.get('bot') === 1n,
     },
   };
 }
@@ -269,10 +270,10 @@ function readPyrogram(db: SessionDb, version: number): ParseResult {
   // Kurigram ≥7 stores the address; older storages do not: use the DC table,
   // test DCs on port 80 as Pyrogram connects to them.
   const stored = row.get('server_address');
-  const serverAddress =
-    typeof stored === 'string' && stored !== '' ? stored : ((testMode ? TEST_DCS : PROD_DCS)[dcId] ?? null);
-  const storedPort = int(row.get('port'));
-  const port = storedPort ?? (serverAddress === null ? null : testMode ? 80 : 443);
+  const fromTable = dcAddress(dcId, testMode);
+  const storedAddress = typeof stored === 'string' && stored !== '' ? stored : null;
+  const serverAddress = storedAddress ?? fromTable?.ipv4 ?? null;
+  const port = int(row.get('port')) ?? (serverAddress === null ? null : testMode ? 80 : 443);
   const userId = big(row.get('user_id'));
   const apiId = int(row.get('api_id'));
   return {

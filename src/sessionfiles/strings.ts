@@ -83,6 +83,6 @@ export function pyrogramSessionString(f: PyrogramStringFields): string | null {
   return buf.toString('base64url');
 }
 
-function isUint(v: number, max: number): boolean {
+export function isUint(v: number, max: number): boolean {
   return Number.isInteger(v) && v >= 0 && v <= max;
 }

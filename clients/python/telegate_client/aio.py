@@ -58,9 +58,9 @@ class AsyncTelegramSessionManagerClient:
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
-    async def _acquire_once(self, wait: int) -> Dict[str, Any]:
+    async def _acquire_once(self, wait: int, format: Optional[str] = None) -> Dict[str, Any]:
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(None, self.sync._acquire_once, wait)
+        fut = loop.run_in_executor(None, self.sync._acquire_once, wait, format)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -72,7 +72,8 @@ class AsyncTelegramSessionManagerClient:
             fut.add_done_callback(give_back)
             raise
 
-    async def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None) -> Dict[str, Any]:
+    async def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None,
+                          format: Optional[str] = None) -> Dict[str, Any]:
         auto = self.sync.auto_wait if auto_wait is None else auto_wait
         plan = self.sync._plan(max_wait)
         told = False
@@ -80,7 +81,7 @@ class AsyncTelegramSessionManagerClient:
             wait = plan.poll_seconds() if auto else 0
             started = time.monotonic()
             try:
-                return await self._acquire_once(wait)
+                return await self._acquire_once(wait, format)
             except NoSessionAvailable as exc:
                 if not auto:
                     raise
@@ -111,10 +112,10 @@ class AsyncTelegramSessionManagerClient:
         return await self._run(self.sync.heartbeat, session_id, lease_token)  # type: ignore[no-any-return]
 
     @asynccontextmanager
-    async def session(self, *, max_wait: Any = _UNSET,
-                      heartbeat_interval: Optional[float] = None) -> AsyncIterator[AsyncLease]:
+    async def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None,
+                      format: Optional[str] = None) -> AsyncIterator[AsyncLease]:
         """``async with client.session() as s:``, with the semantics of the blocking session()."""
-        lease = Lease(self.sync, await self.get_session(max_wait=max_wait))
+        lease = Lease(self.sync, await self.get_session(max_wait=max_wait, format=format))
         beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.sync.heartbeat_interval))
         beat.start()
         try:

@@ -60,6 +60,8 @@ class Lease:
         self.lease_expires_at: Optional[str] = data.get('lease_expires_at')
         self.proxy: Optional[Dict[str, Any]] = data.get('proxy')
         self.session_string: Optional[str] = data.get('session_string')
+        # With ``format``, instead of session_string: why it was not given.
+        self.session_string_error: Optional[str] = data.get('session_string_error')
         self.lease_lost = False
         self.ended = False
         self.reported: Optional[Tuple[str, Any]] = None
@@ -195,6 +197,9 @@ class TelegramSessionManagerClient:
                           provably did not reach the server or changed nothing)
       backoff, backoff_cap  exponential backoff (seconds) for retries and auto-wait polling
       long_poll           use the server's GET /session?wait= (default True)
+      format              session_string in this library's format: 'telethon', 'pyrogram',
+                          'gramjs' or 'mtcute', whatever wrote the file (None: the file's own);
+                          when it cannot be made, session_string_error says why
       heartbeat_interval  seconds between heartbeats in session() (shortened for short leases)
       notice              callable(str) told when get_session() starts waiting; the
                           original printed a line: default ``print``; None silences it
@@ -203,7 +208,7 @@ class TelegramSessionManagerClient:
     def __init__(self, base_url: str, api_key: str, auto_wait: bool = True, *, timeout: float = 30.0,
                  max_wait: Optional[float] = None, retries: int = 3, backoff: float = 0.5,
                  backoff_cap: float = 30.0, long_poll: bool = True, heartbeat_interval: float = 60.0,
-                 notice: Optional[Callable[[str], Any]] = print) -> None:
+                 notice: Optional[Callable[[str], Any]] = print, format: Optional[str] = None) -> None:
         if not base_url:
             raise ValueError('base_url is required')
         self.base_url = base_url.rstrip('/')
@@ -217,6 +222,7 @@ class TelegramSessionManagerClient:
         self.long_poll = long_poll
         self.heartbeat_interval = heartbeat_interval
         self.notice = notice
+        self.format = format
         self._tokens: Dict[int, str] = {}
         self._lock = threading.Lock()
         self._user_agent = 'telegate-client/{} (python)'.format(__version__)
@@ -299,8 +305,8 @@ class TelegramSessionManagerClient:
 
     # --- the original API -----------------------------------------------------------
 
-    def _acquire_once(self, wait: int) -> Dict[str, Any]:
-        params = {'wait': wait} if wait > 0 else None
+    def _acquire_once(self, wait: int, format: Optional[str] = None) -> Dict[str, Any]:
+        params = {'wait': wait if wait > 0 else None, 'format': format or self.format}
         data = self._request('GET', '/session', params, idempotent=False, timeout=self.timeout + wait)
         if not isinstance(data, dict) or 'session_id' not in data:
             raise TeleGateError('GET /session: unexpected answer {!r}'.format(data))
@@ -326,10 +332,12 @@ class TelegramSessionManagerClient:
         except Exception:  # a broken notice callback must not break acquiring
             pass
 
-    def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None) -> Dict[str, Any]:
+    def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None,
+                    format: Optional[str] = None) -> Dict[str, Any]:
         """
         Lease a session: a dict with ``session_id``, ``session_name`` (and from
         TeleGate ``lease_token``, ``lease_expires_at``, ``proxy``, ...).
+        ``format`` overrides the client's for this call.
 
         With auto-wait (the constructor's, or ``auto_wait=``), waits for one as
         described in _waiting.py, at most ``max_wait`` seconds. Raises
@@ -342,7 +350,7 @@ class TelegramSessionManagerClient:
             wait = plan.poll_seconds() if auto else 0
             started = time.monotonic()
             try:
-                return self._acquire_once(wait)
+                return self._acquire_once(wait, format)
             except NoSessionAvailable as exc:
                 if not auto:
                     raise
@@ -408,7 +416,8 @@ class TelegramSessionManagerClient:
     # --- the context manager ----------------------------------------------------------
 
     @contextmanager
-    def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None) -> Iterator[Lease]:
+    def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None,
+                format: Optional[str] = None) -> Iterator[Lease]:
         """
         ``with client.session() as s:`` leases a session (waiting as the
         client's ``auto_wait`` and ``max_wait`` say, or this call's
@@ -417,7 +426,7 @@ class TelegramSessionManagerClient:
         /floodwait, or AUTH_KEY_UNREGISTERED / AUTH_KEY_DUPLICATED /
         SESSION_REVOKED / USER_DEACTIVATED(_BAN) as /invalidate.
         """
-        lease = Lease(self, self.get_session(max_wait=max_wait))
+        lease = Lease(self, self.get_session(max_wait=max_wait, format=format))
         beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.heartbeat_interval))
         beat.start()
         try:

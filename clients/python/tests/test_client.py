@@ -271,3 +271,30 @@ class AutoWait(ServerTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class SessionStringFormats(ServerTestCase):
+    """``format``: the session string in the asked library's format, or session_string_error."""
+    server_options = {'sessions': 2, 'env': {'TELEGATE_EXPOSE_SESSION_STRING': 'true'}}
+
+    def test_client_format_and_per_call_override(self):
+        import base64
+        c = self.client(format='gramjs')
+        s = c.get_session()
+        raw = base64.b64decode(s['session_string'][1:])  # GramJS: '1' + standard base64
+        self.assertEqual(raw[0], 2)  # DC 2
+        self.assertEqual(raw[3:3 + int.from_bytes(raw[1:3], 'big')], b'149.154.167.51')
+        c.release_session(s['session_id'])
+        # The support files are Telethon files without api_id: a Pyrogram string cannot be made honestly.
+        s = c.get_session(format='pyrogram')
+        self.assertNotIn('session_string', s)
+        self.assertIn('api_id', s['session_string_error'])
+        c.release_session(s['session_id'])
+
+    def test_context_manager_format(self):
+        with self.client().session(format='telethon') as lease:
+            self.assertEqual(len(lease.session_string), 353)  # Telethon's IPv4 StringSession
+            self.assertIsNone(lease.session_string_error)
+        with self.client().session(format='pyrogram') as lease:
+            self.assertIsNone(lease.session_string)
+            self.assertIn('api_id', lease.session_string_error)
