@@ -13,6 +13,9 @@
     `rfree` walk goes on (in chunks) until it finds one or passes `free`'s
     first member, so its length is the number of sessions resting on an asked
     scope that were used less recently than the best fully free one.
+  - tagged (ARGV[10]): the same among sessions carrying every asked tag; the
+    LRU walks stop after as many members as the smallest asked tag's set
+    holds, and then that set is searched whole (exact; at most twice its size).
 
   Input:
     KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] flood zset   KEYS[4] invalid zset
@@ -30,6 +33,9 @@
             derives "<prefix><scope>" for the asked scopes and the scopes a
             promoted session rested on)
     ARGV[9] asked scopes, lowercased, comma-separated, or "" for an unscoped acquire
+    ARGV[10] asked tags, lowercased, comma-separated, or ""
+    ARGV[11] per-tag id set prefix, e.g. "{telegate}:tag:" (the script derives
+            "<prefix><tag>" for the asked tags)
   Output:
     issued:  {1, id, "name<TAB>metaJson", leaseExpiresAtMs}
     none:    {0, inFloodwait, nextDeadlineMs or -1, inUse, nowMs}
@@ -101,44 +107,107 @@ local function earliest(key)
   return first[2] and tonumber(first[2]) or nil
 end
 
-local id = nil
+local scopes, tags = {}, {}
+for scope in string.gmatch(ARGV[9], '[^,]+') do scopes[#scopes + 1] = restPrefix .. scope end
+for tag in string.gmatch(ARGV[10], '[^,]+') do tags[#tags + 1] = ARGV[11] .. tag end
+
 local nextDl = earliest(KEYS[3])
-if ARGV[9] == '' then
-  local popped = rcall('ZPOPMIN', KEYS[1])
-  id = popped[1]
-  local rested = earliest(KEYS[6])
-  if rested and (not nextDl or rested < nextDl) then nextDl = rested end
-else
-  local scopes = {}
-  for scope in string.gmatch(ARGV[9], '[^,]+') do scopes[#scopes + 1] = restPrefix .. scope end
-  local first = rcall('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local bound = first[2] and tonumber(first[2]) or nil
-  local rank, chunk, done = 0, 64, false
-  while not done do
-    local page = rcall('ZRANGE', KEYS[5], rank, rank + chunk - 1, 'WITHSCORES')
-    if #page == 0 then break end
+local function soonest(dl)
+  if dl and (not nextDl or dl < nextDl) then nextDl = dl end
+end
+
+-- The latest running rest of `id` on an asked scope (0: none).
+local function blockedUntil(id)
+  local blocked = 0
+  for _, key in ipairs(scopes) do
+    local dl = tonumber(rcall('ZSCORE', key, id) or '0')
+    if dl > now and dl > blocked then blocked = dl end
+  end
+  return blocked
+end
+
+local function tagged(id, skip)
+  for _, key in ipairs(tags) do
+    if key ~= skip and rcall('SISMEMBER', key, id) == 0 then return false end
+  end
+  return true
+end
+
+-- Eligible for a scoped request from rfree: the asked tags, no rest on an asked scope.
+local function restedOk(id)
+  if not tagged(id) then return false end
+  local blocked = blockedUntil(id)
+  if blocked > 0 then soonest(blocked) return false end
+  return true
+end
+
+-- The first member of zset `key` in LRU order scored below `bound` (nil: any)
+-- that passes `ok`, looking at `budget` members at most.
+-- Returns id, score, and whether the answer is final (false: budget spent).
+local function walk(key, bound, ok, budget)
+  local rank = 0
+  while true do
+    local page = rcall('ZRANGE', key, rank, rank + 63, 'WITHSCORES')
+    if #page == 0 then return nil, nil, true end
     for i = 1, #page, 2 do
-      if bound and tonumber(page[i + 1]) >= bound then done = true break end
-      local blocked = 0
-      for _, key in ipairs(scopes) do
-        local dl = tonumber(rcall('ZSCORE', key, page[i]) or '0')
-        if dl > now and dl > blocked then blocked = dl end
-      end
-      if blocked == 0 then
-        id = page[i]
-        rcall('ZREM', KEYS[5], id)
-        rcall('ZREM', KEYS[6], id)
-        done = true
-        break
-      end
-      if not nextDl or blocked < nextDl then nextDl = blocked end
+      local score = tonumber(page[i + 1])
+      if bound and score >= bound then return nil, nil, true end
+      if ok(page[i]) then return page[i], score, true end
+      budget = budget - 1
+      if budget <= 0 then return nil, nil, false end
     end
-    rank = rank + chunk
+    rank = rank + 64
   end
-  if not id and first[1] then
-    id = first[1]
-    rcall('ZREM', KEYS[1], id)
+end
+
+local id, from = nil, nil
+if #scopes == 0 and #tags == 0 then
+  -- every existing client: nothing but the LRU free session
+  id = rcall('ZPOPMIN', KEYS[1])[1]
+  soonest(earliest(KEYS[6]))
+elseif #tags == 0 then
+  -- scoped: free's first member, unless an rfree member used less recently rests on none of the scopes
+  local first = rcall('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  id, from = first[1], KEYS[1]
+  local r = walk(KEYS[5], first[2] and tonumber(first[2]) or nil, restedOk, math.huge)
+  if r then id, from = r, KEYS[5] end
+else
+  -- tagged: walk the LRU order while that is cheaper than the smallest asked tag's set,
+  -- else take the best member of that set; exact either way
+  local smallest, size = nil, math.huge
+  for _, key in ipairs(tags) do
+    local n = rcall('SCARD', key)
+    if n < size then smallest, size = key, n end
   end
+  if #scopes == 0 then soonest(earliest(KEYS[6])) end
+  if size > 0 then
+    local f, fScore, final = walk(KEYS[1], nil, tagged, size)
+    if final and #scopes > 0 then
+      local r, _, rFinal = walk(KEYS[5], fScore, restedOk, size)
+      final = rFinal
+      if r then f = r end
+      if f then id, from = f, (r and KEYS[5] or KEYS[1]) end
+    elseif final then
+      id, from = f, KEYS[1]
+    end
+    if not final then
+      local best = nil
+      for _, m in ipairs(rcall('SMEMBERS', smallest)) do
+        if tagged(m, smallest) then
+          local score, set = rcall('ZSCORE', KEYS[1], m), KEYS[1]
+          if not score and #scopes > 0 then
+            score, set = rcall('ZSCORE', KEYS[5], m), KEYS[5]
+            if score and blockedUntil(m) > 0 then soonest(blockedUntil(m)) score = nil end
+          end
+          if score and (not best or tonumber(score) < best) then best, id, from = tonumber(score), m, set end
+        end
+      end
+    end
+  end
+end
+if id and from then
+  rcall('ZREM', from, id)
+  if from == KEYS[5] then rcall('ZREM', KEYS[6], id) end
 end
 
 if not id then

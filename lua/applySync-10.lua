@@ -13,12 +13,15 @@
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
     ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
             each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
-    ARGV[3] JSON {"u": [{"n": name, "m": metaJson, "s": sig or "", "e": fileError or ""}...],
+    ARGV[3] JSON {"u": [{"n": name, "m": metaJson, "s": sig or "", "e": fileError or "",
+                         "g": tags "t1,t2" (sorted) or ""}...],
                   "r": [name...]}
     ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] sessions per bucket
     ARGV[6] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope a removed session rests on, from its "<id>:rs" field)
+    ARGV[7] per-tag id set prefix (the script derives "<prefix><tag>" for the
+            tags a session gains or loses: "g" below against its "<id>:g" field)
   Output:
     {added, removed, updated}
     -3 the fence is stale (a deposed leader): nothing written
@@ -56,6 +59,15 @@ local function authKeyId(metaJson)
   return nil
 end
 
+-- Keep the per-tag sets in step with the session's tags.
+local function setTags(id, h, tags)
+  local old = rcall('HGET', h, id .. ':g') or ''
+  if old == tags then return end
+  for tag in string.gmatch(old, '[^,]+') do rcall('SREM', ARGV[7] .. tag, id) end
+  for tag in string.gmatch(tags, '[^,]+') do rcall('SADD', ARGV[7] .. tag, id) end
+  if tags == '' then rcall('HDEL', h, id .. ':g') else rcall('HSET', h, id .. ':g', tags) end
+end
+
 local function setFileError(id, h, err)
   rcall('HSET', h, id .. ':r', 'file_error: ' .. err)
   local hs = healthOf(id)
@@ -78,6 +90,7 @@ for _, u in ipairs(batch.u or {}) do
     local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    setTags(id, h, u.g or '')
     if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
@@ -90,6 +103,7 @@ for _, u in ipairs(batch.u or {}) do
       relogged = newKey ~= nil and newKey ~= authKeyId(string.match(old, '\t(.*)$') or '')
     end
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    setTags(id, h, u.g or '')
     if relogged then
       -- a new login replaced the file: logged_out ends by itself
       rcall('ZREM', KEYS[10], id)
@@ -123,6 +137,7 @@ for _, name in ipairs(batch.r or {}) do
     rcall('ZREM', KEYS[9], id)
     rcall('ZREM', KEYS[10], id)
     local h = bucketOf(id)
+    setTags(id, h, '')
     local rs = rcall('HGET', h, id .. ':rs')
     if rs then
       for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[6] .. scope, id) end

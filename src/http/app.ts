@@ -70,9 +70,9 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/d
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Scopes compare case-insensitively: lowercased, each once. */
-function normalizeScopes(scopes: readonly string[] | undefined): string[] {
-  return [...new Set((scopes ?? []).map((s) => s.toLowerCase()))];
+/** Scopes and tags compare case-insensitively: lowercased, each once. */
+function lowerOnce(values: readonly string[] | undefined): string[] {
+  return [...new Set((values ?? []).map((s) => s.toLowerCase()))];
 }
 
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
@@ -154,8 +154,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!res.writableFinished) gone.abort();
     });
     let parked = false;
-    const scopes = normalizeScopes(p.scope);
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), { scopes });
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (r.ok) {

@@ -66,6 +66,7 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
     reason: s.reason,
     rests: Object.fromEntries(Object.entries(s.rests).map(([scope, dl]) => [scope, formatUtc(dl)])),
     health: s.health,
+    tags: s.meta.tags ?? [],
     last_error: s.lastError === null ? null : { error: s.lastError.name, at: formatUtc(s.lastError.at) },
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };

@@ -30,6 +30,12 @@ export const schemas = {
         description:
           'Methods the worker will call (repeated or comma-separated, case-insensitive): only a session resting on none of them is issued. Without it: only sessions with no running rest at all',
       },
+      tag: {
+        type: 'array',
+        items: scopeItem,
+        maxItems: MAX_SCOPES,
+        description: 'Only a session carrying every one of these tags (sidecar "tags"; repeated or comma-separated, case-insensitive)',
+      },
       format: {
         type: 'string',
         enum: SESSION_STRING_FORMATS,
@@ -87,7 +93,7 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
-export interface AcquireParams { wait?: number; scope?: string[]; format?: SessionStringFormat }
+export interface AcquireParams { wait?: number; scope?: string[]; tag?: string[]; format?: SessionStringFormat }
 export interface ReleaseParams { session_id: number; lease_token?: string }
 export interface InvalidateParams { session_id: number; reason?: string }
 export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string; scope?: string }

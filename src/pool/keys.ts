@@ -10,6 +10,7 @@
  *                                          field `<id>:rs` → scoped rests, JSON {scope: deadlineMs}
  *                                          field `<id>:re` → latest scoped deadline (ms)
  *                                          field `<id>:e` → last reported error "<NAME><TAB><ms>"
+ *                                          field `<id>:g` → its tags, "t1,t2" (sorted)
  *
  * Scoped rests (rests on one Telegram method): `free` holds only sessions with
  * no running rest at all (an unscoped acquire touches nothing else); `rfree`
@@ -18,6 +19,8 @@
  * of its last scoped rest (promotion back to `free`); `{p}:rest:<scope>` holds
  * id → deadline per scope, and `scopes` scope → the latest deadline ever set
  * on it (so a scope whose rests all ended is dropped whole).
+ *
+ * Tags: `{p}:tag:<tag>` is the set of ids carrying it (kept by sync).
  *
  * Health (`health` zset, one score per session that is not simply ok):
  * restricted → the end of its restriction rest (ms, counted while ahead),
@@ -29,7 +32,7 @@ export const HEALTH_LOGGED_OUT = 1;
 export const HEALTH_BANNED = 2;
 export const HEALTH_FILE_ERROR = 3;
 
-/** Sessions per bucket hash: 64 x up to 6 fields stays under Redis's default hash-max-listpack-entries (512). */
+/** Sessions per bucket hash: 64 x up to 7 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -48,6 +51,8 @@ export interface Keys {
   restPrefix: string;
   /** id → health code or restriction end (see above). */
   health: string;
+  /** Prefix of the per-tag id sets: `${tagPrefix}${tag}`. */
+  tagPrefix: string;
   fence: string;
   leader: string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
@@ -66,6 +71,7 @@ export const sessionField = {
   rests: (id: number | string): string => `${id}:rs`,
   restEnd: (id: number | string): string => `${id}:re`,
   lastError: (id: number | string): string => `${id}:e`,
+  tags: (id: number | string): string => `${id}:g`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -83,6 +89,7 @@ export function makeKeys(prefix: string): Keys {
     scopes: `${p}:scopes`,
     restPrefix: `${p}:rest:`,
     health: `${p}:health`,
+    tagPrefix: `${p}:tag:`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     sessionPrefix,

@@ -211,7 +211,19 @@ export class MemoryStore implements PoolStore {
     const now = this.clock();
     this.promoteDue(now);
     const scopes = opts.scopes ?? [];
-    const first = this.free.min();
+    const tags = opts.tags ?? [];
+    const tagged = (candidate: number): boolean => {
+      const own = this.sessions.get(candidate)?.meta.tags ?? [];
+      return tags.every((t) => own.includes(t));
+    };
+    // Free's first member carrying the tags (a linear walk: the embedded store serves small pools).
+    let first: Entry | undefined;
+    for (const e of this.free.entries()) {
+      if (tagged(e[1])) {
+        first = e;
+        break;
+      }
+    }
     let next = this.flood.min()?.[0];
     let id = first?.[1];
     if (scopes.length === 0) {
@@ -221,6 +233,7 @@ export class MemoryStore implements PoolStore {
       // The LRU rfree member resting on none of the scopes, if used less recently than free's first.
       for (const [score, candidate] of this.rfree.entries()) {
         if (first && score >= first[0]) break;
+        if (!tagged(candidate)) continue;
         const blocked = this.blockedUntil(candidate, scopes, now);
         if (blocked === 0) {
           id = candidate;

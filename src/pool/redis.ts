@@ -163,11 +163,12 @@ export class RedisStore implements PoolStore {
     const k = this.keys;
     const token = newLeaseToken();
     const scopes = (opts.scopes ?? []).join(',');
+    const tags = (opts.tags ?? []).join(',');
     const reply = arr(
       await this.run(() =>
         this.redis.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
-          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, k.restPrefix, scopes,
+          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, k.restPrefix, scopes, tags, k.tagPrefix,
         ),
       ),
       'acquireSession',
@@ -342,13 +343,13 @@ export class RedisStore implements PoolStore {
   async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
     const k = this.keys;
     const payload = JSON.stringify({
-      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
+      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(',') })),
       r: batch.removes,
     });
     const reply = await this.run(() =>
       this.redis.applySync(
         k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health,
-        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix,
+        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix, k.tagPrefix,
       ),
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
@@ -361,7 +362,7 @@ export class RedisStore implements PoolStore {
     const r = arr(
       await this.run(() => this.redis.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
-          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, k.restPrefix, '',
+          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, k.restPrefix, '', '', k.tagPrefix,
         ),),
       'reap',
       3,

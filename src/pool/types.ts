@@ -40,6 +40,8 @@ export interface SessionMeta {
    * different one at sync means a new login, which ends `logged_out`.
    */
   authKeyId?: string;
+  /** Sidecar `"tags"`, lowercased and sorted: GET /session?tag= issues only sessions carrying every asked tag. */
+  tags?: string[];
   /** What the strings of other formats are made from (GET /session?format=); stored with sessionString. */
   sessionKey?: SessionKey;
 }
@@ -61,6 +63,8 @@ export interface AcquireOptions {
    * or empty: only sessions with no running rest at all.
    */
   scopes?: readonly string[];
+  /** Lowercased tags: only sessions carrying every one of them are issued. */
+  tags?: readonly string[];
 }
 
 export type AcquireResult =

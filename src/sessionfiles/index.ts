@@ -146,6 +146,7 @@ function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileO
   else meta.proxy = opts.defaultProxy === null ? null : { ...opts.defaultProxy };
 
   if (sidecar !== null) meta.account = sidecar.account;
+  if (sidecar?.tags !== undefined && sidecar.tags.length > 0) meta.tags = sidecar.tags;
 
   if (parsed.ok) {
     const s = parsed.session;

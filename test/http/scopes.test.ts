@@ -94,6 +94,24 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       assert.equal(plain.body.session_id, b?.session_id);
     });
 
+    it('GET /session?tag= issues only sessions carrying every tag, combinable with scope', async () => {
+      await t.store.applySync({
+        upserts: [
+          { name: 'alpha', meta: { tags: ['ru'] } },
+          { name: 'beta', meta: { tags: ['premium', 'ru'] } },
+        ],
+        removes: [],
+      });
+      assert.equal((await get('/session?tag=PREMIUM&tag=ru').expect(200)).body.session_name, 'beta');
+      assert.equal((await get('/session?tag=premium,ru').expect(503)).body.detail.error, 'no_free_session');
+      const a = (await get('/session?tag=ru&scope=messages.sendMessage').expect(200)).body as Issued;
+      assert.equal((await get('/session?tag=ru').expect(503)).body.detail.error, 'no_free_session');
+      await post('/floodwait').send({ session_id: a.session_id, wait_seconds: 600, scope: 'messages.sendMessage' }).expect(200);
+      await get('/session?tag=ru&scope=messages.sendMessage').expect(503);
+      assert.equal((await get('/session?tag=ru&scope=messages.getHistory').expect(200)).body.session_name, 'alpha');
+      assert.equal((await get('/session?tag=a%20b').expect(422)).body.detail[0].loc[1], 'tag');
+    });
+
     it('GET /sessions shows a session resting on a scope as floodwait, with its rests', async () => {
       const [a] = await takeAll();
       await post('/floodwait').send({ session_id: a?.session_id, wait_seconds: 600, scope: 'x' }).expect(200);

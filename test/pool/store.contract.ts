@@ -624,6 +624,55 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       });
     });
 
+    describe('tags', () => {
+      const tagged = (name: string, ...tags: string[]) => ({ name, meta: { tags } });
+      const ask = async (tags: string[], scopes: string[] = []) => {
+        const r = await store.acquire(HOUR, { tags, scopes });
+        return r.ok ? r.session.name : null;
+      };
+
+      it('issues only sessions carrying every asked tag, least recently used first', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru'), tagged('b', 'premium', 'ru'), tagged('c', 'premium'), tagged('d')], removes: [] });
+        assert.equal(await ask(['premium', 'ru']), 'b');
+        assert.equal(await ask(['premium', 'ru']), null);
+        assert.equal(await ask(['ru']), 'a');
+        assert.equal(await ask(['nope']), null);
+        assert.equal(await ask([]), 'c');
+        await invariant();
+      });
+
+      it('stays exact when the tagged sessions are the most recently used of many', async () => {
+        // 12 untagged sessions come first in LRU order: a store that looks only at the head must search further
+        await register(...Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')}`));
+        await store.applySync({ upserts: [tagged('t1', 'x'), tagged('t2', 'x')], removes: [] });
+        assert.equal(await ask(['x']), 't1');
+        assert.equal(await ask(['x']), 't2');
+        assert.equal(await ask(['x']), null);
+      });
+
+      it('tags change with the file at sync, and go with it', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru')], removes: [] });
+        await store.applySync({ upserts: [tagged('a', 'de')], removes: [] });
+        assert.equal(await ask(['ru']), null);
+        assert.equal(await ask(['de']), 'a');
+        await store.applySync({ upserts: [], removes: ['a'] });
+        await store.applySync({ upserts: [tagged('b')], removes: [] });
+        assert.equal(await ask(['de']), null, 'a removed session leaves no tag behind');
+      });
+
+      it('combine with scopes: the tags and no rest on an asked scope', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru'), tagged('b', 'ru'), tagged('c')], removes: [] });
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.release(b.id, b.leaseToken);
+        assert.equal(await ask(['ru'], ['x']), 'b');
+        assert.equal(await ask(['ru'], ['y']), 'a', 'free for y, resting on x');
+        const none = await store.acquire(HOUR, { tags: ['ru'], scopes: ['x'] });
+        assert.equal(none.ok, false);
+      });
+    });
+
     it('200 parallel acquires on 50 sessions issue each session exactly once', async () => {
       await register(...Array.from({ length: 50 }, (_, i) => `p${i}`));
       const results = await Promise.all(Array.from({ length: 200 }, () => store.acquire(HOUR)));
