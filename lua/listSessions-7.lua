@@ -11,10 +11,13 @@
     ARGV[2] cursor: list ids greater than this
     ARGV[3] limit   ARGV[4] state filter or ""   ARGV[5] ids to examine at most
     ARGV[6] sessions per bucket
+    ARGV[7] health filter ("ok", "restricted", "logged_out", "banned", "file_error") or ""
+    ARGV[8] tag filter: the tag's id set key ("<tag prefix><tag>", derived by the caller), or ""
+    ARGV[9] scope filter: the scope's rest zset key ("<rest prefix><scope>"), or ""
   Output:
     {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason,
      scoped rests JSON {scope: deadlineMs} or "", health score or -1,
-     last error "<NAME><TAB><ms>" or "", id, ...}
+     last error "<NAME><TAB><ms>" or "", counters JSON or "", id, ...}
   A session with only scoped rests running is in "floodwait" until the last
   one ends (as /status counts it); its rests say which scopes.
 ]]
@@ -29,7 +32,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs', id .. ':e')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs', id .. ':e', id .. ':c')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -43,7 +46,14 @@ while id < last and found < limit and budget > 0 do
       elseif floodEnd > now then state, deadline = 'floodwait', floodEnd
       elseif restEnd > now then state, deadline = 'floodwait', restEnd end
     end
-    if ARGV[4] == '' or ARGV[4] == state then
+    local hs = tonumber(rcall('ZSCORE', KEYS[7], sid) or '-1')
+    local health = 'ok'
+    if hs == 1 then health = 'logged_out' elseif hs == 2 then health = 'banned'
+    elseif hs == 3 then health = 'file_error' elseif hs > now then health = 'restricted' end
+    if (ARGV[4] == '' or ARGV[4] == state)
+      and (ARGV[7] == '' or ARGV[7] == health)
+      and (ARGV[8] == '' or rcall('SISMEMBER', ARGV[8], sid) == 1)
+      and (ARGV[9] == '' or tonumber(rcall('ZSCORE', ARGV[9], sid) or '0') > now) then
       found = found + 1
       local n = #out
       out[n + 1] = id
@@ -52,8 +62,9 @@ while id < last and found < limit and budget > 0 do
       out[n + 4] = deadline
       out[n + 5] = f[2] or ''
       out[n + 6] = f[3] or ''
-      out[n + 7] = tonumber(rcall('ZSCORE', KEYS[7], sid) or '-1')
+      out[n + 7] = hs
       out[n + 8] = f[4] or ''
+      out[n + 9] = f[5] or ''
     end
   end
 end

@@ -70,7 +70,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       if (lastError) logger.info('redis connection restored');
       lastError = '';
     });
-    const redisStore = new RedisStore(redis, config.keyPrefix);
+    const redisStore = new RedisStore(redis, config.keyPrefix, config.eventsMaxLen);
     store = redisStore;
     // The subscriber queues its SUBSCRIBE until connected and resubscribes after reconnects.
     const sub = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
@@ -83,7 +83,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     closers.push(() => source.close(), () => store.close());
     logger.info({ replica: replicaId, store: 'redis' }, 'using Redis store');
   } else {
-    const memory = new MemoryStore();
+    const memory = new MemoryStore(Date.now, config.eventsMaxLen);
     store = memory;
     freed = memoryFreedSource(memory);
     leadership = new LocalLeadership();

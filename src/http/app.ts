@@ -23,7 +23,7 @@ import { authMiddleware, makeAuthenticator, requireAdmin } from './auth';
 import { HttpError, errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams } from './params';
-import { ceilSeconds, presentListed, presentSession, presentStatus } from './present';
+import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus } from './present';
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
@@ -56,6 +56,7 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/report': ['POST'],
   '/heartbeat': ['POST'],
   '/sessions': ['GET'],
+  '/events': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
   '/metrics': ['GET'],
@@ -236,8 +237,21 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/sessions', requireAdmin, async (req, res) => {
     const p = readParams<S.ListParams>(req, S.schemas.list);
-    const page = await pool.store.list({ state: p.state, cursor: p.cursor === undefined ? undefined : String(p.cursor), limit: p.limit ?? 100 });
+    const page = await pool.store.list({
+      state: p.state,
+      health: p.health,
+      tag: p.tag?.toLowerCase(),
+      scope: p.scope?.toLowerCase(),
+      cursor: p.cursor === undefined ? undefined : String(p.cursor),
+      limit: p.limit ?? 100,
+    });
     res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
+  });
+
+  app.get('/events', requireAdmin, async (req, res) => {
+    const p = readParams<S.EventsParams>(req, S.schemas.events);
+    const page = await pool.store.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
+    res.json({ events: page.events.map(presentEvent), next_cursor: page.nextCursor });
   });
 
   if (metrics) {

@@ -4,7 +4,7 @@
  */
 import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
-import { ERROR_NAME_PATTERN } from '../telegram/errors';
+import { ERROR_NAME_PATTERN, HEALTH_STATES, type Health } from '../telegram/errors';
 import { SCOPE_PATTERN } from '../telegram/scope';
 import { SESSION_STRING_FORMATS, type SessionStringFormat } from '../sessionfiles/convert';
 
@@ -87,7 +87,18 @@ export const schemas = {
     type: 'object',
     properties: {
       state: { type: 'string', enum: SESSION_STATES, description: 'Only sessions in this state' },
+      health: { type: 'string', enum: HEALTH_STATES, description: 'Only sessions in this health' },
+      tag: { ...scopeItem, description: 'Only sessions carrying this tag' },
+      scope: { ...scopeItem, description: 'Only sessions with a running rest on this scope' },
       cursor: { type: 'integer', minimum: 0, description: 'next_cursor of the previous page' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'Page size (at most)' },
+    },
+  },
+  events: {
+    type: 'object',
+    properties: {
+      session_id: { type: 'integer', description: "Only this session's events" },
+      cursor: { type: 'string', minLength: 3, maxLength: 41, pattern: '^\\d{1,20}-\\d{1,20}$', description: 'next_cursor of the previous page (older events)' },
       limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'Page size (at most)' },
     },
   },
@@ -101,4 +112,12 @@ export interface RestoreParams { session_id: number }
 export interface ReportParams { session_id: number; error: string; method?: string; lease_token?: string }
 export interface HeartbeatParams { session_id: number; lease_token: string }
 export interface SyncParams { force?: boolean }
-export interface ListParams { state?: (typeof SESSION_STATES)[number]; cursor?: number; limit?: number }
+export interface ListParams {
+  state?: (typeof SESSION_STATES)[number];
+  health?: Health;
+  tag?: string;
+  scope?: string;
+  cursor?: number;
+  limit?: number;
+}
+export interface EventsParams { session_id?: number; cursor?: string; limit?: number }

@@ -11,6 +11,7 @@
  *                                          field `<id>:re` → latest scoped deadline (ms)
  *                                          field `<id>:e` → last reported error "<NAME><TAB><ms>"
  *                                          field `<id>:g` → its tags, "t1,t2" (sorted)
+ *                                          field `<id>:c` → counters JSON {i, n, s, r: {scope: n}}
  *
  * Scoped rests (rests on one Telegram method): `free` holds only sessions with
  * no running rest at all (an unscoped acquire touches nothing else); `rfree`
@@ -32,7 +33,7 @@ export const HEALTH_LOGGED_OUT = 1;
 export const HEALTH_BANNED = 2;
 export const HEALTH_FILE_ERROR = 3;
 
-/** Sessions per bucket hash: 64 x up to 7 fields stays under Redis's default hash-max-listpack-entries (512). */
+/** Sessions per bucket hash: 64 x up to 8 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -53,6 +54,8 @@ export interface Keys {
   health: string;
   /** Prefix of the per-tag id sets: `${tagPrefix}${tag}`. */
   tagPrefix: string;
+  /** The capped stream of recent events (XADD MAXLEN ~). */
+  events: string;
   fence: string;
   leader: string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
@@ -72,6 +75,7 @@ export const sessionField = {
   restEnd: (id: number | string): string => `${id}:re`,
   lastError: (id: number | string): string => `${id}:e`,
   tags: (id: number | string): string => `${id}:g`,
+  counters: (id: number | string): string => `${id}:c`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -90,6 +94,7 @@ export function makeKeys(prefix: string): Keys {
     restPrefix: `${p}:rest:`,
     health: `${p}:health`,
     tagPrefix: `${p}:tag:`,
+    events: `${p}:events`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     sessionPrefix,

@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
-import { newLeaseToken, reportedRest } from './redis';
+import { DEFAULT_EVENTS_MAX_LEN, newLeaseToken, reportedRest, restCount } from './redis';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -23,8 +23,13 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  EventInput,
+  EventPage,
+  EventQuery,
+  PoolEvent,
   ReportInput,
   ReportOutcome,
+  SessionCounters,
   RestoreResult,
   SessionMeta,
   SessionState,
@@ -84,9 +89,25 @@ interface Session {
   /** Health other than ok and restricted (restricted: the `restricted` set). */
   mark: 'logged_out' | 'banned' | 'file_error' | null;
   lastError: { name: string; at: number } | null;
+  counters: SessionCounters;
+}
+
+/** Run `fn` as a promise: its throw becomes the rejection. */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors -- rethrown as thrown
+  }
 }
 
 type Mark = NonNullable<Session['mark']>;
+
+/** "<ms>-<seq>" → [ms, seq]. */
+function streamId(id: string): [number, number] {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return [Number(ms), Number(seq)];
+}
 
 export class MemoryStore implements PoolStore {
   readonly kind = 'memory' as const;
@@ -108,8 +129,60 @@ export class MemoryStore implements PoolStore {
   private readonly marks: Record<Mark, Set<number>> = { logged_out: new Set(), banned: new Set(), file_error: new Set() };
   private fence: number | null = null;
 
-  constructor(private readonly clock: () => number = Date.now) {
+  /** The capped event history: a ring buffer of `eventsMaxLen` entries. */
+  private readonly ring: PoolEvent[] = [];
+  private ringStart = 0;
+  private lastEventAt = 0;
+  private lastEventSeq = 0;
+
+  constructor(
+    private readonly clock: () => number = Date.now,
+    private readonly eventsMaxLen = DEFAULT_EVENTS_MAX_LEN,
+  ) {
     this.events.setMaxListeners(0);
+  }
+
+  /** An event into the ring (ids "<ms>-<seq>" as Redis streams make them), and the counter bump. */
+  private record(e: EventInput, count?: { id: number; kind: 'issued' } | ReturnType<typeof restCount>): void {
+    const now = this.clock();
+    if (now > this.lastEventAt) {
+      this.lastEventAt = now;
+      this.lastEventSeq = 0;
+    } else this.lastEventSeq++;
+    const event: PoolEvent = { id: `${this.lastEventAt}-${this.lastEventSeq}`, at: this.lastEventAt, ...e };
+    for (const k of Object.keys(event) as Array<keyof PoolEvent>) if (event[k] === undefined) delete event[k];
+    if (this.ring.length < this.eventsMaxLen) this.ring.push(event);
+    else {
+      this.ring[this.ringStart] = event;
+      this.ringStart = (this.ringStart + 1) % this.eventsMaxLen;
+    }
+    const c = count && this.sessions.get(count.id)?.counters;
+    if (!c || !count) return;
+    if (count.kind === 'issued') c.issued++;
+    else {
+      c.rests++;
+      c.restedSeconds += count.seconds;
+      c.restsByScope[count.scope] = (c.restsByScope[count.scope] ?? 0) + 1;
+    }
+  }
+
+  history(query: EventQuery): Promise<EventPage> {
+    const events: PoolEvent[] = [];
+    const n = this.ring.length;
+    const before = query.cursor === undefined ? null : streamId(query.cursor);
+    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let last: string | null = null;
+    for (let i = n - 1; i >= 0 && events.length < query.limit && budget > 0; i--) {
+      const e = this.ring[(this.ringStart + i) % n];
+      if (!e) continue;
+      const [ms, seq] = streamId(e.id);
+      if (before && (ms > before[0] || (ms === before[0] && seq >= before[1]))) continue;
+      budget--;
+      last = e.id;
+      if (query.sessionId === undefined || e.sessionId === query.sessionId) events.push({ ...e });
+      if (i === 0) last = null;
+    }
+    return Promise.resolve({ events, nextCursor: last });
   }
 
   /** Leadership is trivially this process's; kept for the cluster code path. */
@@ -257,6 +330,7 @@ export class MemoryStore implements PoolStore {
     const leaseExpiresAt = now + leaseTtlMs;
     this.leased.add(id, leaseExpiresAt);
     s.token = newLeaseToken();
+    this.record({ type: 'issued', sessionId: id }, { id, kind: 'issued' });
     return Promise.resolve({ ok: true, session: { id, name: s.name, leaseToken: s.token, leaseExpiresAt, meta: s.meta } });
   }
 
@@ -266,17 +340,32 @@ export class MemoryStore implements PoolStore {
     const s = this.sessions.get(id);
     if (!s) return Promise.resolve();
     if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
-    if (this.leased.remove(id)) this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
+    if (this.leased.remove(id)) {
+      this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
+      this.record({ type: 'released', sessionId: id });
+    }
     return Promise.resolve();
   }
 
-  async report(id: number, input: ReportInput): Promise<ReportOutcome> {
+  report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    return attempt(() => {
+      const r = this.reportNow(id, input);
+      const d = input.decision;
+      const event: EventInput = { type: 'report', sessionId: id, error: input.error, action: r.action };
+      if (r.scope !== null) event.scope = r.scope;
+      if (r.until !== null) event.until = r.until;
+      this.record(event, r.action === 'rest' && d.action === 'rest' ? restCount(id, d.scope ?? undefined, d.seconds * 1000) : undefined);
+      return r;
+    });
+  }
+
+  private reportNow(id: number, input: ReportInput): ReportOutcome {
     const d = input.decision;
     const s = this.sessions.get(id);
     if (!s) throw new SessionNotFoundError(id);
     if (input.leaseToken !== undefined && s.token !== input.leaseToken) throw new LeaseMismatchError(id);
     if (d.action === 'rest') {
-      const r = await this.floodWait(id, d.seconds * 1000, undefined, d.scope ?? undefined);
+      const r = this.restNow(id, d.seconds * 1000, undefined, d.scope ?? undefined);
       if (d.health === 'restricted' && r.state === 'floodwait' && s.mark === null) {
         this.restricted.add(id, Math.max(r.until, this.restricted.score(id) ?? 0));
       }
@@ -285,7 +374,7 @@ export class MemoryStore implements PoolStore {
     }
     s.lastError = { name: input.error, at: this.clock() };
     if (d.action === 'invalidate') {
-      await this.invalidate(id, input.error);
+      this.invalidateNow(id, input.error);
       this.setMark(id, s, d.health);
       return { id, action: 'invalidate', scope: null, until: null, health: d.health };
     }
@@ -293,29 +382,38 @@ export class MemoryStore implements PoolStore {
   }
 
   floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    return attempt(() => {
+      const r = this.restNow(id, waitMs, leaseToken, scope);
+      if (r.state === 'floodwait') this.record({ type: 'rest', sessionId: id, scope, until: r.until }, restCount(id, scope, waitMs));
+      return r;
+    });
+  }
+
+  /** The rest itself (floodWaitSession). Throws SessionNotFoundError, LeaseMismatchError. */
+  private restNow(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined): FloodWaitResult {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
-    if (!s) return Promise.reject(new SessionNotFoundError(id));
-    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if (!s) throw new SessionNotFoundError(id);
+    if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
     const base = { id, name: s.name, scope: scope ?? null };
     let until = now + waitMs;
-    if (this.invalid.score(id) !== undefined) return Promise.resolve({ ...base, until, state: 'invalidated' });
-    if (scope !== undefined) return Promise.resolve(this.scopedRest(id, s, scope, until, now));
+    if (this.invalid.score(id) !== undefined) return { ...base, until, state: 'invalidated' };
+    if (scope !== undefined) return this.scopedRest(id, s, scope, until, now);
     until = Math.max(until, this.flood.score(id) ?? 0);
     if (until <= now) {
       this.flood.remove(id);
       if (this.leased.remove(id) || (this.free.score(id) === undefined && this.rfree.score(id) === undefined)) {
         this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
       }
-      return Promise.resolve({ ...base, until: now, state: 'free' });
+      return { ...base, until: now, state: 'free' };
     }
     this.free.remove(id);
     this.leased.remove(id);
     this.rfree.remove(id);
     this.rend.remove(id);
     this.flood.add(id, until);
-    return Promise.resolve({ ...base, until, state: 'floodwait' });
+    return { ...base, until, state: 'floodwait' };
   }
 
   /** A rest on one scope: recorded, then the session leaves `in_use` (as floodWaitSession's scoped branch). */
@@ -350,18 +448,24 @@ export class MemoryStore implements PoolStore {
   }
 
   invalidate(id: number, reason?: string): Promise<void> {
+    if (this.invalidateNow(id, reason)) this.record({ type: 'invalidated', sessionId: id, reason });
+    return Promise.resolve();
+  }
+
+  /** True when invalidated now (false: unknown, or already invalidated). */
+  private invalidateNow(id: number, reason?: string): boolean {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
-    if (!s) return Promise.resolve();
+    if (!s) return false;
     if (this.invalid.score(id) !== undefined) {
       if (reason) s.reason = reason;
-      return Promise.resolve();
+      return false;
     }
     this.removeEverywhere(id);
     this.invalid.add(id, now);
     s.reason = reason || null;
-    return Promise.resolve();
+    return true;
   }
 
   restore(id: number): Promise<RestoreResult> {
@@ -377,8 +481,10 @@ export class MemoryStore implements PoolStore {
       this.free.add(id, now);
       s.reason = null;
       this.freed(id);
+      this.record({ type: 'restored', sessionId: id });
       return Promise.resolve({ id, state: 'free' });
     }
+    this.record({ type: 'restored', sessionId: id });
     return Promise.resolve({ id, state: this.leased.score(id) !== undefined ? 'in_use' : 'free' });
   }
 
@@ -434,6 +540,10 @@ export class MemoryStore implements PoolStore {
       last = id;
       const state = this.stateOf(id);
       if (query.state !== undefined && query.state !== state) continue;
+      const health = this.healthOf(id, s);
+      if (query.health !== undefined && query.health !== health) continue;
+      if (query.tag !== undefined && !(s.meta.tags ?? []).includes(query.tag)) continue;
+      if (query.scope !== undefined && (s.rests.get(query.scope) ?? 0) <= now) continue;
       sessions.push({
         id,
         name: s.name,
@@ -442,8 +552,9 @@ export class MemoryStore implements PoolStore {
         leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
         reason: s.reason,
         rests: Object.fromEntries([...s.rests].filter(([, dl]) => dl > now)),
-        health: this.healthOf(id, s),
+        health,
         lastError: s.lastError,
+        counters: { ...s.counters, restsByScope: { ...s.counters.restsByScope } },
         meta: s.meta,
       });
     }
@@ -478,6 +589,7 @@ export class MemoryStore implements PoolStore {
           restEnd: 0,
           mark: null,
           lastError: null,
+          counters: { issued: 0, rests: 0, restedSeconds: 0, restsByScope: {} },
         });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
@@ -485,6 +597,7 @@ export class MemoryStore implements PoolStore {
         continue;
       }
       const s = this.mustGet(existing);
+      if (u.sig !== undefined && s.sig !== null && u.sig !== s.sig) this.record({ type: 'file_changed', sessionId: existing, name: u.name });
       // a new login replaced the file (another auth key): logged_out ends by itself
       const relogged = !u.fileError && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
       s.meta = u.meta;
@@ -511,6 +624,7 @@ export class MemoryStore implements PoolStore {
       this.setMark(id, this.mustGet(id), null);
       this.restricted.remove(id);
       this.sessions.delete(id);
+      this.record({ type: 'removed', sessionId: id, name });
       this.ids.delete(name);
       removed++;
     }

@@ -24,15 +24,21 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  EventInput,
+  EventPage,
+  EventQuery,
+  PoolEvent,
   ReportInput,
   ReportOutcome,
+  SessionCounters,
+  EventType,
   RestoreResult,
   SessionMeta,
   SessionState,
   SyncApplyResult,
   SyncBatch,
 } from './types';
-import { SESSION_STATES } from './types';
+import { EVENT_TYPES, SESSION_STATES } from './types';
 
 /** Due flood waits / expired leases moved back to `free` per set per acquire. */
 export const PROMOTE_BATCH = 100;
@@ -124,6 +130,46 @@ function healthOf(score: number, now: number): Health {
   return score > now ? 'restricted' : 'ok';
 }
 
+/** Events kept by default (TELEGATE_EVENTS_MAX_LEN). */
+export const DEFAULT_EVENTS_MAX_LEN = 10_000;
+
+const EVENT_FIELDS = ['scope', 'until', 'error', 'action', 'reason', 'name'] as const;
+
+/** An event as stream fields: t (type), sid (session id), and the optional ones by name. */
+function eventFields(e: EventInput): string[] {
+  const out = ['t', e.type, 'sid', String(e.sessionId)];
+  for (const f of EVENT_FIELDS) if (e[f] !== undefined) out.push(f, String(e[f]));
+  return out;
+}
+
+function parseEvent(id: string, flat: string[]): PoolEvent | null {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i] ?? '', flat[i + 1] ?? '');
+  const type = f.get('t');
+  if (!(EVENT_TYPES as readonly string[]).includes(type ?? '')) return null;
+  const e: PoolEvent = { id, at: Number(id.split('-')[0]), type: type as EventType, sessionId: Number(f.get('sid')) };
+  for (const name of EVENT_FIELDS) {
+    const v = f.get(name);
+    if (v === undefined) continue;
+    if (name === 'until') e.until = Number(v);
+    else e[name] = v;
+  }
+  return e;
+}
+
+/** The counter bump for a rest of `waitMs` on `scope` ("*": account-wide). */
+export function restCount(id: number, scope: string | undefined, waitMs: number): { id: number; kind: 'rest'; scope: string; seconds: number } {
+  return { id, kind: 'rest', scope: scope ?? '*', seconds: Math.round(waitMs / 1000) };
+}
+
+/** A session's "<id>:c" field (lua/countSession-1.lua). */
+function countersOf(json: string): SessionCounters {
+  const c = (json === '' ? {} : JSON.parse(json)) as { i?: number; n?: number; s?: number; r?: Record<string, number> | unknown[] };
+  // cjson writes an empty table as [] — no rests by scope then
+  const byScope = c.r !== undefined && !Array.isArray(c.r) ? c.r : {};
+  return { issued: c.i ?? 0, rests: c.n ?? 0, restedSeconds: c.s ?? 0, restsByScope: byScope };
+}
+
 /** A session's "<id>:e" field: "<NAME><TAB><ms>". */
 function lastError(field: string): { name: string; at: number } | null {
   const tab = field.indexOf('\t');
@@ -147,8 +193,50 @@ export class RedisStore implements PoolStore {
   constructor(
     readonly redis: Redis,
     prefix: string,
+    /** Events kept (approximately: XADD MAXLEN ~). */
+    private readonly eventsMaxLen = DEFAULT_EVENTS_MAX_LEN,
   ) {
     this.keys = makeKeys(prefix);
+  }
+
+  /**
+   * Append to the capped event stream and bump counters, after the state
+   * change succeeded. Best effort on purpose: the change is made and must be
+   * answered; a lost history line must not turn it into an error.
+   */
+  private async record(events: EventInput[], count?: { id: number; kind: 'issued' } | { id: number; kind: 'rest'; scope: string; seconds: number }): Promise<void> {
+    const k = this.keys;
+    const writes: Array<Promise<unknown>> = events.map((e) =>
+      this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)),
+    );
+    if (count?.kind === 'issued') writes.push(this.redis.countSession(k.session(count.id), count.id, 'issued', '', 0));
+    if (count?.kind === 'rest') writes.push(this.redis.countSession(k.session(count.id), count.id, 'rest', count.scope, count.seconds));
+    await Promise.all(writes).catch(() => undefined);
+  }
+
+  async history(query: EventQuery): Promise<EventPage> {
+    const k = this.keys;
+    const events: PoolEvent[] = [];
+    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
+    let last: string | null = null;
+    while (events.length < query.limit && budget > 0) {
+      const count = Math.min(budget, 500);
+      const page = arr(await this.run(() => this.redis.xrevrange(k.events, end, '-', 'COUNT', count)), 'xrevrange');
+      for (const [i, entry] of page.entries()) {
+        const [id, fields] = arr(entry, 'stream entry', 2) as [unknown, unknown];
+        last = str(id, 'stream id');
+        budget--;
+        const e = parseEvent(last, arr(fields, 'stream fields').map((f) => str(f, 'stream field')));
+        if (e && (query.sessionId === undefined || e.sessionId === query.sessionId)) events.push(e);
+        const endOfStream = page.length < count && i === page.length - 1;
+        if (endOfStream) return { events, nextCursor: null };
+        if (events.length >= query.limit) return { events, nextCursor: last };
+      }
+      if (page.length < count) return { events, nextCursor: null };
+      end = `(${last ?? ''}`;
+    }
+    return { events, nextCursor: last };
   }
 
   private async run(fn: () => Promise<unknown>): Promise<unknown> {
@@ -176,9 +264,11 @@ export class RedisStore implements PoolStore {
     );
     if (reply[0] === 1) {
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
+      const id = int(reply[1], 'acquire id');
+      await this.record([{ type: 'issued', sessionId: id }], { id, kind: 'issued' });
       return {
         ok: true,
-        session: { id: int(reply[1], 'acquire id'), name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
+        session: { id, name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
       };
     }
     if (reply[0] === 0) {
@@ -201,10 +291,13 @@ export class RedisStore implements PoolStore {
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
+    if (code === 2) await this.record([{ type: 'released', sessionId: id }]);
   }
 
-  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
-    return this.rest(id, waitMs, leaseToken, scope, '', '');
+  async floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    const r = await this.rest(id, waitMs, leaseToken, scope, '', '');
+    if (r.state === 'floodwait') await this.record([{ type: 'rest', sessionId: id, scope, until: r.until }], restCount(id, scope, waitMs));
+    return r;
   }
 
   private async rest(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string): Promise<FloodWaitResult> {
@@ -223,7 +316,7 @@ export class RedisStore implements PoolStore {
   }
 
   async invalidate(id: number, reason?: string): Promise<void> {
-    await this.invalidateAs(id, reason ?? '', '', '', '');
+    if ((await this.invalidateAs(id, reason ?? '', '', '', '')) === 1) await this.record([{ type: 'invalidated', sessionId: id, reason }]);
   }
 
   /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already. */
@@ -240,6 +333,16 @@ export class RedisStore implements PoolStore {
   }
 
   async report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    const r = await this.reportOnce(id, input);
+    const d = input.decision;
+    const event: EventInput = { type: 'report', sessionId: id, error: input.error, action: r.action };
+    if (r.scope !== null) event.scope = r.scope;
+    if (r.until !== null) event.until = r.until;
+    await this.record([event], r.action === 'rest' && d.action === 'rest' ? restCount(id, d.scope ?? undefined, d.seconds * 1000) : undefined);
+    return r;
+  }
+
+  private async reportOnce(id: number, input: ReportInput): Promise<ReportOutcome> {
     const d = input.decision;
     const token = input.leaseToken ?? '';
     if (d.action === 'rest') {
@@ -263,6 +366,7 @@ export class RedisStore implements PoolStore {
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
+    await this.record([{ type: 'restored', sessionId: id }]);
     return { id, state };
   }
 
@@ -296,7 +400,11 @@ export class RedisStore implements PoolStore {
     const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
     const r = arr(
       await this.run(() =>
-        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.health, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
+        this.redis.listSessions(
+          k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.health,
+          k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET,
+          query.health ?? '', query.tag === undefined ? '' : k.tagPrefix + query.tag, query.scope === undefined ? '' : k.restPrefix + query.scope,
+        ),
       ),
       'listSessions',
       2,
@@ -304,7 +412,7 @@ export class RedisStore implements PoolStore {
     const next = int(r[0], 'list cursor');
     const now = int(r[1], 'list now');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 7 < r.length; i += 8) {
+    for (let i = 2; i + 8 < r.length; i += 9) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -319,6 +427,7 @@ export class RedisStore implements PoolStore {
         rests: runningRests(str(r[i + 5], 'list rests'), now),
         health: healthOf(int(r[i + 6], 'list health'), now),
         lastError: lastError(str(r[i + 7], 'list last error')),
+        counters: countersOf(str(r[i + 8], 'list counters')),
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -342,6 +451,9 @@ export class RedisStore implements PoolStore {
 
   async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
     const k = this.keys;
+    // ids and stored signatures before the change: which files changed, which sessions go
+    const names = [...batch.upserts.map((u) => u.name), ...batch.removes];
+    const before = names.length === 0 ? [] : arr(await this.run(() => this.redis.hmget(k.ids, ...names)), 'hmget ids');
     const payload = JSON.stringify({
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(',') })),
       r: batch.removes,
@@ -354,6 +466,16 @@ export class RedisStore implements PoolStore {
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
+    const events: EventInput[] = [];
+    names.forEach((name, i) => {
+      const v = before[i];
+      if (typeof v !== 'string') return;
+      const [id = '', sig] = v.split(':');
+      const u = batch.upserts[i];
+      if (u === undefined) events.push({ type: 'removed', sessionId: Number(id), name });
+      else if (sig !== undefined && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
+    });
+    if (events.length > 0) await this.record(events);
     return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
   }
 

@@ -48,6 +48,7 @@ declare module 'ioredis' {
     applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     recordError(session: string, ...argv: Arg[]): Result<Reply, Context>;
+    countSession(session: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseLeadership(leader: string, ...argv: Arg[]): Result<Reply, Context>;

@@ -133,6 +133,11 @@ export interface SyncApplyResult {
 
 export interface ListQuery {
   state?: SessionState;
+  health?: Health;
+  /** Only sessions carrying this tag. */
+  tag?: string;
+  /** Only sessions with a running rest on this scope. */
+  scope?: string;
   cursor?: string;
   limit: number;
 }
@@ -149,9 +154,54 @@ export interface ListedSession {
   /** Running scoped rests: scope → deadline (ms). */
   rests: Record<string, number>;
   health: Health;
+  counters: SessionCounters;
   /** The last error reported for it (POST /report) and when (ms). */
   lastError: { name: string; at: number } | null;
   meta: SessionMeta;
+}
+
+/** Cheap per-session counters. */
+export interface SessionCounters {
+  issued: number;
+  rests: number;
+  restedSeconds: number;
+  /** Rests per scope ("*": account-wide). */
+  restsByScope: Record<string, number>;
+}
+
+export const EVENT_TYPES = ['issued', 'released', 'rest', 'report', 'invalidated', 'restored', 'file_changed', 'removed'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** What happened, as written to the capped event stream (all values strings there). */
+export interface EventInput {
+  type: EventType;
+  sessionId: number;
+  scope?: string;
+  until?: number;
+  error?: string;
+  action?: string;
+  reason?: string;
+  name?: string;
+}
+
+export interface PoolEvent extends EventInput {
+  /** Stream id "<ms>-<seq>": a cursor, ordered in time. */
+  id: string;
+  /** When (ms, store clock). */
+  at: number;
+}
+
+export interface EventQuery {
+  sessionId?: number;
+  /** Events older than this id (the previous page's nextCursor). */
+  cursor?: string;
+  limit: number;
+}
+
+export interface EventPage {
+  /** Newest first. */
+  events: PoolEvent[];
+  nextCursor: string | null;
 }
 
 /** POST /report after the table (src/telegram/errors.ts) decided. */
@@ -205,6 +255,8 @@ export interface PoolStore {
   applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult>;
   /** Return expired leases and due flood waits to `free` (bounded per call); returns how many were reclaimed leases. */
   reap(limit: number): Promise<number>;
+  /** Recent events from the capped stream, newest first; filtered by session (bounded work per call). */
+  history(query: EventQuery): Promise<EventPage>;
   /** True when the store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -74,6 +74,32 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       assert.deepEqual(r.body, { detail: { error: 'lease_mismatch', session_id: s.session_id } });
     });
 
+    it("GET /events shows a session's history; GET /sessions filters by health and scope and shows counters", async () => {
+      const a = (await get('/session').expect(200)).body as { session_id: number; lease_token: string };
+      const b = (await get('/session').expect(200)).body as { session_id: number; lease_token: string };
+      await post('/report').send({ session_id: a.session_id, error: 'FLOOD_WAIT_60', method: 'messages.sendMessage' }).expect(200);
+      await post('/report').send({ session_id: b.session_id, error: 'PHONE_NUMBER_BANNED' }).expect(200);
+      const history = (await get(`/events?session_id=${a.session_id}`).expect(200)).body as { events: Array<Record<string, unknown>>; next_cursor: unknown };
+      assert.deepEqual(
+        history.events.map((e) => [e.type, e.session_id, e.error ?? null, e.scope ?? null]),
+        [
+          ['report', a.session_id, 'FLOOD_WAIT_60', 'messages.sendmessage'],
+          ['issued', a.session_id, null, null],
+        ],
+      );
+      assert.match(String(history.events[0]?.at), TIME);
+      const page = await get('/events?limit=1').expect(200);
+      assert.equal(page.body.events.length, 1);
+      const older = await get(`/events?limit=10&cursor=${String(page.body.next_cursor)}`).expect(200);
+      assert.equal(older.body.events.length, 3);
+      const banned = (await get('/sessions?health=banned').expect(200)).body.sessions as Array<Record<string, unknown>>;
+      assert.deepEqual(banned.map((s) => s.session_id), [b.session_id]);
+      const resting = (await get('/sessions?scope=Messages.SendMessage').expect(200)).body.sessions as Array<Record<string, unknown>>;
+      assert.deepEqual(resting.map((s) => s.session_id), [a.session_id]);
+      assert.deepEqual(resting[0]?.counters, { issued: 1, rests: 1, rested_seconds: 60, rests_by_scope: { 'messages.sendmessage': 1 } });
+      await get('/sessions?health=sick').expect(422);
+    });
+
     it('error names compare case-insensitively; the method becomes a lowercased scope', async () => {
       const s = (await get('/session').expect(200)).body as { session_id: number };
       const r = (await post('/report').query({ session_id: s.session_id, error: 'flood_wait_30', method: 'Messages.SendMessage' }).expect(200)).body;

@@ -65,4 +65,17 @@ describe('RedisStore: bounded work per call', () => {
     const st = await s.status();
     assert.deepEqual([st.free, st.inUse], [0, n]);
   });
+
+  it('keeps about eventsMaxLen events in the stream (XADD MAXLEN ~) whatever happens', async () => {
+    const capped = new RedisStore(r, 'capped', 100); // shares the connection: closed with s
+    await capped.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] });
+    for (let i = 0; i < 600; i++) {
+      const x = await capped.acquire(60_000);
+      assert.ok(x.ok);
+      await capped.release(x.session.id, x.session.leaseToken);
+    }
+    const len = await r.xlen(capped.keys.events);
+    assert.ok(len >= 100 && len <= 300, `stream length ${len}`);
+    assert.equal((await capped.history({ limit: 1000 })).events.length, len);
+  });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
-import type { LeasedSession, PoolStore, SessionState } from '../../src/pool/types';
+import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../helpers/poll';
 
@@ -670,6 +670,76 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal(await ask(['ru'], ['y']), 'a', 'free for y, resting on x');
         const none = await store.acquire(HOUR, { tags: ['ru'], scopes: ['x'] });
         assert.equal(none.ok, false);
+      });
+    });
+
+    describe('history, counters and filters', () => {
+      it('records issued, released, rest, report, invalidated, restored, file changes and removals, newest first', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }, { name: 'b', meta: {}, sig: '1' }], removes: [] });
+        const a = await take();
+        await store.release(a.id, a.leaseToken);
+        const a2 = await take();
+        await store.floodWait(a2.id, 60_000, a2.leaseToken, 'x');
+        await store.report(a2.id, { error: 'RPC_CALL_FAIL', decision: decide('RPC_CALL_FAIL', undefined, 1) });
+        await store.invalidate(a2.id, 'operator');
+        await store.restore(a2.id);
+        await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '2' }], removes: ['b'] });
+        const page = await store.history({ limit: 100 });
+        assert.deepEqual(page.events.slice(0, 2).map((e) => e.type).sort(), ['file_changed', 'removed'], 'one sync: either order');
+        assert.deepEqual(page.events.slice(2).map((e) => e.type), ['restored', 'invalidated', 'report', 'rest', 'issued', 'released', 'issued']);
+        const rest = page.events.find((e) => e.type === 'rest');
+        assert.deepEqual([rest?.sessionId, rest?.scope], [a2.id, 'x']);
+        assert.ok(rest?.until !== undefined && rest.until > Date.now());
+        const report = page.events.find((e) => e.type === 'report');
+        assert.deepEqual([report?.error, report?.action], ['RPC_CALL_FAIL', 'none']);
+        assert.equal(page.events.find((e) => e.type === 'removed')?.name, 'b');
+        assert.equal(page.events.find((e) => e.type === 'invalidated')?.reason, 'operator');
+        const ids = page.events.map((e) => e.id);
+        assert.equal(new Set(ids).size, ids.length);
+        assert.ok(page.events.every((e, i) => i === 0 || e.at <= (page.events[i - 1]?.at ?? 0)), 'newest first');
+      });
+
+      it('pages with a cursor and filters by session', async () => {
+        await register('a', 'b');
+        for (let i = 0; i < 5; i++) {
+          const x = await take();
+          await store.release(x.id, x.leaseToken);
+        }
+        const first = await store.history({ limit: 4 });
+        assert.equal(first.events.length, 4);
+        assert.ok(first.nextCursor);
+        const rest = await store.history({ limit: 100, cursor: first.nextCursor });
+        assert.equal(rest.events.length, 6);
+        assert.equal(rest.nextCursor, null);
+        assert.deepEqual([...first.events, ...rest.events].map((e) => e.id), (await store.history({ limit: 100 })).events.map((e) => e.id));
+        const onlyA = await store.history({ limit: 100, sessionId: 1 });
+        assert.ok(onlyA.events.length > 0 && onlyA.events.every((e) => e.sessionId === 1));
+      });
+
+      it('counts times issued, rests per scope and seconds rested', async () => {
+        await register('a');
+        let a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken);
+        a = await take();
+        await store.floodWait(a.id, 60_000, a.leaseToken, 'x');
+        await store.report(a.id, { error: 'FLOOD_WAIT_30', decision: decide('FLOOD_WAIT_30', 'x', 1) });
+        await store.report(a.id, { error: 'FLOOD_WAIT_20', decision: decide('FLOOD_WAIT_20', undefined, 1) });
+        const row = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual(row?.counters, { issued: 2, rests: 3, restedSeconds: 110, restsByScope: { x: 2, '*': 1 } });
+      });
+
+      it('lists by health, tag and scope', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { tags: ['ru'] } }, { name: 'b', meta: {} }, { name: 'c', meta: { tags: ['ru'] } }], removes: [] });
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 60_000, a.leaseToken, 'x');
+        await store.report(b.id, { error: 'USER_DEACTIVATED_BAN', decision: decide('USER_DEACTIVATED_BAN', undefined, 1) });
+        const names = async (q: Partial<ListQuery>) => (await store.list({ limit: 100, ...q })).sessions.map((s) => s.name);
+        assert.deepEqual(await names({ tag: 'ru' }), ['a', 'c']);
+        assert.deepEqual(await names({ scope: 'x' }), ['a']);
+        assert.deepEqual(await names({ scope: 'y' }), []);
+        assert.deepEqual(await names({ health: 'banned' }), ['b']);
+        assert.deepEqual(await names({ health: 'ok', tag: 'ru' }), ['a', 'c']);
       });
     });
 
