@@ -53,9 +53,20 @@ local restPrefix = ARGV[8]
 local function bucketOf(id) return ARGV[3] .. math.floor(tonumber(id) / tonumber(ARGV[7])) end
 
 -- A session that just became available: `free`, or `rfree` while a scoped rest runs.
+-- A session whose file is gone (field "<id>:g", see applySync) is never freed:
+-- it waits out its scoped rests in `flood`, then goes out as invalidated
+-- "file_error: file_missing".
 local function place(id, score)
-  local re = tonumber(rcall('HGET', bucketOf(id), id .. ':re') or '0')
-  if re > now then
+  local h = bucketOf(id)
+  local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
+  if rcall('HEXISTS', h, id .. ':g') == 1 then
+    if re > now then
+      rcall('ZADD', KEYS[3], re, id)
+    else
+      rcall('ZADD', KEYS[4], now, id)
+      rcall('HSET', h, id .. ':r', 'file_error: file_missing')
+    end
+  elseif re > now then
     rcall('ZADD', KEYS[5], score, id)
     rcall('ZADD', KEYS[6], re, id)
   else

@@ -1,9 +1,20 @@
 --[[
   Apply one batch of a sync: register new session files, update changed ones,
-  remove sessions whose file is gone (whatever their state). Idempotent: two
-  syncs applying the same batch end in the same state. A session logged out
-  (health logged_out) whose file now holds another auth key (meta authKeyId:
-  a new login) is back in circulation.
+  remove sessions whose file is gone. Idempotent: two syncs applying the same
+  batch end in the same state. A session logged out (health logged_out) whose
+  file now holds another auth key (meta authKeyId: a new login) is back in
+  circulation.
+
+  A file that is gone never ends a lease or a rest: a session that is leased
+  (in the leased set, expired or not), in a running flood wait or with a
+  running scoped rest keeps its id, token and deadlines and is only marked gone
+  (field "<id>:g"; its stored signature becomes "gone", GONE_SIG in
+  src/pool/keys.ts, so sync sends the file again when it returns). A gone
+  session is never issued (one free for some scopes moves to `flood` until its
+  last scoped rest ends); when its lease or rest ends it becomes invalidated
+  with reason "file_error: file_missing", and a later sync removes it (file
+  still missing) or brings it back as free (file returned). An upsert clears
+  the mark.
 
   Input:
     KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
@@ -21,9 +32,9 @@
     ARGV[6] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope a removed session rests on, from its "<id>:rs" field)
     ARGV[7] per-tag id set prefix (the script derives "<prefix><tag>" for the
-            tags a session gains or loses: "g" below against its "<id>:g" field)
+            tags a session gains or loses: "g" below against its "<id>:tg" field)
   Output:
-    {added, removed, updated}
+    {added, removed, updated}   (a session only marked gone is not counted)
     -3 the fence is stale (a deposed leader): nothing written
   New sessions enter `free` scored by their id, far below any real time, so
   never-used sessions are issued first (oldest registration first).
@@ -61,11 +72,11 @@ end
 
 -- Keep the per-tag sets in step with the session's tags.
 local function setTags(id, h, tags)
-  local old = rcall('HGET', h, id .. ':g') or ''
+  local old = rcall('HGET', h, id .. ':tg') or ''
   if old == tags then return end
   for tag in string.gmatch(old, '[^,]+') do rcall('SREM', ARGV[7] .. tag, id) end
   for tag in string.gmatch(tags, '[^,]+') do rcall('SADD', ARGV[7] .. tag, id) end
-  if tags == '' then rcall('HDEL', h, id .. ':g') else rcall('HSET', h, id .. ':g', tags) end
+  if tags == '' then rcall('HDEL', h, id .. ':tg') else rcall('HSET', h, id .. ':tg', tags) end
 end
 
 local function setFileError(id, h, err)
@@ -90,6 +101,7 @@ for _, u in ipairs(batch.u or {}) do
     local h = bucketOf(id)
     rcall('HSET', KEYS[2], u.n, idValue(id))
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     setTags(id, h, u.g or '')
     if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
@@ -103,6 +115,7 @@ for _, u in ipairs(batch.u or {}) do
       relogged = newKey ~= nil and newKey ~= authKeyId(string.match(old, '\t(.*)$') or '')
     end
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
+    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     setTags(id, h, u.g or '')
     if relogged then
       -- a new login replaced the file: logged_out ends by itself
@@ -128,7 +141,19 @@ end
 
 for _, name in ipairs(batch.r or {}) do
   local id = idOf(rcall('HGET', KEYS[2], name))
-  if id then
+  local floodEnd = id and tonumber(rcall('ZSCORE', KEYS[5], id) or '0')
+  local restEnd = id and tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
+  if id and (rcall('ZSCORE', KEYS[4], id) or floodEnd > now or restEnd > now) then
+    -- leased or resting: keep id, token and deadlines; never issued again while gone
+    if restEnd > now then
+      -- free for other scopes until now: out of reach of every acquire until its last rest ends
+      rcall('ZREM', KEYS[8], id)
+      rcall('ZREM', KEYS[9], id)
+      rcall('ZADD', KEYS[5], restEnd, id)
+    end
+    rcall('HSET', bucketOf(id), id .. ':g', '1')
+    rcall('HSET', KEYS[2], name, id .. ':gone')
+  elseif id then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
     rcall('ZREM', KEYS[5], id)
@@ -142,7 +167,7 @@ for _, name in ipairs(batch.r or {}) do
     if rs then
       for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[6] .. scope, id) end
     end
-    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':rs', id .. ':re', id .. ':e')
+    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':g', id .. ':rs', id .. ':re', id .. ':e', id .. ':c')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end

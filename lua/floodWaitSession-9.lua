@@ -5,6 +5,9 @@
   account-wide), and an invalidated session stays invalidated. An account-wide
   wait of 0 simply releases. Either way the session leaves `in_use`: with only
   scoped rests running it is free for other scopes (`rfree`, see src/pool/keys.ts).
+  A session whose file is gone (field "<id>:g", see applySync) is never freed:
+  it waits out its scoped rests in `flood`, then becomes invalidated
+  "file_error: file_missing".
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
@@ -38,19 +41,35 @@ if rcall('ZSCORE', KEYS[4], id) then
   return {1, deadline, 'invalidated', name}
 end
 
--- Available again: `free`, or `rfree` while a scoped rest runs (re: its end). True for `rfree`.
+-- Available again: `free` ("free"), or `rfree` while a scoped rest runs (re: its
+-- end; "rfree"); a gone session: `flood` until re ("flood"), else "invalidated".
 local function place(lru, re)
+  if rcall('HEXISTS', KEYS[5], id .. ':g') == 1 then
+    if re > now then
+      rcall('ZADD', KEYS[3], re, id)
+      return 'flood'
+    end
+    rcall('ZADD', KEYS[4], now, id)
+    rcall('HSET', KEYS[5], id .. ':r', 'file_error: file_missing')
+    return 'invalidated'
+  end
   if re > now then
     rcall('ZADD', KEYS[6], lru, id)
     rcall('ZADD', KEYS[7], re, id)
-    return true
+    return 'rfree'
   end
   rcall('ZADD', KEYS[1], lru, id)
-  return false
+  return 'free'
 end
 
-local function announce(scoped)
-  rcall('PUBLISH', ARGV[4], scoped and ('scoped:' .. id) or id)
+local function announce(where)
+  if where == 'free' then rcall('PUBLISH', ARGV[4], id)
+  elseif where == 'rfree' then rcall('PUBLISH', ARGV[4], 'scoped:' .. id) end
+end
+
+local function stateOf(where)
+  if where == 'free' then return 'free' elseif where == 'invalidated' then return 'invalidated' end
+  return 'floodwait'
 end
 
 if ARGV[5] == '' then
@@ -60,10 +79,12 @@ if ARGV[5] == '' then
   if deadline <= now then
     -- wait 0 and no longer flood running: a plain release
     rcall('ZREM', KEYS[3], id)
+    local where = 'free'
     if rcall('ZREM', KEYS[2], id) == 1 or not (rcall('ZSCORE', KEYS[1], id) or rcall('ZSCORE', KEYS[6], id)) then
-      announce(place(now, tonumber(rcall('HGET', KEYS[5], id .. ':re') or '0')))
+      where = place(now, tonumber(rcall('HGET', KEYS[5], id .. ':re') or '0'))
+      announce(where)
     end
-    return {1, now, 'free', name}
+    return {1, now, stateOf(where), name}
   end
 
   rcall('ZREM', KEYS[1], id)
@@ -110,6 +131,6 @@ rcall('ZREM', KEYS[3], id)
 rcall('ZREM', KEYS[1], id)
 rcall('ZREM', KEYS[6], id)
 rcall('ZREM', KEYS[7], id)
-local scoped = place(lru, re)
-if wasLeased then announce(scoped) end
-return {1, deadline, re > now and 'floodwait' or 'free', name}
+local where = place(lru, re)
+if wasLeased then announce(where) end
+return {1, deadline, stateOf(where), name}

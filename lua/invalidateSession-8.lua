@@ -6,13 +6,13 @@
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] health zset
     ARGV[1] session id   ARGV[2] reason, or "" for none
-    ARGV[3] lease token, or "" (POST /report: a token that is not the
-            session's lease changes nothing)
+    ARGV[3] lease token, or "" when the caller gave none
     ARGV[4] health code to set (src/pool/keys.ts: 1 logged_out, 2 banned), or ""
     ARGV[5] the reported Telegram error name to record as the last error, or ""
   Output:
     0 unknown id   1 invalidated now   2 already invalidated (reason updated when given)
-    -2 lease mismatch
+    -2 lease mismatch: a token was given and it is not the session's lease
+       (the current one, or the last one when the lease already ended)
 ]]
 local rcall = redis.call
 local id = ARGV[1]

@@ -17,9 +17,11 @@
   Output:
     {nextCursor or -1, nowMs, id, "name<TAB>metaJson", state, deadlineMs or -1, reason,
      scoped rests JSON {scope: deadlineMs} or "", health score or -1,
-     last error "<NAME><TAB><ms>" or "", counters JSON or "", id, ...}
+     last error "<NAME><TAB><ms>" or "", counters JSON or "", fileMissing (1|0), id, ...}
   A session with only scoped rests running is in "floodwait" until the last
   one ends (as /status counts it); its rests say which scopes.
+  A session whose file is gone (field "<id>:g", see applySync) and whose lease
+  or rest has ended is listed as it will be once promoted: invalidated.
 ]]
 local rcall = redis.call
 local t = rcall('TIME')
@@ -32,7 +34,7 @@ local id = after
 while id < last and found < limit and budget > 0 do
   id = id + 1
   budget = budget - 1
-  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs', id .. ':e', id .. ':c')
+  local f = rcall('HMGET', ARGV[1] .. math.floor(id / tonumber(ARGV[6])), id, id .. ':r', id .. ':rs', id .. ':e', id .. ':c', id .. ':g')
   if f[1] then
     local state, deadline = 'free', -1
     local sid = tostring(id)
@@ -44,7 +46,8 @@ while id < last and found < limit and budget > 0 do
       local restEnd = tonumber(rcall('ZSCORE', KEYS[6], sid) or '0')
       if leaseEnd > now then state, deadline = 'in_use', leaseEnd
       elseif floodEnd > now then state, deadline = 'floodwait', floodEnd
-      elseif restEnd > now then state, deadline = 'floodwait', restEnd end
+      elseif restEnd > now then state, deadline = 'floodwait', restEnd
+      elseif f[6] then state, f[2] = 'invalidated', 'file_error: file_missing' end
     end
     local hs = tonumber(rcall('ZSCORE', KEYS[7], sid) or '-1')
     local health = 'ok'
@@ -65,6 +68,7 @@ while id < last and found < limit and budget > 0 do
       out[n + 7] = hs
       out[n + 8] = f[4] or ''
       out[n + 9] = f[5] or ''
+      out[n + 10] = f[6] and 1 or 0
     end
   end
 end

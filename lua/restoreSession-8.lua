@@ -1,7 +1,10 @@
 --[[
   End an invalidation or a rest (account-wide and scoped) now: the session
-  becomes free, its health ok (the only way out of `banned`). A leased session keeps its lease (restoring never takes a
-  session from its worker), but its rests end too.
+  becomes free, its health ok (the only way out of `banned`). A leased
+  session keeps its lease (restoring never takes a session from its worker),
+  but its rests end too. A session whose file is gone (field "<id>:g", see
+  applySync) is never freed: it becomes (or stays) invalidated
+  "file_error: file_missing".
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
@@ -11,7 +14,7 @@
     ARGV[3] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope the session rests on, from its "<id>:rs" field)
   Output:
-    "free" | "in_use"  the state after the call
+    "free" | "in_use" | "invalidated"  the state after the call
     -1 unknown id
 ]]
 local rcall = redis.call
@@ -26,6 +29,17 @@ if rs then
 end
 rcall('ZREM', KEYS[7], id)
 rcall('ZREM', KEYS[8], id)
+if rcall('HEXISTS', KEYS[5], id .. ':g') == 1 then
+  -- its file is gone (see applySync): a rest ends, but out of circulation
+  if rcall('ZREM', KEYS[3], id) + rcall('ZREM', KEYS[6], id) > 0 or rcall('ZSCORE', KEYS[4], id) then
+    rcall('ZADD', KEYS[4], now, id)
+    rcall('HSET', KEYS[5], id .. ':r', 'file_error: file_missing')
+    return 'invalidated'
+  end
+  local leaseEnd = rcall('ZSCORE', KEYS[2], id)
+  if leaseEnd and tonumber(leaseEnd) > now then return 'in_use' end
+  return 'invalidated'
+end
 if rcall('ZREM', KEYS[4], id) + rcall('ZREM', KEYS[3], id) + rcall('ZREM', KEYS[6], id) > 0 then
   rcall('ZADD', KEYS[1], now, id)
   rcall('HDEL', KEYS[5], id .. ':r')

@@ -51,6 +51,8 @@ export interface Config {
   restrictedRestSeconds: number;
   /** Recent events kept in the capped stream (GET /events). */
   eventsMaxLen: number;
+  /** Release / flood wait demand the lease token from every key, admins included. */
+  requireLeaseToken: boolean;
 }
 
 /** Environment schema: the single source of names, defaults and bounds. */
@@ -78,6 +80,7 @@ const envSchema = {
     TELEGATE_LEADER_TTL_MS: { type: 'integer', minimum: 500, maximum: 600000, default: 15000 },
     TELEGATE_REAPER_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     TELEGATE_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
+    TELEGATE_REQUIRE_LEASE_TOKEN: { type: 'boolean', default: false },
   },
 } as const;
 
@@ -123,7 +126,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     const v = env[name];
     if (v !== undefined && v.trim() !== '') input[name] = v.trim();
   }
-  for (const name of ['TELEGATE_EXPOSE_SESSION_STRING', 'TELEGATE_METRICS_PUBLIC']) {
+  for (const name of ['TELEGATE_EXPOSE_SESSION_STRING', 'TELEGATE_METRICS_PUBLIC', 'TELEGATE_REQUIRE_LEASE_TOKEN']) {
     const v = input[name]?.toLowerCase();
     if (v === undefined) continue;
     if (!['true', 'false', '1', '0'].includes(v)) throw new ConfigError(name, 'must be true or false');
@@ -156,6 +159,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_LEADER_TTL_MS: number;
     TELEGATE_REAPER_INTERVAL_MS: number;
     TELEGATE_SHUTDOWN_TIMEOUT_MS: number;
+    TELEGATE_REQUIRE_LEASE_TOKEN: boolean;
   };
 
   const apiKeys = splitKeys(v.TELEGATE_API_KEYS);
@@ -212,5 +216,6 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     leaderTtlMs: v.TELEGATE_LEADER_TTL_MS,
     reaperIntervalMs: v.TELEGATE_REAPER_INTERVAL_MS,
     shutdownTimeoutMs: v.TELEGATE_SHUTDOWN_TIMEOUT_MS,
+    requireLeaseToken: v.TELEGATE_REQUIRE_LEASE_TOKEN,
   };
 }

@@ -20,6 +20,7 @@ import { RedisStore, createRedis } from './pool/redis';
 import { readScripts } from './pool/scripts';
 import type { PoolStore } from './pool/types';
 import { runSync, type SessionFileReader } from './sync';
+import { syncLogHooks } from './syncLog';
 
 export interface Service {
   readonly server: Server;
@@ -96,16 +97,17 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
 
   const pool = new Pool(store, config.leaseTtlMs, freed);
   const metrics = createMetrics({ store, isLeader: () => leadership.isLeader, waiting: () => pool.waiting });
+  const fileLog = syncLogHooks(logger, reader);
   const sync = (fence: number | undefined, force: boolean) =>
     runSync({
       dir: config.sessionsDir,
       store,
-      reader,
+      reader: fileLog.reader,
       defaultProxy: config.defaultProxy,
       maxRemoveFraction: config.syncMaxRemoveFraction,
       force,
       fence,
-      onSkip: (name, why) => logger.warn({ file: name, why }, 'session file skipped'),
+      onSkip: fileLog.onSkip,
       keepSessionString: config.exposeSessionString,
     });
 

@@ -1,6 +1,7 @@
 /**
  * Reconcile the pool with the directory of session files: new files are
- * registered, files that are gone are removed (whatever the session's state),
+ * registered, files that are gone are removed (a leased or resting session is
+ * only marked gone and kept until its lease or rest ends: see the store),
  * changed files are re-read, the rest is untouched. The directory is listed
  * completely before anything is written, so a missing or unreadable directory
  * aborts the sync with nothing removed.
@@ -9,6 +10,7 @@ import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SyncError } from './errors';
 import { fileSignature } from './sessionfiles/signature';
+import { GONE_SIG } from './pool/keys';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
 
 export const SESSION_EXT = '.session';
@@ -83,19 +85,41 @@ export function badSessionName(fileName: string): string | null {
   return null;
 }
 
-/** Regular `*.session` files directly in dir (no recursion, no symlinks, no hidden files). */
+/** Strict and BOM-preserving: a name that is not UTF-8 throws instead of being mangled. */
+const UTF8_NAME = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A file name that is not UTF-8, printable: ASCII kept, every other byte as \xNN. */
+function escapeBytes(raw: Buffer): string {
+  return Array.from(raw, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
+
+/**
+ * Regular `*.session` files directly in dir (no recursion, no symlinks, no
+ * hidden files). Names are listed as bytes: one that is not UTF-8 is skipped
+ * (reported), not registered under a mangled name that matches no file.
+ */
 async function listSessionFiles(dir: string, onSkip?: SyncOptions['onSkip']): Promise<Listed[]> {
   const out: Listed[] = [];
   try {
-    const handle = await opendir(dir, { bufferSize: 256 });
+    // @types/node 20 types `encoding` as a BufferEncoding; Node takes 'buffer' and then gives Buffer names.
+    const handle = await opendir(dir, { bufferSize: 256, encoding: 'buffer' as BufferEncoding });
     for await (const ent of handle) {
-      if (!ent.isFile() || ent.name.startsWith('.') || !ent.name.endsWith(SESSION_EXT)) continue;
-      const bad = badSessionName(ent.name);
-      if (bad) {
-        onSkip?.(JSON.stringify(ent.name), bad);
+      if (!ent.isFile()) continue;
+      const raw = ent.name as unknown as Buffer;
+      let name: string;
+      try {
+        name = UTF8_NAME.decode(raw);
+      } catch {
+        if (raw[0] !== 0x2e && raw.toString('latin1').endsWith(SESSION_EXT)) onSkip?.(escapeBytes(raw), 'name is not valid UTF-8');
         continue;
       }
-      out.push({ name: ent.name.slice(0, -SESSION_EXT.length) });
+      if (name.startsWith('.') || !name.endsWith(SESSION_EXT)) continue;
+      const bad = badSessionName(name);
+      if (bad) {
+        onSkip?.(JSON.stringify(name), bad);
+        continue;
+      }
+      out.push({ name: name.slice(0, -SESSION_EXT.length) });
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -196,7 +220,7 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   for (let i = 0; i < files.length; i += SYNC_BATCH) {
     const batch = files.slice(i, i + SYNC_BATCH);
     if (!reader) {
-      const upserts = batch.filter((f) => !known.has(f.name)).map((f) => ({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } }));
+      const upserts = batch.filter((f) => !known.has(f.name) || known.get(f.name) === GONE_SIG).map((f) => ({ name: f.name, meta: { proxy: opts.defaultProxy ?? null } }));
       if (upserts.length > 0) await enqueue(upserts);
       continue;
     }

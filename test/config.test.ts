@@ -58,6 +58,7 @@ describe('configuration', () => {
     ['TELEGATE_EXPOSE_SESSION_STRING', 'maybe'],
     ['TELEGATE_RATE_LIMIT', '-1'],
     ['TELEGATE_RESTRICTED_REST_SECONDS', '1.5'],
+    ['TELEGATE_REQUIRE_LEASE_TOKEN', 'maybe'],
   ];
   for (const [variable, value] of bad) {
     it(`names ${variable} when it is invalid ("${value}")`, () => {
@@ -74,6 +75,12 @@ describe('configuration', () => {
     );
     assert.deepEqual([c.defaultProxy?.host, c.defaultProxy?.port, c.defaultProxy?.password], ['10.0.0.5', 1080, 'p@ss']);
     assert.equal(c.exposeSessionString, true);
+  });
+
+  it('TELEGATE_REQUIRE_LEASE_TOKEN: off by default, on with true or 1', () => {
+    assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY }, parseProxyUrl).requireLeaseToken, false);
+    for (const v of ['true', '1', 'TRUE']) assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY, TELEGATE_REQUIRE_LEASE_TOKEN: v }, parseProxyUrl).requireLeaseToken, true);
+    assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY, TELEGATE_REQUIRE_LEASE_TOKEN: 'false' }, parseProxyUrl).requireLeaseToken, false);
   });
 
   it('the process stops at start-up with one line naming the variable, and exit code 1', () => {

@@ -4,6 +4,7 @@
  * sidecar proxies reach the pool.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -172,6 +173,21 @@ for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with 
     const r = await sync();
     assert.equal(r.new_sessions, 40);
     assert.equal((await store.status()).free, 40);
+  });
+
+  it('completes past FIFOs and skips a name that is not UTF-8 (reported, never registered mangled)', async () => {
+    makeSessions(dir, [{ name: 'good', kind: 'telethon' }, { name: 'fifojson', kind: 'telethon' }]);
+    for (const fifo of ['fifo.session', 'fifojson.json']) assert.equal(spawnSync('mkfifo', [path.join(dir, fifo)]).status, 0, `mkfifo ${fifo}`);
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from('.session')]), 'x');
+    const r = await sync();
+    assert.equal(r.new_sessions, 2);
+    const byName = new Map((await store.list({ limit: 10 })).sessions.map((s) => [s.name, s]));
+    assert.deepEqual([...byName.keys()].sort(), ['fifojson', 'good']);
+    assert.equal(byName.get('fifojson')?.reason, 'file_error: sidecar fifojson.json: not a regular file (FIFO)');
+    assert.deepEqual(skipped, ['caf\\xe9.session: name is not valid UTF-8']);
+    reads = [];
+    assert.equal((await sync()).updated_sessions, 0, 'nothing is re-read at the next sync');
+    assert.deepEqual(reads, []);
   });
 });
 

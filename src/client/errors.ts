@@ -62,6 +62,22 @@ export class SessionNotFoundError extends HttpError {
   override name = 'SessionNotFoundError';
 }
 
+/**
+ * The lease withSession() held is no longer ours: a heartbeat (or the final
+ * release) answered 409 or 404 — it expired, an operator released,
+ * invalidated or restored it, or the store lost its data. Someone else may
+ * hold the session now: stop using it. `cause` is the server's answer.
+ */
+export class LeaseLostError extends TeleGateError {
+  override name = 'LeaseLostError';
+  constructor(
+    readonly sessionId: number,
+    cause: unknown,
+  ) {
+    super(`session ${sessionId}: lease lost (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+  }
+}
+
 /** The server could not be reached, or did not answer in time, after the allowed retries. */
 export class TeleGateConnectionError extends TeleGateError {
   override name = 'TeleGateConnectionError';

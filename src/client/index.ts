@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthError,
   HttpError,
+  LeaseLostError,
   LeaseMismatchError,
   NoSessionAvailableError,
   SessionNotFoundError,
@@ -26,6 +27,7 @@ import { WaitPlan } from './waiting';
 export {
   AuthError,
   HttpError,
+  LeaseLostError,
   LeaseMismatchError,
   NoSessionAvailableError,
   SessionNotFoundError,
@@ -160,13 +162,13 @@ export type Reported = { kind: 'floodwait'; seconds: number } | { kind: 'invalid
 
 /** What withSession() hands to its callback. */
 export interface ActiveLease extends Session {
-  /** True once the server said the lease is no longer ours (heartbeat or release answered 409/404). */
+  /** True once the server said the lease is no longer ours (a heartbeat answered 409/404, or the release 409). */
   readonly leaseLost: boolean;
   /** True once released, reported as a flood wait, or invalidated. */
   readonly ended: boolean;
   /** What was reported for this lease, if anything. */
   readonly reported: Reported | null;
-  /** Aborted when the lease is lost: pass it to long operations to stop them. */
+  /** Aborted with a LeaseLostError when the lease is lost: pass it to long operations to stop them. */
   readonly signal: AbortSignal;
   heartbeat(): Promise<HeartbeatResult>;
   release(): Promise<void>;
@@ -442,9 +444,15 @@ export class TeleGateClient {
     };
   }
 
-  /** Take a session out of circulation (banned, key revoked). May need an admin key. */
-  async invalidateSession(sessionId: number, reason?: string, o: CallOptions = {}): Promise<void> {
-    await this.request('POST', '/invalidate', { session_id: sessionId, reason: reason?.slice(0, 500) }, o);
+  /**
+   * Take a session out of circulation (banned, key revoked). Sends the lease
+   * token this client got for it (or `leaseToken`), which lets a worker key
+   * invalidate the session it holds when TELEGATE_ADMIN_KEYS is set; without
+   * one, an admin key is needed then.
+   */
+  async invalidateSession(sessionId: number, reason?: string, o: CallOptions & { leaseToken?: string } = {}): Promise<void> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    await this.request('POST', '/invalidate', { session_id: sessionId, reason: reason?.slice(0, 500), lease_token: token }, o);
     this.tokens.delete(sessionId);
   }
 
@@ -479,8 +487,17 @@ export class TeleGateClient {
    * (GramJS FloodWaitError `.seconds`, or FLOOD(_PREMIUM)_WAIT_<n> in the
    * message) it is reported as /floodwait; AUTH_KEY_UNREGISTERED,
    * AUTH_KEY_DUPLICATED, SESSION_REVOKED, USER_DEACTIVATED(_BAN) as
-   * /invalidate. The error is then rethrown. A lost lease (409) sets
-   * `leaseLost` and aborts `lease.signal`; it does not throw.
+   * /invalidate. The error is then rethrown.
+   *
+   * Heartbeats go every min(lease TTL / 3, heartbeatIntervalMs = 60 s). When
+   * one answers 409 or 404 the lease is lost (it expired, an operator
+   * released, invalidated or restored it, the store lost its data):
+   * `leaseLost` is set and `lease.signal` is aborted with a LeaseLostError,
+   * so work that passes the signal along stops at once; nothing is released
+   * with the stale token; and withSession() rejects with that LeaseLostError
+   * when the callback returns or stops on the signal (an AbortError); any
+   * other error it throws is rethrown as it is. Code that never looks at the
+   * signal keeps running until it returns: the server cannot stop it.
    */
   async withSession<T>(fn: (lease: ActiveLease) => Promise<T> | T, o: WithSessionOptions = {}): Promise<T> {
     const session = await this.getSession(o);
@@ -496,9 +513,9 @@ export class TeleGateClient {
         .catch((err: unknown) => {
           if (stopped) return;
           if (err instanceof LeaseMismatchError || err instanceof SessionNotFoundError) {
-            lease.lose();
+            lease.lose(err);
             clearInterval(timer);
-            this.warn(`session ${lease.sessionId}: lease lost (${(err as Error).message}); the callback keeps running`, err);
+            this.warn(`session ${lease.sessionId}: lease lost (${err.message}); lease.signal aborted`, err);
           } else {
             this.warn(`session ${lease.sessionId}: heartbeat failed: ${(err as Error).message}`, err);
           }
@@ -517,6 +534,8 @@ export class TeleGateClient {
       result = await fn(lease);
     } catch (err) {
       stop();
+      // The work stopped because the lease was lost (the signal's reason, or the AbortError of an API given the signal).
+      if (lease.leaseLost && (err === lease.signal.reason || (err instanceof Error && err.name === 'AbortError'))) throw lease.signal.reason as LeaseLostError;
       await lease.reportError(err);
       if (!lease.ended) {
         try {
@@ -528,6 +547,7 @@ export class TeleGateClient {
       throw err;
     }
     stop();
+    if (lease.leaseLost) throw lease.signal.reason as LeaseLostError;
     if (!lease.ended) {
       try {
         await lease.release();
@@ -587,9 +607,13 @@ class Lease implements ActiveLease {
     return this.lost.signal;
   }
 
-  lose(): void {
+  /** The server said the lease is not ours: abort the work, and never use (or release with) the stale token. */
+  lose(cause: unknown): void {
+    if (this.leaseLost) return;
     this.leaseLost = true;
-    this.lost.abort(new TeleGateError(`session ${this.sessionId}: lease lost`));
+    this.ended = true;
+    this.client.forget(this.sessionId);
+    this.lost.abort(new LeaseLostError(this.sessionId, cause));
   }
 
   private token(): { leaseToken?: string } {
@@ -607,10 +631,7 @@ class Lease implements ActiveLease {
     try {
       await this.client.releaseSession(this.sessionId, this.token());
     } catch (err) {
-      if (err instanceof LeaseMismatchError) {
-        this.ended = true;
-        this.lose();
-      }
+      if (err instanceof LeaseMismatchError) this.lose(err);
       throw err;
     }
     this.ended = true;
@@ -624,7 +645,7 @@ class Lease implements ActiveLease {
   }
 
   async invalidate(reason?: string): Promise<void> {
-    await this.client.invalidateSession(this.sessionId, reason);
+    await this.client.invalidateSession(this.sessionId, reason, this.token());
     this.ended = true;
     this.reported = { kind: 'invalidate', reason: reason ?? null };
   }
@@ -639,8 +660,7 @@ class Lease implements ActiveLease {
       return true;
     } catch (reportErr) {
       if (reportErr instanceof LeaseMismatchError) {
-        this.ended = true;
-        this.lose();
+        this.lose(reportErr);
       } else if (kind.kind === 'invalidate') {
         // Not released: it expires with its lease instead of going back to the pool.
         this.ended = true;

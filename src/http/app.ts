@@ -19,7 +19,7 @@ import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
 import type { SyncSummary } from '../sync';
-import { authMiddleware, makeAuthenticator, requireAdmin } from './auth';
+import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams } from './params';
@@ -173,13 +173,13 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.post('/release', async (req, res) => {
-    const p = readParams<S.ReleaseParams>(req, S.schemas.release);
+    const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
     await pool.store.release(p.session_id, p.lease_token);
     res.json({ status: 'released', session_id: p.session_id });
   });
 
   app.post('/floodwait', async (req, res) => {
-    const p = readParams<S.FloodwaitParams>(req, S.schemas.floodwait);
+    const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
     const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, p.scope?.toLowerCase());
     metrics?.floodWait();
     res.json({
@@ -194,7 +194,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.post('/report', async (req, res) => {
-    const p = readParams<S.ReportParams>(req, S.schemas.report);
+    const p = readParams<S.ReportParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.report : S.schemas.report);
     const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
     const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
     res.json({
@@ -213,9 +213,11 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: 'extended', session_id: p.session_id, lease_expires_at: formatUtc(expires) });
   });
 
-  app.post('/invalidate', requireAdmin, async (req, res) => {
-    const p = readParams<S.InvalidateParams>(req, S.schemas.invalidate);
-    await pool.store.invalidate(p.session_id, p.reason);
+  // Admins invalidate any session without a token (even under TELEGATE_REQUIRE_LEASE_TOKEN);
+  // a worker key only the session it holds, proven by its lease token.
+  app.post('/invalidate', async (req, res) => {
+    const p = readParams<S.InvalidateParams>(req, mustProveLease(res, false) ? S.tokenSchemas.invalidate : S.schemas.invalidate);
+    await pool.store.invalidate(p.session_id, p.reason, p.lease_token);
     metrics?.invalidation();
     res.json({ status: 'invalidated', session_id: p.session_id });
   });

@@ -42,6 +42,17 @@ export function authMiddleware(authenticate: (key: string) => Principal | null) 
   };
 }
 
+/**
+ * Whether a request must carry the session's lease_token: a worker key when
+ * roles are on (TELEGATE_ADMIN_KEYS set), and every key when `everyKey`
+ * (TELEGATE_REQUIRE_LEASE_TOKEN, for release and flood wait). With roles off
+ * every key is an admin, so by default nothing changes.
+ */
+export function mustProveLease(res: Response, everyKey: boolean): boolean {
+  const p = res.locals.principal as Principal | undefined;
+  return everyKey || !p?.admin;
+}
+
 export function requireAdmin(_req: Request, res: Response, next: NextFunction): void {
   const p = res.locals.principal as Principal | undefined;
   if (!p?.admin) return next(new HttpError(403, 'Admin API key required'));

@@ -108,9 +108,14 @@ const componentSchemas: Record<string, Json> = {
         rests_by_scope: { ...COUNTS_BY_SCOPE, description: 'Rests per scope ("*": account-wide)' },
       }),
       last_error: { ...nullable(object({ error: { type: 'string' }, at: TIME })), description: 'The last error reported for it (POST /report)' },
+      file_missing: {
+        type: 'boolean',
+        description:
+          'Its file was missing at the last sync while it was leased or resting: it is not issued again, keeps its lease or rest, and leaves at the next sync after they end unless the file returns first (added)',
+      },
       ...SESSION_META,
     },
-    ['session_id', 'session_name', 'state', 'floodwait_until', 'lease_expires_at', 'reason', 'proxy'],
+    ['session_id', 'session_name', 'state', 'floodwait_until', 'lease_expires_at', 'reason', 'file_missing', 'proxy'],
   ),
   SessionsPage: object({
     sessions: { type: 'array', items: ref('ListedSession') },
@@ -253,6 +258,8 @@ interface Op {
 }
 
 const ADMIN_NOTE = 'Needs an admin key when TELEGATE_ADMIN_KEYS is set.';
+const TOKEN_NOTE =
+  'lease_token is required (422 without it) from a worker key when TELEGATE_ADMIN_KEYS is set, and from every key when TELEGATE_REQUIRE_LEASE_TOKEN is true.';
 
 function operations(opts: OpenApiOptions): Record<string, Op> {
   return {
@@ -289,7 +296,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'releaseSession',
       tag: 'workers',
       summary: 'Give a leased session back',
-      description: 'Idempotent: an unknown id or a free session also answers 200. Never frees a session in floodwait or invalidated.',
+      description: `Idempotent: an unknown id or a free session also answers 200 (also a retry with the last lease's token). Never frees a session in floodwait or invalidated. ${TOKEN_NOTE}`,
       params: schemas.release,
       ok: json(ref('Released'), 'Released'),
       responses: { '409': resp('Conflict') },
@@ -301,8 +308,9 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       tag: 'workers',
       summary: 'Report FLOOD_WAIT: keep the session out until now + wait_seconds',
       description:
-        'wait_seconds 0 simply releases. An invalidated session stays invalidated. With `scope`, the rest applies to that scope only: the session leaves in_use and is free for other scopes. ' +
-        'A longer running rest on the same scope is never shortened.',
+        `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ` +
+        'With `scope`, the rest applies to that scope only: the session leaves in_use and is free for other scopes; a longer running rest on the same scope is never shortened. ' +
+        TOKEN_NOTE,
       params: schemas.floodwait,
       ok: json(ref('FloodwaitSet'), 'Flood wait set'),
       responses: { '404': resp('NotFound'), '409': resp('Conflict') },
@@ -338,10 +346,11 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'invalidateSession',
       tag: 'workers',
       summary: 'Take a session out of circulation (banned, revoked …)',
-      description: `Idempotent; 200 also for an unknown id. ${ADMIN_NOTE}`,
+      description:
+        'Idempotent; 200 also for an unknown id. When TELEGATE_ADMIN_KEYS is set, a worker key must give the lease_token of the session it holds (422 without it, 409 when it is not the lease); admin keys need none.',
       params: schemas.invalidate,
       ok: json(ref('Invalidated'), 'Invalidated'),
-      admin: true,
+      responses: { '409': resp('Conflict') },
       store: true,
     },
     '/restore': {
@@ -349,7 +358,7 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'restoreSession',
       tag: 'operators',
       summary: 'End invalidated or floodwait now: the session becomes free',
-      description: ADMIN_NOTE,
+      description: `A session whose file is missing (file_missing) does not become free: it stays out as invalidated (state in the answer) until a sync finds its file. ${ADMIN_NOTE}`,
       params: schemas.restore,
       ok: json(ref('Restored'), 'Restored'),
       responses: { '404': resp('NotFound') },

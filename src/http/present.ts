@@ -74,6 +74,7 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
       rests_by_scope: s.counters.restsByScope,
     },
     last_error: s.lastError === null ? null : { error: s.lastError.name, at: formatUtc(s.lastError.at) },
+    file_missing: s.fileMissing,
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };
 }

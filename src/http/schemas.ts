@@ -48,7 +48,11 @@ export const schemas = {
   release: { type: 'object', properties: { session_id: sessionId, lease_token: leaseToken }, required: ['session_id'] },
   invalidate: {
     type: 'object',
-    properties: { session_id: sessionId, reason: { type: 'string', maxLength: 500, description: 'Why (e.g. AUTH_KEY_UNREGISTERED)' } },
+    properties: {
+      session_id: sessionId,
+      reason: { type: 'string', maxLength: 500, description: 'Why (e.g. AUTH_KEY_UNREGISTERED)' },
+      lease_token: leaseToken,
+    },
     required: ['session_id'],
   },
   floodwait: {
@@ -104,9 +108,26 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
+/**
+ * The same schema with `lease_token` required: a worker key under
+ * TELEGATE_ADMIN_KEYS (or any key under TELEGATE_REQUIRE_LEASE_TOKEN) must
+ * prove it holds the lease. A missing token is then one more pydantic
+ * "missing" entry, next to any other problem of the request.
+ */
+export function withToken(schema: ParamSchema): ParamSchema {
+  const required = schema.required ?? [];
+  return { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
+}
+export const tokenSchemas = {
+  release: withToken(schemas.release),
+  floodwait: withToken(schemas.floodwait),
+  invalidate: withToken(schemas.invalidate),
+  report: withToken(schemas.report),
+};
+
 export interface AcquireParams { wait?: number; scope?: string[]; tag?: string[]; format?: SessionStringFormat }
 export interface ReleaseParams { session_id: number; lease_token?: string }
-export interface InvalidateParams { session_id: number; reason?: string }
+export interface InvalidateParams { session_id: number; reason?: string; lease_token?: string }
 export interface FloodwaitParams { session_id: number; wait_seconds: number; lease_token?: string; scope?: string }
 export interface RestoreParams { session_id: number }
 export interface ReportParams { session_id: number; error: string; method?: string; lease_token?: string }

@@ -10,8 +10,11 @@
  *                                          field `<id>:rs` → scoped rests, JSON {scope: deadlineMs}
  *                                          field `<id>:re` → latest scoped deadline (ms)
  *                                          field `<id>:e` → last reported error "<NAME><TAB><ms>"
- *                                          field `<id>:g` → its tags, "t1,t2" (sorted)
+ *                                          field `<id>:tg` → its tags, "t1,t2" (sorted)
  *                                          field `<id>:c` → counters JSON {i, n, s, r: {scope: n}}
+ *                                          field `<id>:g` → "1": its file was missing at a sync
+ *                                                           while leased or resting (see lua/applySync)
+ * (a name never holds a tab: sync rejects names with control characters).
  *
  * Scoped rests (rests on one Telegram method): `free` holds only sessions with
  * no running rest at all (an unscoped acquire touches nothing else); `rfree`
@@ -26,14 +29,20 @@
  * Health (`health` zset, one score per session that is not simply ok):
  * restricted → the end of its restriction rest (ms, counted while ahead),
  * HEALTH_LOGGED_OUT, HEALTH_BANNED, HEALTH_FILE_ERROR (small codes below).
- * (a name never holds a tab: sync rejects names with control characters).
  */
 
 export const HEALTH_LOGGED_OUT = 1;
 export const HEALTH_BANNED = 2;
 export const HEALTH_FILE_ERROR = 3;
 
-/** Sessions per bucket hash: 64 x up to 8 fields stays under Redis's default hash-max-listpack-entries (512). */
+/**
+ * The signature stored (ids hash "<id>:gone") for a session whose file was
+ * missing while it was leased or resting: never a real file signature
+ * (size-mtime), so sync re-sends the file as soon as it is back.
+ */
+export const GONE_SIG = 'gone';
+
+/** Sessions per bucket hash: 64 x up to 9 fields (576 entries: past Redis's default hash-max-listpack-entries of 512 only when every session has every field, which does not happen). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -74,8 +83,9 @@ export const sessionField = {
   rests: (id: number | string): string => `${id}:rs`,
   restEnd: (id: number | string): string => `${id}:re`,
   lastError: (id: number | string): string => `${id}:e`,
-  tags: (id: number | string): string => `${id}:g`,
+  tags: (id: number | string): string => `${id}:tg`,
   counters: (id: number | string): string => `${id}:c`,
+  gone: (id: number | string): string => `${id}:g`,
 };
 
 export function makeKeys(prefix: string): Keys {

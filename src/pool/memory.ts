@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
+import { GONE_SIG } from './keys';
 import { DEFAULT_EVENTS_MAX_LEN, newLeaseToken, reportedRest, restCount } from './redis';
 import type {
   AcquireOptions,
@@ -90,6 +91,8 @@ interface Session {
   mark: 'logged_out' | 'banned' | 'file_error' | null;
   lastError: { name: string; at: number } | null;
   counters: SessionCounters;
+  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-7.lua). */
+  gone: boolean;
 }
 
 /** Run `fn` as a promise: its throw becomes the rejection. */
@@ -108,6 +111,9 @@ function streamId(id: string): [number, number] {
   const [ms = '0', seq = '0'] = id.split('-');
   return [Number(ms), Number(seq)];
 }
+
+/** The reason a gone session carries once its lease or rest has ended (the file_error path). */
+export const FILE_MISSING_REASON = 'file_error: file_missing';
 
 export class MemoryStore implements PoolStore {
   readonly kind = 'memory' as const;
@@ -213,18 +219,35 @@ export class MemoryStore implements PoolStore {
     return reclaimed;
   }
 
-  /** A session that just became available: `free`, or `rfree` while a scoped rest runs. Returns true for `free`. */
-  private place(id: number, score: number, now: number): boolean {
+  /**
+   * A session that just became available: `free`, or `rfree` while a scoped
+   * rest runs. A session whose file is gone is never freed: it waits out its
+   * scoped rests in `flood`, then goes out (outIfGone). Says where it went.
+   */
+  private place(id: number, score: number, now: number): 'free' | 'rfree' | 'flood' | 'invalidated' {
     const s = this.sessions.get(id);
+    if (s?.gone) {
+      if (s.restEnd > now) {
+        this.flood.add(id, s.restEnd);
+        return 'flood';
+      }
+      this.outIfGone(id, now);
+      return 'invalidated';
+    }
     if (s && s.restEnd > now) {
       this.rfree.add(id, score);
       this.rend.add(id, s.restEnd);
-      return false;
+      return 'rfree';
     }
     this.free.add(id, score);
-    return true;
+    return 'free';
   }
 
+  /** Announce a placed session to long-poll waiters (scoped ones only for `rfree`). */
+  private announce(id: number, where: ReturnType<MemoryStore['place']>): void {
+    if (where === 'free') this.freed(id);
+    else if (where === 'rfree') this.freed(`scoped:${id}`);
+  }
   private setMark(id: number, s: Session, mark: Mark | null): void {
     if (s.mark !== null) this.marks[s.mark].delete(id);
     s.mark = mark;
@@ -252,6 +275,20 @@ export class MemoryStore implements PoolStore {
       if (dl > now && dl > blocked) blocked = dl;
     }
     return blocked;
+  }
+
+  /**
+   * A session whose file is gone is never freed: when its lease or rest ends
+   * it goes out as invalidated file_missing (the next sync removes or repairs it).
+   * The caller has taken it out of its set; true when it was gone.
+   */
+  private outIfGone(id: number, now: number): boolean {
+    const s = this.sessions.get(id);
+    if (!s?.gone) return false;
+    this.removeEverywhere(id);
+    this.invalid.add(id, now);
+    s.reason = FILE_MISSING_REASON;
+    return true;
   }
 
   private freed(id: number | string): void {
@@ -341,7 +378,7 @@ export class MemoryStore implements PoolStore {
     if (!s) return Promise.resolve();
     if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
     if (this.leased.remove(id)) {
-      this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
+      this.announce(id, this.place(id, now, now));
       this.record({ type: 'released', sessionId: id });
     }
     return Promise.resolve();
@@ -404,7 +441,9 @@ export class MemoryStore implements PoolStore {
     if (until <= now) {
       this.flood.remove(id);
       if (this.leased.remove(id) || (this.free.score(id) === undefined && this.rfree.score(id) === undefined)) {
-        this.freed(this.place(id, now, now) ? id : `scoped:${id}`);
+        const where = this.place(id, now, now);
+        this.announce(id, where);
+        if (where !== 'free') return { ...base, until: now, state: where === 'invalidated' ? 'invalidated' : 'floodwait' };
       }
       return { ...base, until: now, state: 'free' };
     }
@@ -442,12 +481,14 @@ export class MemoryStore implements PoolStore {
     this.free.remove(id);
     this.rfree.remove(id);
     this.rend.remove(id);
-    const free = this.place(id, lru, now);
-    if (wasLeased) this.freed(free ? id : `scoped:${id}`);
-    return { ...base, state: free ? 'free' : 'floodwait' };
+    const where = this.place(id, lru, now);
+    if (wasLeased) this.announce(id, where);
+    return { ...base, state: where === 'free' ? 'free' : where === 'invalidated' ? 'invalidated' : 'floodwait' };
   }
 
-  invalidate(id: number, reason?: string): Promise<void> {
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
+    const s = this.sessions.get(id);
+    if (s && leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
     if (this.invalidateNow(id, reason)) this.record({ type: 'invalidated', sessionId: id, reason });
     return Promise.resolve();
   }
@@ -477,6 +518,11 @@ export class MemoryStore implements PoolStore {
     this.setMark(id, s, null);
     this.restricted.remove(id);
     this.rend.remove(id);
+    if (s.gone) {
+      if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined || this.rfree.score(id) !== undefined) this.outIfGone(id, now);
+      this.record({ type: 'restored', sessionId: id });
+      return Promise.resolve({ id, state: this.stateOf(id) });
+    }
     if (this.invalid.remove(id) || this.flood.remove(id) || this.rfree.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
@@ -555,6 +601,7 @@ export class MemoryStore implements PoolStore {
         health,
         lastError: s.lastError,
         counters: { ...s.counters, restsByScope: { ...s.counters.restsByScope } },
+        fileMissing: s.gone,
         meta: s.meta,
       });
     }
@@ -590,6 +637,7 @@ export class MemoryStore implements PoolStore {
           mark: null,
           lastError: null,
           counters: { issued: 0, rests: 0, restedSeconds: 0, restsByScope: {} },
+          gone: false,
         });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
@@ -602,6 +650,7 @@ export class MemoryStore implements PoolStore {
       const relogged = !u.fileError && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
       s.meta = u.meta;
       s.sig = u.sig ?? null;
+      s.gone = false; // the file is back (if it was gone): the session simply continues
       if (relogged) {
         this.setMark(existing, s, null);
         if (this.invalid.remove(existing)) {
@@ -619,6 +668,20 @@ export class MemoryStore implements PoolStore {
     for (const name of batch.removes) {
       const id = this.ids.get(name);
       if (id === undefined) continue;
+      const restEnd = this.rend.score(id) ?? 0;
+      if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now || restEnd > now) {
+        // Leased or resting: keep id, token and deadlines; not issued again while gone.
+        const s = this.mustGet(id);
+        s.gone = true;
+        s.sig = GONE_SIG; // re-sent by sync when the file returns
+        if (restEnd > now) {
+          // free for other scopes until now: out of reach of every acquire until its last rest ends
+          this.rfree.remove(id);
+          this.rend.remove(id);
+          this.flood.add(id, restEnd);
+        }
+        continue;
+      }
       this.removeEverywhere(id);
       this.clearRests(id, this.mustGet(id));
       this.setMark(id, this.mustGet(id), null);

@@ -287,7 +287,7 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.rfree, k.rend, id, leaseToken ?? '', k.freedChannel)),
+      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -315,8 +315,8 @@ export class RedisStore implements PoolStore {
     return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name'), scope: scope ?? null };
   }
 
-  async invalidate(id: number, reason?: string): Promise<void> {
-    if ((await this.invalidateAs(id, reason ?? '', '', '', '')) === 1) await this.record([{ type: 'invalidated', sessionId: id, reason }]);
+  async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
+    if ((await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '')) === 1) await this.record([{ type: 'invalidated', sessionId: id, reason }]);
   }
 
   /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already. */
@@ -412,7 +412,7 @@ export class RedisStore implements PoolStore {
     const next = int(r[0], 'list cursor');
     const now = int(r[1], 'list now');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 8 < r.length; i += 9) {
+    for (let i = 2; i + 9 < r.length; i += 10) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -428,6 +428,7 @@ export class RedisStore implements PoolStore {
         health: healthOf(int(r[i + 6], 'list health'), now),
         lastError: lastError(str(r[i + 7], 'list last error')),
         counters: countersOf(str(r[i + 8], 'list counters')),
+        fileMissing: int(r[i + 9], 'list gone') === 1,
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -470,7 +471,9 @@ export class RedisStore implements PoolStore {
     names.forEach((name, i) => {
       const v = before[i];
       if (typeof v !== 'string') return;
-      const [id = '', sig] = v.split(':');
+      const colon = v.indexOf(':');
+      const id = colon < 0 ? v : v.slice(0, colon);
+      const sig = colon < 0 ? undefined : v.slice(colon + 1);
       const u = batch.upserts[i];
       if (u === undefined) events.push({ type: 'removed', sessionId: Number(id), name });
       else if (sig !== undefined && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });

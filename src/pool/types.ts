@@ -157,6 +157,12 @@ export interface ListedSession {
   counters: SessionCounters;
   /** The last error reported for it (POST /report) and when (ms). */
   lastError: { name: string; at: number } | null;
+  /**
+   * The file was missing at the last sync while the session was leased or
+   * resting: it is no longer issued, and leaves at the next sync after its
+   * lease or rest ends (unless the file returns first).
+   */
+  fileMissing: boolean;
   meta: SessionMeta;
 }
 
@@ -235,8 +241,11 @@ export interface PoolStore {
   release(id: number, leaseToken?: string): Promise<void>;
   /** Account-wide rest, or on `scope` (lowercased) only. Throws SessionNotFoundError, LeaseMismatchError. */
   floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult>;
-  /** Idempotent; unknown ids are ignored. */
-  invalidate(id: number, reason?: string): Promise<void>;
+  /**
+   * Idempotent; unknown ids are ignored. Throws LeaseMismatchError when a
+   * token is given and is not the session's lease (current or last).
+   */
+  invalidate(id: number, reason?: string, leaseToken?: string): Promise<void>;
   /**
    * Apply what the table decided for a reported Telegram error (rest,
    * invalidate with a health, or nothing) and record it as the session's last

@@ -20,11 +20,10 @@
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import type { SqlJsStatic } from 'sql.js';
 import type { Proxy, SessionMeta } from '../pool/types';
 import { parseSessionBytes, parseSessionBytesWith, type ParseResult } from './sqlite';
+import { MAX_SESSION_FILE_BYTES, readRegularFile, readRegularFileSync, type FileBytes } from './safeRead';
 import { readSidecar, readSidecarSync, sidecarPathFor, type SidecarResult } from './sidecar';
 import { nativeSessionString } from './convert';
 
@@ -44,18 +43,9 @@ export interface ReadSessionFileOptions {
   defaultProxy: Proxy | null;
 }
 
-function readError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EISDIR') return 'not a file (directory)';
-  return `cannot read file (${code ?? String(err)})`;
-}
-
-async function readBytes(file: string): Promise<{ bytes: Uint8Array } | { error: string }> {
-  try {
-    return { bytes: await fs.readFile(file) };
-  } catch (err) {
-    return { error: readError(err) };
-  }
+/** A session file's bytes, or why it cannot be read (a missing one included). */
+function sessionBytes(file: FileBytes): { bytes: Uint8Array } | { error: string } {
+  return 'missing' in file ? { error: 'cannot read file (ENOENT)' } : file;
 }
 
 /**
@@ -68,29 +58,10 @@ let scratch = Buffer.allocUnsafe(0);
 /** Larger files get a buffer of their own rather than keeping one this big. */
 const SCRATCH_MAX = 4 * 1024 * 1024;
 
-/** The bytes of one file, blocking (for worker threads); valid until the next call. */
-function readBytesSync(file: string): { bytes: Uint8Array } | { error: string } {
-  let fd: number;
-  try {
-    // O_NONBLOCK: a FIFO put in place of the file must not hang the thread (no effect on regular files).
-    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-  } catch (err) {
-    return { error: readError(err) };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) return { error: 'not a file (directory)' };
-    if (!st.isFile()) return { error: 'not a regular file' };
-    if (st.size > SCRATCH_MAX) return { bytes: readFileSync(fd) };
-    if (scratch.length < st.size) scratch = Buffer.allocUnsafe(Math.max(st.size, 64 * 1024));
-    let n = 0;
-    for (let r = 1; n < st.size && r > 0; n += r) r = readSync(fd, scratch, n, st.size - n, n);
-    return { bytes: scratch.subarray(0, n) };
-  } catch (err) {
-    return { error: readError(err) };
-  } finally {
-    closeSync(fd);
-  }
+function scratchBuffer(size: number): Buffer {
+  if (size > SCRATCH_MAX) return Buffer.allocUnsafe(size);
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 64 * 1024));
+  return scratch;
 }
 
 function safeNumber(v: bigint | null): number | undefined {
@@ -102,14 +73,18 @@ function safeNumber(v: bigint | null): number | undefined {
  * file: every problem becomes `fileError`. Throws only if sql.js cannot start.
  */
 export async function readSessionFile(sessionPath: string, opts: ReadSessionFileOptions): Promise<SessionFileInfo> {
-  const [file, side] = await Promise.all([readBytes(sessionPath), readSidecar(sidecarPathFor(sessionPath))]);
+  const [file, side] = await Promise.all([
+    readRegularFile(sessionPath, MAX_SESSION_FILE_BYTES).then(sessionBytes),
+    readSidecar(sidecarPathFor(sessionPath)),
+  ]);
   const parsed: ParseResult = 'bytes' in file ? await parseSessionBytes(file.bytes) : { ok: false, error: file.error };
   return toInfo(parsed, side, opts);
 }
 
 /** readSessionFile with blocking I/O and sql.js already loaded, for a worker thread. */
 export function readSessionFileSync(sessionPath: string, opts: ReadSessionFileOptions, SQL: SqlJsStatic): SessionFileInfo {
-  const file = readBytesSync(sessionPath);
+  // Bytes of the scratch buffer: valid until the next read of this thread, and parsed before it.
+  const file = sessionBytes(readRegularFileSync(sessionPath, MAX_SESSION_FILE_BYTES, scratchBuffer));
   const side = readSidecarSync(sidecarPathFor(sessionPath));
   const parsed: ParseResult = 'bytes' in file ? parseSessionBytesWith(SQL, file.bytes) : { ok: false, error: file.error };
   return toInfo(parsed, side, opts);

@@ -11,13 +11,21 @@
  *
  * An idle pool does not keep the process alive. A worker that dies (a bug,
  * out of memory) fails the reads it had, and is replaced.
+ *
+ * Per-file deadline: a thread that stays on one file longer than
+ * readTimeoutMs (a read blocked on a hung network filesystem, a parser
+ * stuck on a hostile file) is terminated and replaced; that file reads as
+ * `fileError: 'read timed out …'` (its signature as null) and the other files
+ * of its chunks are read again by the other threads, so one bad file never
+ * stalls a batch or a later sync. A thread blocked inside a system call ends
+ * only when the call returns: it is left behind (unref'd), not waited for.
  */
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Proxy } from '../pool/types';
 import type { FileInfo, SessionFileReader } from '../sync';
-import type { WorkerData, WorkerReply, WorkerRequest } from './readerWorker';
+import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_SLOTS, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './readerWorker';
 
 /** readerWorker.js in dist/; readerWorker.ts when this file runs from src/ under tsx. */
 const WORKER_FILE = path.join(__dirname, `readerWorker${path.extname(__filename)}`);
@@ -36,12 +44,18 @@ const READ_CHUNK = 16;
 const SIG_CHUNK = 256;
 /** Chunks queued per worker, so it never waits for the main thread between chunks. */
 const PER_WORKER = 2;
+/** A file read (or stat) that takes longer fails with "read timed out"; files take well under a millisecond. */
+export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 
 export interface SessionFileReaderPoolOptions {
   /** Worker threads (default: min(os.availableParallelism(), 4)). */
   threads?: number;
   /** Applies when a sidecar gives no proxy (as readSessionFile's option). */
   defaultProxy: Proxy | null;
+  /** Per-file deadline (default DEFAULT_READ_TIMEOUT_MS). */
+  readTimeoutMs?: number;
+  /** Tests only: see WorkerData.stallOn. */
+  stallOn?: string;
 }
 
 export interface SessionFileReaderPool {
@@ -50,6 +64,12 @@ export interface SessionFileReaderPool {
   readonly threads: number;
   /** Stop the workers; pending and later reads fail. */
   close(): Promise<void>;
+}
+
+/** Replies of the parts of one request, as one reply. */
+function merge(id: number, parts: WorkerReply[]): WorkerReply {
+  if (parts.some((p) => 'sigs' in p)) return { id, sigs: parts.flatMap((p) => ('sigs' in p ? p.sigs : [])) };
+  return { id, infos: parts.flatMap((p) => ('infos' in p ? p.infos : [])) };
 }
 
 export function defaultReaderThreads(): number {
@@ -68,12 +88,18 @@ interface Slot {
   inflight: Map<number, Job>;
   /** It has started (sql.js loaded): worth replacing if it dies. */
   started: boolean;
+  /** The thread's published position (readerWorker's PROGRESS_*). */
+  progress: Int32Array;
+  /** The tick last seen and since when (ms), for the deadline. */
+  seen?: { tick: number; since: number };
+  /** Given up on after a deadline: its exit is no longer ours to handle. */
+  retired: boolean;
 }
 
 export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions): SessionFileReaderPool {
   const threads = opts.threads ?? defaultReaderThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
-  const data: WorkerData = { defaultProxy: opts.defaultProxy };
+  const readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const queue: Job[] = [];
   const slots: Slot[] = [];
   let nextId = 1;
@@ -82,7 +108,9 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
   let broken: Error | undefined;
 
   const spawn = (): Slot => {
-    const slot: Slot = { worker: startWorker(data), inflight: new Map(), started: false };
+    const progress = new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    const data: WorkerData = { defaultProxy: opts.defaultProxy, progress, ...(opts.stallOn === undefined ? {} : { stallOn: opts.stallOn }) };
+    const slot: Slot = { worker: startWorker(data), inflight: new Map(), started: false, progress: new Int32Array(progress), retired: false };
     slot.worker.unref();
     slot.worker.on('message', (reply: WorkerReply) => {
       if ('ready' in reply) {
@@ -100,6 +128,7 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
     let failure: Error | undefined;
     slot.worker.on('error', (err) => (failure = err));
     slot.worker.on('exit', (code) => {
+      if (slot.retired) return;
       const why = failure ?? new Error(`session-file reader thread exited (code ${code})`);
       for (const job of slot.inflight.values()) job.reject(why);
       slot.inflight.clear();
@@ -129,6 +158,55 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
     }
   };
 
+  /** The slot's thread is stuck on one file: that file times out, the rest is read again elsewhere. */
+  const retire = (slot: Slot): void => {
+    slot.retired = true;
+    slots.splice(slots.indexOf(slot), 1);
+    slot.worker.unref();
+    void slot.worker.terminate().catch(() => undefined);
+    const stuckId = Atomics.load(slot.progress, PROGRESS_ID);
+    const stuckIndex = Atomics.load(slot.progress, PROGRESS_INDEX);
+    const again: Job[] = [];
+    for (const [id, job] of slot.inflight) {
+      if (id !== stuckId) {
+        again.push(job);
+        continue;
+      }
+      const timedOut: WorkerReply =
+        job.op === 'read'
+          ? { id, infos: [failedRead(`read timed out (over ${readTimeoutMs / 1000} s)`)] }
+          : { id, sigs: [null] };
+      const before = job.files.slice(0, stuckIndex);
+      const after = job.files.slice(stuckIndex + 1);
+      const part = (files: string[]): Promise<WorkerReply[]> =>
+        files.length === 0 ? Promise.resolve([]) : new Promise((resolve, reject) => again.push({ op: job.op, files, resolve: (r) => resolve([r]), reject }));
+      Promise.all([part(before), part(after)]).then(([b, a]) => job.resolve(merge(id, [...b, timedOut, ...a])), job.reject);
+    }
+    slot.inflight.clear();
+    queue.unshift(...again);
+    slots.push(spawn());
+    pump();
+  };
+
+  const checkEvery = Math.max(20, Math.min(1000, readTimeoutMs / 4));
+  let lastCheck = Date.now();
+  const watchdog = setInterval(() => {
+    const now = Date.now();
+    // A late check means this thread was busy: the replies may be waiting behind it, so the clocks start again.
+    const late = now - lastCheck > 2 * checkEvery;
+    lastCheck = now;
+    for (const slot of [...slots]) {
+      if (late || !slot.started || slot.inflight.size === 0) {
+        slot.seen = undefined;
+        continue;
+      }
+      const tick = Atomics.load(slot.progress, PROGRESS_TICK);
+      if (slot.seen?.tick !== tick) slot.seen = { tick, since: now };
+      else if (now - slot.seen.since >= readTimeoutMs) retire(slot);
+    }
+  }, checkEvery);
+  watchdog.unref();
+
   const run = (op: WorkerRequest['op'], files: readonly string[], chunk: number): Promise<WorkerReply[]> => {
     if (closed) return Promise.reject(new Error('session-file reader pool is closed'));
     if (broken !== undefined) return Promise.reject(broken);
@@ -155,6 +233,7 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      clearInterval(watchdog);
       const err = new Error('session-file reader pool is closed');
       for (const job of queue.splice(0)) job.reject(err);
       await Promise.all(slots.map((s) => s.worker.terminate()));

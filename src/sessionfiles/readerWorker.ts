@@ -3,13 +3,18 @@
  * instance, blocking file I/O (this thread does nothing else), one message
  * per chunk of files. Loaded as readerWorker.js from dist/ and as
  * readerWorker.ts under tsx (the worker inherits the parent's --import).
+ *
+ * Before each file it publishes which one it is on (WorkerData.progress), so
+ * the pool can tell a thread stuck on one file from a busy one, and replace it.
  */
 import { statSync } from 'node:fs';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Proxy } from '../pool/types';
 import { readSessionFileSync, type SessionFileInfo } from './index';
 import { fileSignature } from './signature';
 import { loadSqlJs } from './sqlite';
+import type { SqlJsStatic } from 'sql.js';
 
 export type WorkerRequest = { id: number; op: 'read' | 'sig'; files: string[] };
 export type WorkerReply =
@@ -20,6 +25,24 @@ export type WorkerReply =
 
 export interface WorkerData {
   defaultProxy: Proxy | null;
+  /** Int32Array over it: [PROGRESS_TICK] bumped before each file, [PROGRESS_ID] its request, [PROGRESS_INDEX] its index. */
+  progress: SharedArrayBuffer;
+  /**
+   * Tests only: reading or stat'ing a file of this base name blocks the thread
+   * for good, as a read on a hung network filesystem does (the pool's deadline
+   * is what ends it).
+   */
+  stallOn?: string;
+}
+
+export const PROGRESS_TICK = 0;
+export const PROGRESS_ID = 1;
+export const PROGRESS_INDEX = 2;
+export const PROGRESS_SLOTS = 3;
+
+/** What a file whose read failed unexpectedly (a bug, a hostile file) reads as: the batch goes on. */
+export function failedRead(why: string): SessionFileInfo {
+  return { meta: { proxy: null }, fileError: why };
 }
 
 function signatureOf(file: string): string | null {
@@ -33,7 +56,26 @@ function signatureOf(file: string): string | null {
 
 if (parentPort !== null) {
   const port = parentPort;
-  const opts = { defaultProxy: (workerData as WorkerData).defaultProxy };
+  const data = workerData as WorkerData;
+  const opts = { defaultProxy: data.defaultProxy };
+  const progress = new Int32Array(data.progress);
+  /** Publish "now on file i of request id", then run fn on it. */
+  const each = <T>(req: WorkerRequest, fn: (file: string) => T): T[] =>
+    req.files.map((file, i) => {
+      Atomics.store(progress, PROGRESS_ID, req.id);
+      Atomics.store(progress, PROGRESS_INDEX, i);
+      Atomics.add(progress, PROGRESS_TICK, 1);
+      if (data.stallOn !== undefined && path.basename(file) === data.stallOn) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+      return fn(file);
+    });
+  /** One file's read; an exception is that file's error, not the whole chunk's (its name only: a message may quote file data). */
+  const readOne = (SQL: SqlJsStatic) => (file: string): SessionFileInfo => {
+    try {
+      return readSessionFileSync(file, opts, SQL);
+    } catch (err) {
+      return failedRead(`cannot read file (unexpected ${err instanceof Error ? err.name : 'error'})`);
+    }
+  };
   const sql = loadSqlJs();
   // A failed start is reported to each request (below), not as a crash.
   sql.then(() => port.postMessage({ id: 0, ready: true } satisfies WorkerReply), () => undefined);
@@ -44,8 +86,8 @@ if (parentPort !== null) {
         try {
           reply =
             req.op === 'read'
-              ? { id: req.id, infos: req.files.map((f) => readSessionFileSync(f, opts, SQL)) }
-              : { id: req.id, sigs: req.files.map(signatureOf) };
+              ? { id: req.id, infos: each(req, readOne(SQL)) }
+              : { id: req.id, sigs: each(req, signatureOf) };
         } catch (err) {
           reply = { id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
         }

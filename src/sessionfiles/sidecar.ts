@@ -3,18 +3,18 @@
  * session sellers and farm tools write it: app_id, device, lang_pack, twoFA,
  * proxy, phone, user_id, ...).
  */
-import { readFileSync, statSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Proxy } from '../pool/types';
+import { locateJsonError } from './jsonError';
 import { normalizeProxy, ProxyFormatError } from './proxy';
+import { MAX_SIDECAR_BYTES, readRegularFile, readRegularFileSync, type FileBytes } from './safeRead';
 import { SCOPE_RE } from '../telegram/scope';
 
 /** At most this many tags per session. */
 export const MAX_TAGS = 32;
 
-/** Larger sidecars are refused rather than parsed (they are a few hundred bytes in practice). */
-export const MAX_SIDECAR_BYTES = 1024 * 1024;
+/** Deeper sidecars are refused: the secret stripping walks them recursively. */
+export const MAX_SIDECAR_DEPTH = 64;
 
 export interface Sidecar {
   /** The fields with secrets and proxies removed, safe to list. */
@@ -83,20 +83,25 @@ function looksLikeKeyMaterial(v: string): boolean {
   return v.length >= 200 && /^[A-Za-z0-9+/_=-]+$/.test(v);
 }
 
-/** A deep copy without secret keys (at any depth) or key-material values. */
-export function stripSecrets(value: unknown): unknown {
+class TooDeep extends Error {}
+
+/**
+ * A deep copy without secret keys (at any depth) or key-material values.
+ * Throws TooDeep past MAX_SIDECAR_DEPTH levels (a hostile file would otherwise
+ * overflow the stack and fail the reader's whole batch).
+ */
+export function stripSecrets(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_SIDECAR_DEPTH) throw new TooDeep();
   if (Array.isArray(value)) {
-    return value.filter((v) => !(typeof v === 'string' && looksLikeKeyMaterial(v))).map(stripSecrets);
+    return value.filter((v) => !(typeof v === 'string' && looksLikeKeyMaterial(v))).map((v) => stripSecrets(v, depth + 1));
   }
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (isSecretKey(k) || (typeof v === 'string' && looksLikeKeyMaterial(v))) continue;
-      out[k] = stripSecrets(v);
-    }
-    return out;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (isSecretKey(k) || (typeof v === 'string' && looksLikeKeyMaterial(v))) continue;
+    out[k] = stripSecrets(v, depth + 1);
   }
-  return value;
+  return out;
 }
 
 /** A non-negative integer given as a number or a digit string, else null. */
@@ -117,12 +122,14 @@ export function interpretSidecar(data: unknown): SidecarResult {
     return { ok: false, error: 'sidecar JSON: not an object' };
   }
   const obj = data as Record<string, unknown>;
-  const sidecar: Sidecar = {
-    account: stripSecrets(obj) as Record<string, unknown>,
-    apiId: null,
-    userId: null,
-    isBot: null,
-  };
+  let account: Record<string, unknown>;
+  try {
+    account = stripSecrets(obj) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TooDeep) return { ok: false, error: `sidecar JSON: nested deeper than ${MAX_SIDECAR_DEPTH} levels` };
+    throw err;
+  }
+  const sidecar: Sidecar = { account, apiId: null, userId: null, isBot: null };
   const apiId = intField(first(obj, ['app_id', 'api_id']));
   if (apiId !== null && apiId <= 0xffffffffn) sidecar.apiId = Number(apiId);
   const userId = intField(first(obj, ['user_id', 'id']));
@@ -147,48 +154,27 @@ export function interpretSidecar(data: unknown): SidecarResult {
   return { ok: true, sidecar };
 }
 
-function cannotRead(file: string, err: unknown): SidecarResult {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return { ok: true, sidecar: null };
-  return { ok: false, error: `sidecar ${path.basename(file)}: cannot read (${code ?? String(err)})` };
-}
-
-/** Interpret a sidecar's bytes (size limit, BOM, JSON, fields). */
-function sidecarFromBytes(buf: Buffer): SidecarResult {
-  if (buf.length > MAX_SIDECAR_BYTES) {
-    return { ok: false, error: `sidecar JSON: file is ${buf.length} bytes, more than ${MAX_SIDECAR_BYTES}` };
-  }
+/** Interpret what reading a sidecar gave: absent, refused (no content in the reason), or JSON. */
+function sidecarFrom(file: string, read: FileBytes): SidecarResult {
+  if ('missing' in read) return { ok: true, sidecar: null };
+  if ('error' in read) return { ok: false, error: `sidecar ${path.basename(file)}: ${read.error}` };
+  const text = Buffer.from(read.bytes.buffer, read.bytes.byteOffset, read.bytes.byteLength).toString('utf8').replace(/^\uFEFF/, '');
   let data: unknown;
   try {
-    data = JSON.parse(buf.toString('utf8').replace(/^\uFEFF/, ''));
-  } catch (err) {
-    // V8 quotes the start of the text in some messages; it may hold a password.
-    const msg = (err instanceof Error ? err.message : String(err)).replace(/, ".*" is not valid JSON$/s, ' (not valid JSON)');
-    return { ok: false, error: `sidecar JSON: ${msg}` };
+    data = JSON.parse(text);
+  } catch {
+    // V8's message may quote the text (a password, say): the reason is ours, with a position and no content.
+    return { ok: false, error: `sidecar JSON: ${locateJsonError(text)}` };
   }
   return interpretSidecar(data);
 }
 
 /** Read `path` if it exists; a missing sidecar is `{ ok: true, sidecar: null }`. */
 export async function readSidecar(file: string): Promise<SidecarResult> {
-  let buf: Buffer;
-  try {
-    buf = await fs.readFile(file);
-  } catch (err) {
-    return cannotRead(file, err);
-  }
-  return sidecarFromBytes(buf);
+  return sidecarFrom(file, await readRegularFile(file, MAX_SIDECAR_BYTES));
 }
 
 /** readSidecar for a worker thread (blocking I/O is its job there). */
 export function readSidecarSync(file: string): SidecarResult {
-  let buf: Buffer;
-  try {
-    // Most sessions have no sidecar: a stat that returns undefined is ten times cheaper than a thrown ENOENT.
-    if (statSync(file, { throwIfNoEntry: false }) === undefined) return { ok: true, sidecar: null };
-    buf = readFileSync(file);
-  } catch (err) {
-    return cannotRead(file, err);
-  }
-  return sidecarFromBytes(buf);
+  return sidecarFrom(file, readRegularFileSync(file, MAX_SIDECAR_BYTES));
 }

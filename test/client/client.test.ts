@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import {
   AuthError,
+  HttpError,
   LeaseMismatchError,
   NoSessionAvailableError,
   SessionNotFoundError,
@@ -59,11 +60,13 @@ describe('client: TeleGateClient against a real server', function () {
     });
 
     it('release is true for unknown and already free ids', async () => {
+      // A worker key (this server has admin keys) must send a lease token: a retry sends the last one.
       const c = client();
-      assert.equal(await c.releaseSession(999_999), true);
+      assert.equal(await c.releaseSession(999_999, { leaseToken: 'any' }), true);
       const s = await c.getSession();
       await c.releaseSession(s.sessionId);
-      assert.equal(await c.releaseSession(s.sessionId), true);
+      assert.equal(await c.releaseSession(s.sessionId, { leaseToken: s.leaseToken ?? undefined }), true);
+      assert.equal(await admin().releaseSession(s.sessionId), true); // admins need none
     });
 
     it('sends the lease token: a stale worker cannot free the next holder\'s session', async () => {
@@ -120,8 +123,17 @@ describe('client: TeleGateClient against a real server', function () {
     });
 
     it('403 for an admin-only endpoint with a worker key', async () => {
-      await assert.rejects(client().invalidateSession(1), (err: unknown) => err instanceof AuthError && err.status === 403);
-      assert.equal(await server.stateOf(1), 'free');
+      await admin().invalidateSession(1);
+      await assert.rejects(client().restoreSession(1), (err: unknown) => err instanceof AuthError && err.status === 403);
+      assert.equal(await server.stateOf(1), 'invalidated');
+    });
+
+    it('a worker key invalidates only a session it holds, with its lease token', async () => {
+      const c = client();
+      await assert.rejects(c.invalidateSession(1), (err: unknown) => err instanceof HttpError && err.status === 422);
+      const s = await c.getSession();
+      await c.invalidateSession(s.sessionId, 'USER_DEACTIVATED_BAN');
+      assert.equal(await server.stateOf(s.sessionId), 'invalidated');
     });
   });
 

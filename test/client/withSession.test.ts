@@ -3,7 +3,8 @@
  * reporting, heartbeats, lost leases.
  */
 import assert from 'node:assert/strict';
-import { LeaseMismatchError, NoSessionAvailableError, TeleGateClient, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
 import { FloodWaitError, RPCError } from './fakes';
 import { TeleGateServer, waitUntil } from './server';
 
@@ -90,29 +91,61 @@ describe('client: withSession()', function () {
       }
     });
 
-    it('keeps a dead session out of the pool when /invalidate is refused (worker key)', async () => {
+    it('a worker key invalidates the dead session it holds (its lease token proves it)', async () => {
       const warnings: string[] = [];
       const s = await runThrowing(client({ onWarning: (m) => warnings.push(m) }), new RPCError('AUTH_KEY_UNREGISTERED', undefined, 401));
-      assert.equal(s.reported, null);
+      assert.deepEqual(s.reported, { kind: 'invalidate', reason: 'AUTH_KEY_UNREGISTERED' });
       assert.equal(s.ended, true);
-      assert.equal(await server.stateOf(s.sessionId), 'in_use');
-      assert.match(warnings.join('\n'), /could not report invalidate AUTH_KEY_UNREGISTERED/);
+      assert.equal(await server.stateOf(s.sessionId), 'invalidated');
+      assert.deepEqual(warnings, []);
     });
 
-    it('a 409 heartbeat marks the lease lost and aborts lease.signal, without breaking the callback', async () => {
+    /** A client whose requests are recorded as `METHOD /path`. */
+    function recorded(o: Partial<TeleGateClientOptions>): { c: TeleGateClient; calls: string[] } {
+      const calls: string[] = [];
+      const spy: typeof fetch = (input, init) => {
+        calls.push(`${init?.method ?? 'GET'} ${new URL(input instanceof Request ? input.url : String(input)).pathname}`);
+        return fetch(input, init);
+      };
+      return { c: connect(server, { ...o, fetch: spy }), calls };
+    }
+
+    it('a 409 heartbeat aborts lease.signal with a LeaseLostError, withSession rejects with it, and nothing is released with the stale token', async () => {
       const thief = client({ autoWait: false });
       const warnings: string[] = [];
-      const lease = await connect(server, { heartbeatIntervalMs: 200, onWarning: (m) => warnings.push(m) }).withSession(async (s) => {
-        await admin().releaseSession(s.sessionId); // an operator frees it ...
-        const taken = [(await thief.getSession()).sessionId, (await thief.getSession()).sessionId]; // ... someone takes it
-        assert.ok(taken.includes(s.sessionId));
-        await waitUntil(() => s.leaseLost, 5000, 'leaseLost after a 409 heartbeat');
-        assert.equal(s.signal.aborted, true);
-        return s;
-      });
-      assert.equal(lease.leaseLost, true);
+      const { c, calls } = recorded({ heartbeatIntervalMs: 200, onWarning: (m) => warnings.push(m) });
+      let lease: ActiveLease | undefined;
+      await assert.rejects(
+        c.withSession(async (s) => {
+          lease = s;
+          await admin().releaseSession(s.sessionId); // an operator frees it ...
+          const taken = [(await thief.getSession()).sessionId, (await thief.getSession()).sessionId]; // ... someone takes it
+          assert.ok(taken.includes(s.sessionId));
+          await sleep(60_000, undefined, { signal: s.signal }); // the work, stopped by the lost lease
+        }),
+        (err: unknown) => err instanceof LeaseLostError && err === lease?.signal.reason && err.cause instanceof LeaseMismatchError,
+      );
+      assert.ok(lease?.leaseLost && lease.ended);
       assert.match(warnings.join('\n'), /lease lost/);
+      assert.deepEqual(calls.filter((call) => call.startsWith('POST /release')), [], 'no release with the stale token');
       assert.equal(await server.stateOf(lease.sessionId), 'in_use'); // the thief's lease was not freed
+    });
+
+    it('an admin /invalidate of the held session: the next heartbeat loses the lease, and withSession rejects even if the callback returns', async () => {
+      const { c, calls } = recorded({ heartbeatIntervalMs: 200 });
+      let lease: ActiveLease | undefined;
+      await assert.rejects(
+        c.withSession(async (s) => {
+          lease = s;
+          await admin().invalidateSession(s.sessionId, 'operator');
+          await waitUntil(() => s.signal.aborted, 5000, 'the lease lost after /invalidate');
+          return 'done without looking at the signal';
+        }),
+        LeaseLostError,
+      );
+      assert.ok(lease?.leaseLost);
+      assert.deepEqual(calls.filter((call) => call.startsWith('POST /release')), []);
+      assert.equal(await server.stateOf(lease.sessionId), 'invalidated');
     });
 
     it('waits for a session (auto-wait) and honours maxWaitMs', async () => {

@@ -244,7 +244,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
     });
 
     describe('POST /sync', () => {
-      it('adds new files, removes gone ones whatever their state, keeps the rest', async () => {
+      it('adds new files, removes gone ones unless leased or resting, keeps the rest', async () => {
         for (const n of ['eta', 'theta', 'iota']) writeFileSync(`${dir}/${n}.session`, '');
         await post('/sync').expect(200);
         const s = (await get('/session')).body as { session_id: number; session_name: string };
@@ -252,9 +252,22 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         rmSync(`${dir}/alpha.session`);
         renameSync(`${dir}/beta.session`, `${dir}/delta.session`);
         const r = await post('/sync').expect(200);
-        assert.deepEqual(r.body, { status: 'sync complete', details: { new_sessions: 1, removed_sessions: 2, total_sessions: 5, updated_sessions: 0 } });
-        const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string }> };
-        assert.deepEqual(list.sessions.map((x) => x.session_name), ['gamma', 'eta', 'iota', 'theta', 'delta']);
+        // alpha is leased: it stays (marked file_missing) until its lease ends; beta was free: removed
+        assert.deepEqual(r.body, { status: 'sync complete', details: { new_sessions: 1, removed_sessions: 1, total_sessions: 6, updated_sessions: 0 } });
+        const list = (await get('/sessions').expect(200)).body as { sessions: Array<{ session_name: string; state: string; file_missing: boolean }> };
+        assert.deepEqual(list.sessions.map((x) => x.session_name), ['alpha', 'gamma', 'eta', 'iota', 'theta', 'delta']);
+        assert.deepEqual([list.sessions[0]?.state, list.sessions[0]?.file_missing, list.sessions[1]?.file_missing], ['in_use', true, false]);
+        // its file returns: the next sync (this one has no file reader) clears the mark; the lease goes on
+        writeFileSync(`${dir}/alpha.session`, '');
+        assert.deepEqual((await post('/sync').expect(200)).body.details, { new_sessions: 0, removed_sessions: 0, total_sessions: 6, updated_sessions: 1 });
+        const back = (await get('/sessions').expect(200)).body as { sessions: Array<{ state: string; file_missing: boolean }> };
+        assert.deepEqual([back.sessions[0]?.state, back.sessions[0]?.file_missing], ['in_use', false]);
+        // gone again, then released: out as file_missing, and the next sync removes it
+        rmSync(`${dir}/alpha.session`);
+        await post('/sync').expect(200);
+        await post('/release').query({ session_id: s.session_id }).expect(200);
+        const r2 = await post('/sync').expect(200);
+        assert.deepEqual(r2.body.details, { new_sessions: 0, removed_sessions: 1, total_sessions: 5, updated_sessions: 0 });
       });
 
       it('a missing directory is a 500 sync_failed and removes nothing', async () => {
@@ -337,9 +350,9 @@ describe('HTTP API: failures and policies', () => {
     }
   });
 
-  it('admin keys: when configured, worker keys cannot sync, invalidate, restore or list', async () => {
+  it('admin keys: when configured, worker keys cannot sync, restore or list', async () => {
     const t = await makeApp('memory', { TELEGATE_ADMIN_KEYS: ADMIN_KEY });
-    for (const [m, p] of [['post', '/sync'], ['post', '/invalidate?session_id=1'], ['post', '/restore?session_id=1'], ['get', '/sessions']] as const) {
+    for (const [m, p] of [['post', '/sync'], ['post', '/restore?session_id=1'], ['get', '/sessions']] as const) {
       const r = await request(t.app)[m](p).set('X-API-Key', KEY).expect(403);
       assert.deepEqual(r.body, { detail: 'Admin API key required' });
     }
@@ -348,3 +361,122 @@ describe('HTTP API: failures and policies', () => {
     await t.close();
   });
 });
+
+/** Issue 10 item 6: tokenless release / flood wait / invalidate are foot-guns. */
+for (const kind of ['memory', 'redis'] as StoreKind[]) {
+  describe(`lease tokens on release, flood wait and invalidate (${kind} store)`, () => {
+    const MISSING = { detail: [{ type: 'missing', loc: ['query', 'lease_token'], msg: 'Field required', input: null }] };
+    let t: TestApp;
+    let dir: string;
+    afterEach(async () => {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    async function start(env: Record<string, string>): Promise<void> {
+      dir = sessionsDir('alpha', 'beta', 'gamma');
+      t = await makeApp(kind, { TELEGATE_SESSIONS_DIR: dir, ...env });
+      await request(t.app).post('/sync').set('X-API-Key', env.TELEGATE_ADMIN_KEYS ? ADMIN_KEY : KEY).expect(200);
+    }
+    const as = (key: string) => ({
+      get: (path: string) => request(t.app).get(path).set('X-API-Key', key),
+      post: (path: string) => request(t.app).post(path).set('X-API-Key', key),
+    });
+    const worker = () => as(KEY);
+    const admin = () => as(ADMIN_KEY);
+    async function lease(): Promise<{ session_id: number; lease_token: string }> {
+      return (await worker().get('/session').expect(200)).body as { session_id: number; lease_token: string };
+    }
+    async function stateOf(id: number): Promise<string | undefined> {
+      const key = t.config.adminKeys.length > 0 ? ADMIN_KEY : KEY;
+      const page = (await as(key).get('/sessions').expect(200)).body as { sessions: Array<{ session_id: number; state: string }> };
+      return page.sessions.find((s) => s.session_id === id)?.state;
+    }
+
+    it('default (no admin keys): every key keeps the tokenless powers', async () => {
+      await start({});
+      const a = await lease();
+      await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60 }).expect(200);
+      const b = await lease();
+      await worker().post('/release').query({ session_id: b.session_id }).expect(200);
+      await worker().post('/invalidate').query({ session_id: b.session_id }).expect(200);
+    });
+
+    it('with admin keys, a worker key needs the lease token: 422 without it, 409 with another, nothing changes', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+      const a = await lease();
+      for (const p of ['/release', '/invalidate']) {
+        assert.deepEqual((await worker().post(p).query({ session_id: a.session_id }).expect(422)).body, MISSING);
+      }
+      assert.deepEqual((await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60 }).expect(422)).body, MISSING);
+      // both problems in one answer, as pydantic reports them
+      const both = (await worker().post('/release').expect(422)).body as { detail: Array<{ loc: string[] }> };
+      assert.deepEqual(both.detail.map((d) => d.loc[1]).sort(), ['lease_token', 'session_id']);
+      const b = await lease();
+      for (const p of ['/release', '/invalidate']) await worker().post(p).query({ session_id: a.session_id, lease_token: b.lease_token }).expect(409);
+      await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60, lease_token: b.lease_token }).expect(409);
+      assert.equal(await stateOf(a.session_id), 'in_use');
+    });
+
+    it('with admin keys, a worker cannot put a free session it does not hold into a flood wait', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+      const a = await lease();
+      const free = (await admin().get('/sessions').query({ state: 'free' }).expect(200)).body as { sessions: Array<{ session_id: number }> };
+      const victim = free.sessions[0]!.session_id;
+      await worker().post('/floodwait').query({ session_id: victim, wait_seconds: 31_536_000 }).expect(422);
+      await worker().post('/floodwait').query({ session_id: victim, wait_seconds: 31_536_000, lease_token: a.lease_token }).expect(409);
+      assert.equal(await stateOf(victim), 'free');
+    });
+
+    it('with admin keys, a worker with its token releases, rests and invalidates; retries stay 200', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+      const a = await lease();
+      await worker().post('/release').query({ session_id: a.session_id, lease_token: a.lease_token }).expect(200);
+      await worker().post('/release').query({ session_id: a.session_id, lease_token: a.lease_token }).expect(200); // a retry
+      assert.equal(await stateOf(a.session_id), 'free');
+
+      const b = await lease();
+      const first = (await worker().post('/floodwait').query({ session_id: b.session_id, wait_seconds: 3600, lease_token: b.lease_token }).expect(200)).body;
+      const retry = (await worker().post('/floodwait').query({ session_id: b.session_id, wait_seconds: 60, lease_token: b.lease_token }).expect(200)).body;
+      assert.equal(retry.floodwait_until, first.floodwait_until, 'a retry never shortens the rest');
+      assert.equal(retry.state, 'floodwait');
+
+      const c = await lease();
+      await worker().post('/invalidate').query({ session_id: c.session_id, reason: 'USER_DEACTIVATED_BAN', lease_token: c.lease_token }).expect(200);
+      await worker().post('/invalidate').query({ session_id: c.session_id, lease_token: c.lease_token }).expect(200); // a retry
+      assert.equal(await stateOf(c.session_id), 'invalidated');
+    });
+
+    it('with admin keys, admin keys keep the tokenless powers', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+      const a = await lease();
+      await admin().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60 }).expect(200);
+      const b = await lease();
+      await admin().post('/release').query({ session_id: b.session_id }).expect(200);
+      await admin().post('/invalidate').query({ session_id: b.session_id }).expect(200);
+      assert.deepEqual([await stateOf(a.session_id), await stateOf(b.session_id)], ['floodwait', 'invalidated']);
+    });
+
+    it('TELEGATE_REQUIRE_LEASE_TOKEN: release and flood wait need the token from every key; admins still invalidate and restore without', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY, TELEGATE_REQUIRE_LEASE_TOKEN: 'true' });
+      const a = await lease();
+      for (const who of [worker(), admin()]) {
+        assert.deepEqual((await who.post('/release').query({ session_id: a.session_id }).expect(422)).body, MISSING);
+      }
+      assert.deepEqual((await admin().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 5 }).expect(422)).body, MISSING);
+      await admin().post('/release').query({ session_id: a.session_id, lease_token: a.lease_token }).expect(200);
+      const b = await lease();
+      await admin().post('/invalidate').query({ session_id: b.session_id }).expect(200);
+      await admin().post('/restore').query({ session_id: b.session_id }).expect(200);
+      assert.equal(await stateOf(b.session_id), 'free');
+    });
+
+    it('TELEGATE_REQUIRE_LEASE_TOKEN without admin keys: every key needs the token to release or rest', async () => {
+      await start({ TELEGATE_REQUIRE_LEASE_TOKEN: 'true' });
+      const a = await lease();
+      assert.deepEqual((await worker().post('/release').query({ session_id: a.session_id }).expect(422)).body, MISSING);
+      await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 5 }).expect(422);
+      await worker().post('/invalidate').query({ session_id: a.session_id }).expect(200); // every key is an admin here
+      await worker().post('/restore').query({ session_id: a.session_id }).expect(200);
+    });
+  });
+}

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
+import { GONE_SIG } from '../../src/pool/keys';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../helpers/poll';
@@ -218,6 +219,21 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         await invariant();
       });
 
+      it('with a lease token, invalidates only the session that token leased (idempotently)', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await assert.rejects(store.invalidate(a.id, 'banned', 'nope'), LeaseMismatchError);
+        const b = await store.list({ limit: 10 });
+        await assert.rejects(store.invalidate(b.sessions[1]!.id, 'banned', a.leaseToken), LeaseMismatchError, 'a never-leased session');
+        assert.deepEqual([await stateOf(a.id), await stateOf(b.sessions[1]!.id)], ['in_use', 'free']);
+        await store.invalidate(a.id, 'USER_DEACTIVATED_BAN', a.leaseToken);
+        await store.invalidate(a.id, undefined, a.leaseToken); // a retry
+        const listed = (await store.list({ limit: 10, state: 'invalidated' })).sessions;
+        assert.deepEqual(listed.map((s) => [s.id, s.reason]), [[a.id, 'USER_DEACTIVATED_BAN']]);
+        await store.invalidate(12345, 'x', 'any'); // unknown ids stay a no-op
+        await invariant();
+      });
+
       it('restore ends an invalidation or a flood wait now', async () => {
         await register('a', 'b');
         const a = await take();
@@ -280,11 +296,12 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
     });
 
     describe('sync apply', () => {
-      it('removes sessions whatever their state, and is idempotent', async () => {
+      it('removes free and invalidated sessions whose file is gone, and is idempotent', async () => {
         await register('a', 'b', 'c', 'd');
         const a = await take();
+        await store.release(a.id, a.leaseToken);
         const b = await take();
-        await store.floodWait(b.id, 100_000);
+        await store.floodWait(b.id, 0, b.leaseToken);
         const c = await take();
         await store.invalidate(c.id);
         const r1 = await store.applySync({ upserts: [], removes: ['a', 'b', 'c', 'gone'] });
@@ -330,6 +347,154 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal((await store.status()).total, 0);
         await store.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] }, 5);
         assert.equal((await store.status()).total, 1);
+      });
+    });
+
+    describe('a file missing for one sync (issue 10 item 1)', () => {
+      const gone = (...names: string[]) => store.applySync({ upserts: [], removes: names });
+      const back = (...names: string[]) => store.applySync({ upserts: names.map((n) => ({ name: n, meta: { proxy: null }, sig: 'back' })), removes: [] });
+      async function listed(id: number) {
+        const s = (await store.list({ limit: 1000 })).sessions.find((x) => x.id === id);
+        assert.ok(s, `session ${id} is listed`);
+        return s;
+      }
+      async function sigOf(name: string): Promise<string | null | undefined> {
+        for await (const page of store.scanNames()) for (const [n, sig] of page) if (n === name) return sig;
+        return undefined;
+      }
+
+      it('never ends a lease: the session keeps id and token, is not counted removed, and is re-read when it returns', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }], removes: [] });
+        const a = await take();
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 });
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 }, 'a second sync while still missing');
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.fileMissing, l.leaseExpiresAt], ['in_use', true, a.leaseExpiresAt]);
+        assert.equal(await sigOf('a'), GONE_SIG, 'no real signature: sync re-sends the file when it returns');
+        await invariant();
+        assert.ok((await store.heartbeat(a.id, a.leaseToken, HOUR)) >= a.leaseExpiresAt);
+        assert.deepEqual(await back('a'), { added: 0, removed: 0, updated: 1 });
+        const l2 = await listed(a.id);
+        assert.deepEqual([l2.state, l2.fileMissing], ['in_use', false]);
+        await store.heartbeat(a.id, a.leaseToken, HOUR);
+        await store.release(a.id, a.leaseToken);
+        assert.equal((await take()).id, a.id, 'it simply continues: free again under the same id');
+        await invariant();
+      });
+
+      it('a gone session is never issued: its release takes it out as file_missing, then sync removes it', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await gone('a');
+        await store.release(a.id, a.leaseToken);
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.reason, l.fileMissing], ['invalidated', 'file_error: file_missing', true]);
+        await store.release(a.id, a.leaseToken); // a retried release stays a no-op
+        await invariant();
+        const b = await take();
+        assert.equal(b.name, 'b');
+        assert.equal((await store.acquire(HOUR)).ok, false, 'the gone session is not issued');
+        assert.deepEqual(await gone('a'), { added: 0, removed: 1, updated: 0 });
+        assert.equal((await store.status()).total, 1);
+        await invariant();
+      });
+
+      it('a gone session with scoped rests is issued for no scope, keeps them, and goes out when they end', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 1500, a.leaseToken, 'x'); // free for other scopes
+        await store.floodWait(b.id, 1500, b.leaseToken, 'x');
+        const b2 = await store.acquire(HOUR, { scopes: ['y'] });
+        assert.ok(b2.ok);
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 }, 'resting on a scope: kept');
+        await gone('b');
+        assert.equal((await store.acquire(HOUR, { scopes: ['y'] })).ok, false, 'never issued while its file is gone');
+        await store.release(b2.session.id, b2.session.leaseToken);
+        assert.equal((await store.acquire(HOUR, { scopes: ['y'] })).ok, false, 'released while gone: still not issued');
+        await invariant();
+        await until(async () => (await listed(a.id)).state === 'invalidated' && (await listed(b.id)).state === 'invalidated', 'the scoped rests to end');
+        assert.equal((await listed(a.id)).reason, 'file_error: file_missing');
+        await store.acquire(HOUR); // promotes whatever is due
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await invariant();
+        assert.deepEqual(await gone('a', 'b'), { added: 0, removed: 2, updated: 0 });
+      });
+
+      it('a gone session whose file returns after its lease ended comes back free under the same id', async () => {
+        await register('a');
+        const a = await take();
+        await gone('a');
+        const fw = await store.floodWait(a.id, 0, a.leaseToken);
+        assert.equal(fw.state, 'invalidated');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        assert.deepEqual(await back('a'), { added: 0, removed: 0, updated: 1 });
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.reason, l.fileMissing], ['free', null, false]);
+        assert.equal((await take()).id, a.id);
+        await invariant();
+      });
+
+      it('never ends a rest: the deadline is kept; restore takes it out, it does not free it', async () => {
+        await register('a');
+        const a = await take();
+        const fw = await store.floodWait(a.id, 100_000, a.leaseToken);
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 });
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.floodwaitUntil, l.fileMissing], ['floodwait', fw.until, true]);
+        const s = await store.status();
+        assert.deepEqual([s.total, s.inFloodwait, s.nextAvailable], [1, 1, fw.until]);
+        // a retried flood wait with the last token is answered with the deadline that applies
+        assert.deepEqual(await store.floodWait(a.id, 10_000, a.leaseToken), { ...fw, until: fw.until });
+        assert.equal((await store.restore(a.id)).state, 'invalidated');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        assert.equal((await listed(a.id)).reason, 'file_error: file_missing');
+        await invariant();
+        assert.deepEqual(await gone('a'), { added: 0, removed: 1, updated: 0 });
+        await invariant();
+      });
+
+      it('a rest that ends while gone goes out as file_missing (acquire and reaper), not free', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 1500, a.leaseToken);
+        await store.floodWait(b.id, 1500, b.leaseToken);
+        await gone('a', 'b');
+        await back('b');
+        await until(async () => (await store.acquire(HOUR)).ok, 'b to come out of its rest');
+        assert.equal((await store.acquire(HOUR)).ok, false, 'a is never issued');
+        await store.reap(100);
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.reason], ['invalidated', 'file_error: file_missing']);
+        await invariant();
+        assert.deepEqual(await gone('a'), { added: 0, removed: 1, updated: 0 });
+      });
+
+      it('an expired lease of a gone session is reclaimed as file_missing, not free', async () => {
+        await register('a');
+        const a = await store.acquire(1000);
+        assert.ok(a.ok);
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 }, 'an expired-or-not lease is kept');
+        await until(async () => (await listed(a.session.id)).state === 'invalidated', 'the lease to expire');
+        assert.equal((await listed(a.session.id)).reason, 'file_error: file_missing');
+        await store.reap(100);
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        const s = await store.status();
+        assert.deepEqual([s.total, s.free, s.invalidated], [1, 0, 1]);
+        await invariant();
+        await back('a');
+        assert.equal((await take()).id, a.session.id);
+      });
+
+      it('an operator invalidation of a gone session is kept when the file returns', async () => {
+        await register('a');
+        const a = await take();
+        await gone('a');
+        await store.invalidate(a.id, 'banned');
+        await back('a');
+        const l = await listed(a.id);
+        assert.deepEqual([l.state, l.reason, l.fileMissing], ['invalidated', 'banned', false]);
       });
     });
 

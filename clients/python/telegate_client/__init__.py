@@ -13,7 +13,7 @@ tokens, heartbeats, flood-wait and ban reporting, and a context manager::
 __version__ = '0.1.0'
 
 from .client import Lease, TelegramSessionManagerClient  # noqa: E402
-from .errors import (AuthError, LeaseMismatch, NoSessionAvailable, SessionNotFound,  # noqa: E402
+from .errors import (AuthError, LeaseLost, LeaseMismatch, NoSessionAvailable, SessionNotFound,  # noqa: E402
                      TeleGateConnectionError, TeleGateError, TeleGateHTTPError)
 from .telegram_errors import classify, floodwait_seconds, invalidation_reason  # noqa: E402
 from .aio import AsyncLease, AsyncTelegramSessionManagerClient  # noqa: E402
@@ -23,6 +23,6 @@ TeleGateClient = TelegramSessionManagerClient
 
 __all__ = [
     'TelegramSessionManagerClient', 'TeleGateClient', 'AsyncTelegramSessionManagerClient', 'Lease', 'AsyncLease',
-    'TeleGateError', 'NoSessionAvailable', 'TeleGateHTTPError', 'AuthError', 'LeaseMismatch', 'SessionNotFound',
+    'TeleGateError', 'NoSessionAvailable', 'TeleGateHTTPError', 'AuthError', 'LeaseLost', 'LeaseMismatch', 'SessionNotFound',
     'TeleGateConnectionError', 'classify', 'floodwait_seconds', 'invalidation_reason', '__version__',
 ]

@@ -114,14 +114,41 @@ class AsyncTelegramSessionManagerClient:
     @asynccontextmanager
     async def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None,
                       format: Optional[str] = None) -> AsyncIterator[AsyncLease]:
-        """``async with client.session() as s:``, with the semantics of the blocking session()."""
+        """
+        ``async with client.session() as s:``, with the semantics of the blocking
+        session(); and when a heartbeat says the lease is lost (409/404), the
+        task running the block is cancelled at its next await, and the
+        CancelledError leaves the block as LeaseLost.
+        """
         lease = Lease(self.sync, await self.get_session(max_wait=max_wait, format=format))
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        state = {'open': True, 'cancelled': False}
+
+        def cancel_block() -> None:  # on the loop's thread
+            if state['open'] and task is not None:
+                state['cancelled'] = True
+                task.cancel()
+
+        def on_lost() -> None:  # on the heartbeat thread
+            try:
+                loop.call_soon_threadsafe(cancel_block)
+            except RuntimeError:
+                pass  # the loop is closed: nothing left to cancel
+
+        lease.on_lost = on_lost
         beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.sync.heartbeat_interval))
         beat.start()
         try:
             yield AsyncLease(lease, self._run)
         except BaseException as exc:
+            state['open'] = False
             beat.stop()
+            if lease.lost_error is not None and (exc is lease.lost_error or (
+                    isinstance(exc, asyncio.CancelledError) and state['cancelled'])):
+                if state['cancelled'] and hasattr(task, 'uncancel'):
+                    task.uncancel()  # type: ignore[union-attr]  # Python >= 3.11: this cancellation is handled here
+                raise lease.lost_error  # its cause: the server's answer; its context: exc
             await self._run(lease.report_error, exc)
             if not lease.ended:
                 try:
@@ -132,7 +159,11 @@ class AsyncTelegramSessionManagerClient:
                     log.warning('session %s: release failed: %s', lease.session_id, err)
             raise
         finally:
+            state['open'] = False
             beat.stop()
+        if state['cancelled'] and hasattr(task, 'uncancel'):
+            task.uncancel()  # type: ignore[union-attr]  # the block swallowed our cancellation
+        lease.raise_if_lost()
         if not lease.ended:
             try:
                 await self._run(lease.release)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from . import __version__
 from ._waiting import WaitPlan
-from .errors import (LeaseMismatch, NoSessionAvailable, SessionNotFound, TeleGateConnectionError,
+from .errors import (LeaseLost, LeaseMismatch, NoSessionAvailable, SessionNotFound, TeleGateConnectionError,
                      TeleGateError, TeleGateHTTPError, http_error)
 from .telegram_errors import classify
 
@@ -45,8 +45,10 @@ class Lease:
     (``s['session_id']``) reads the raw /session answer.
 
     ``lease_lost`` becomes True when the server says the lease is no longer
-    ours (a heartbeat or the final release answered 409): someone else may be
-    using the session now. ``ended`` is True once the lease was released,
+    ours (a heartbeat answered 409 or 404, or a release 409): someone else may
+    be using the session now. Long blocking work should call
+    ``raise_if_lost()`` between steps (it raises LeaseLost); ``lost_error`` is
+    that LeaseLost, or None. ``ended`` is True once the lease was released,
     reported as a flood wait, or invalidated; ``reported`` tells which
     (``('floodwait', seconds)`` / ``('invalidated', reason)``).
     """
@@ -63,8 +65,29 @@ class Lease:
         # With ``format``, instead of session_string: why it was not given.
         self.session_string_error: Optional[str] = data.get('session_string_error')
         self.lease_lost = False
+        self.lost_error: Optional[LeaseLost] = None
         self.ended = False
         self.reported: Optional[Tuple[str, Any]] = None
+        #: Called (from the heartbeat thread) when the lease is lost; the asyncio client cancels the block with it.
+        self.on_lost: Optional[Callable[[], None]] = None
+
+    def _lose(self, cause: BaseException) -> None:
+        """The server said the lease is not ours: never use (or release with) the stale token again."""
+        if self.lease_lost:
+            return
+        err = LeaseLost(self.session_id, str(cause))
+        err.__cause__ = cause
+        self.lost_error = err
+        self.ended = True
+        self.lease_lost = True
+        self._client._forget(self.session_id)
+        if self.on_lost is not None:
+            self.on_lost()
+
+    def raise_if_lost(self) -> None:
+        """Raise LeaseLost if the server said the lease is no longer ours."""
+        if self.lost_error is not None:
+            raise self.lost_error
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -88,9 +111,8 @@ class Lease:
             return True
         try:
             ok = self._client.release_session(self.session_id, lease_token=self.lease_token)
-        except LeaseMismatch:
-            self.ended = True
-            self.lease_lost = True
+        except LeaseMismatch as err:
+            self._lose(err)
             raise
         self.ended = True
         return ok
@@ -104,7 +126,7 @@ class Lease:
 
     def invalidate(self, reason: Optional[str] = None) -> Dict[str, Any]:
         """The session is dead (banned, key revoked): out of circulation; the lease ends."""
-        r = self._client.invalidate_session(self.session_id, reason)
+        r = self._client.invalidate_session(self.session_id, reason, lease_token=self.lease_token)
         self.ended = True
         self.reported = ('invalidated', reason)
         return r
@@ -127,9 +149,8 @@ class Lease:
             else:
                 self.invalidate(str(kind[1]))
             return True
-        except LeaseMismatch:
-            self.lease_lost = True
-            self.ended = True
+        except LeaseMismatch as err:
+            self._lose(err)
             log.warning('session %s: lease lost before %s could be reported', self.session_id, kind[0])
         except Exception as err:
             if kind[0] == 'invalidate':
@@ -162,8 +183,8 @@ class _Heartbeat:
                 self.lease.heartbeat()
             except (LeaseMismatch, SessionNotFound) as err:
                 if not self._stop.is_set():
-                    self.lease.lease_lost = True
-                    log.warning('session %s: lease lost (%s); the block keeps running', self.lease.session_id, err)
+                    log.warning('session %s: lease lost (%s)', self.lease.session_id, err)
+                    self.lease._lose(err)
                 return
             except Exception as err:
                 if not self._stop.is_set():
@@ -394,10 +415,18 @@ class TelegramSessionManagerClient:
         self._forget(session_id)
         return r  # type: ignore[no-any-return]
 
-    def invalidate_session(self, session_id: int, reason: Optional[str] = None) -> Dict[str, Any]:
-        """Take a session out of circulation (banned, key revoked). May need an admin key."""
+    def invalidate_session(self, session_id: int, reason: Optional[str] = None,
+                           lease_token: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Take a session out of circulation (banned, key revoked). Sends the lease
+        token this client got for it (or ``lease_token``): with it a worker key
+        may invalidate the session it holds when the server has admin keys;
+        without one, an admin key is needed then.
+        """
+        token = lease_token or self.lease_token(session_id)
         r = self._request('POST', '/invalidate', {'session_id': session_id,
-                                                  'reason': None if reason is None else str(reason)[:500]})
+                                                  'reason': None if reason is None else str(reason)[:500],
+                                                  'lease_token': token})
         self._forget(session_id)
         return r  # type: ignore[no-any-return]
 
@@ -425,6 +454,14 @@ class TelegramSessionManagerClient:
         block is re-raised after a Telegram FLOOD_WAIT was reported as
         /floodwait, or AUTH_KEY_UNREGISTERED / AUTH_KEY_DUPLICATED /
         SESSION_REVOKED / USER_DEACTIVATED(_BAN) as /invalidate.
+
+        Heartbeats go every min(lease TTL / 3, ``heartbeat_interval`` = 60 s).
+        When one answers 409 or 404 the lease is lost: ``s.lease_lost`` is set,
+        ``s.raise_if_lost()`` raises LeaseLost (call it between steps of long
+        work), nothing is released with the stale token, and the block's end
+        raises LeaseLost (an exception escaping the block is re-raised as it
+        is). A thread cannot be interrupted: code that never checks keeps
+        running until the block ends.
         """
         lease = Lease(self, self.get_session(max_wait=max_wait, format=format))
         beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.heartbeat_interval))
@@ -433,6 +470,8 @@ class TelegramSessionManagerClient:
             yield lease
         except BaseException as exc:
             beat.stop()
+            if exc is lease.lost_error:
+                raise
             lease.report_error(exc)
             if not lease.ended:
                 try:
@@ -444,6 +483,7 @@ class TelegramSessionManagerClient:
             raise
         finally:
             beat.stop()
+        lease.raise_if_lost()
         if not lease.ended:
             try:
                 lease.release()

@@ -66,6 +66,23 @@ class SessionNotFound(TeleGateHTTPError):
     """404 for an id the server does not know (``/floodwait``, ``/restore``, ``/heartbeat``)."""
 
 
+class LeaseLost(TeleGateError):
+    """
+    The lease ``session()`` held is no longer ours: a heartbeat answered 409 or
+    404 (it expired, an operator released, invalidated or restored it, or the
+    store lost its data). Someone else may hold the session now: stop using it.
+    ``session_id``; ``__cause__`` is the server's answer.
+    """
+
+    def __init__(self, session_id: int, reason: str = '') -> None:
+        self.session_id = session_id
+        self.reason = reason
+        super().__init__('session {}: lease lost{}'.format(session_id, ' ({})'.format(reason) if reason else ''))
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.session_id, self.reason)
+
+
 class TeleGateConnectionError(TeleGateError, ConnectionError):
     """The server could not be reached (or did not answer in time), after the allowed retries."""
 

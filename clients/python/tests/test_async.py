@@ -3,7 +3,7 @@ import asyncio
 import time
 import unittest
 
-from telegate_client import AsyncTelegramSessionManagerClient, AuthError, NoSessionAvailable
+from telegate_client import AsyncTelegramSessionManagerClient, AuthError, LeaseLost, NoSessionAvailable
 
 from . import fakes
 from .support import wait_until
@@ -93,6 +93,29 @@ class AsyncClient(ServerTestCase):
         self.assertEqual(s.reported, ('floodwait', 60))
         self.assertEqual(self.server.state_of(s.session_id), 'floodwait')
         self.assertEqual(self.server.state_of(t.session_id), 'free')
+
+    def test_a_lost_lease_cancels_the_block_and_leaves_it_as_lease_lost(self):
+        async def main():
+            c = self.aclient()
+            releases = []
+            release = c.sync.release_session
+            c.sync.release_session = lambda *a, **kw: releases.append(a) or release(*a, **kw)
+            admin = self.aclient(api_key=self.server.admin_key)
+            with self.assertRaises(LeaseLost) as cm:
+                async with c.session(heartbeat_interval=0.2) as s:
+                    await admin.invalidate_session(s.session_id, 'operator')
+                    await asyncio.sleep(60)  # the work: cancelled by the lost lease
+            self.assertIsInstance(cm.exception.__context__, asyncio.CancelledError)
+            if hasattr(asyncio.Task, 'cancelling'):  # Python >= 3.11
+                self.assertEqual(asyncio.current_task().cancelling(), 0, 'the cancellation was handled')
+            await asyncio.sleep(0)  # and no stray one is left for the task
+            return s, releases
+        started = time.monotonic()
+        s, releases = asyncio.run(main())
+        self.assertLess(time.monotonic() - started, 30, 'cancelled, not slept out')
+        self.assertTrue(s.lease_lost)
+        self.assertEqual(releases, [], 'no release with the stale token')
+        self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
 
     def test_auth_errors(self):
         async def main():

@@ -2,7 +2,7 @@
 import time
 import unittest
 
-from telegate_client import Lease, LeaseMismatch, NoSessionAvailable
+from telegate_client import Lease, LeaseLost, LeaseMismatch, NoSessionAvailable
 
 from . import fakes
 from .support import wait_until
@@ -67,15 +67,12 @@ class Reporting(ServerTestCase):
             self.assertEqual((listed['state'], listed['reason']), ('invalidated', reason))
             self.server.reset()
 
-    def test_failed_invalidation_keeps_the_dead_session_out_of_the_pool(self):
-        # A worker key may not /invalidate (admin keys configured): the error still propagates,
-        # and the dead session is not handed back to the pool.
-        with self.assertLogs('telegate_client', 'WARNING') as logs:
-            s = self.run_block(self.client(), fakes.AuthKeyUnregisteredError())
-        self.assertIn('could not report invalidate AUTH_KEY_UNREGISTERED', logs.output[0])
-        self.assertIsNone(s.reported)
+    def test_a_worker_key_invalidates_the_dead_session_it_holds(self):
+        # Admin keys configured: the worker's lease token lets it invalidate the session it holds.
+        s = self.run_block(self.client(), fakes.AuthKeyUnregisteredError())
+        self.assertEqual(s.reported, ('invalidated', 'AUTH_KEY_UNREGISTERED'))
         self.assertTrue(s.ended)
-        self.assertEqual(self.server.state_of(s.session_id), 'in_use')
+        self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
 
     def test_manual_report_inside_the_block(self):
         c = self.client()
@@ -84,17 +81,46 @@ class Reporting(ServerTestCase):
         self.assertEqual(self.server.state_of(s.session_id), 'floodwait')
         self.assertTrue(s.ended)
 
-    def test_heartbeat_409_marks_the_lease_lost_without_breaking_the_block(self):
+    def recorded_releases(self, client):
+        """Record the releases ``client`` sends (a lost lease must send none)."""
+        calls = []
+        release = client.release_session
+
+        def spy(*args, **kw):
+            calls.append(args)
+            return release(*args, **kw)
+        client.release_session = spy
+        return calls
+
+    def test_heartbeat_409_loses_the_lease_raise_if_lost_and_the_block_end_raise_lease_lost(self):
         c, thief = self.client(), self.client()
-        with self.assertLogs('telegate_client', 'WARNING') as logs, c.session(heartbeat_interval=0.2) as s:
-            self.admin().release_session(s.session_id)  # an operator frees it ...
-            taken = [thief.get_session()['session_id'] for _ in range(self.server.n)]  # ... someone takes it
-            self.assertIn(s.session_id, taken)
-            wait_until(lambda: s.lease_lost, 5, what='lease_lost after a 409 heartbeat')
+        releases = self.recorded_releases(c)
+        with self.assertLogs('telegate_client', 'WARNING') as logs, self.assertRaises(LeaseLost) as cm:
+            with c.session(heartbeat_interval=0.2) as s:
+                self.admin().release_session(s.session_id)  # an operator frees it ...
+                taken = [thief.get_session()['session_id'] for _ in range(self.server.n)]  # ... someone takes it
+                self.assertIn(s.session_id, taken)
+                wait_until(lambda: s.lease_lost, 5, what='lease_lost after a 409 heartbeat')
+                self.assertRaises(LeaseLost, s.raise_if_lost)
+        self.assertIs(cm.exception, s.lost_error)
+        self.assertIsInstance(cm.exception.__cause__, LeaseMismatch)
+        self.assertEqual(cm.exception.session_id, s.session_id)
         self.assertIn('lease lost', logs.output[0])
-        self.assertTrue(s.lease_lost)
-        # the final release did not free the thief's session
-        self.assertEqual(self.server.state_of(s.session_id), 'in_use')
+        self.assertTrue(s.lease_lost and s.ended)
+        self.assertEqual(releases, [], 'no release with the stale token')
+        self.assertEqual(self.server.state_of(s.session_id), 'in_use')  # the thief's lease was not freed
+
+    def test_admin_invalidate_of_a_held_session_loses_the_lease(self):
+        c = self.client()
+        releases = self.recorded_releases(c)
+        with self.assertRaises(LeaseLost):
+            with c.session(heartbeat_interval=0.2) as s:
+                self.admin().invalidate_session(s.session_id, 'operator')
+                while True:  # long work that checks between steps
+                    s.raise_if_lost()
+                    time.sleep(0.05)
+        self.assertEqual(releases, [])
+        self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
 
     def test_auto_wait_in_the_context_manager(self):
         holder, held = self.drain()
