@@ -192,6 +192,8 @@ export interface ActiveLease extends Session {
   invalidate(reason?: string): Promise<void>;
   /** Send `err` to POST /report when it is a Telegram RPC error (its name and method); true when reported. Never throws. */
   reportError(err: unknown): Promise<boolean>;
+  /** Report a Telegram RPC error by name: `lease.report('AUTH_KEY_UNREGISTERED')`; the server's table decides. */
+  report(error: string, method?: string | null): Promise<ReportResult>;
 }
 
 const RETRY_STATUSES = new Set([500, 502, 503, 504]);
@@ -686,15 +688,25 @@ class Lease implements ActiveLease {
     const rpc = telegramErrorOf(err);
     if (rpc === null || this.ended) return false;
     try {
-      const r = await this.client.report(this.sessionId, rpc.error, rpc.method, this.token());
-      // rest or invalidate: the session left in_use; none: it is still ours, released as usual
-      if (r.action !== 'none') this.ended = true;
-      this.reported = { kind: 'report', error: rpc.error, method: rpc.method, action: r.action };
+      await this.report(rpc.error, rpc.method);
       return true;
     } catch (reportErr) {
-      if (reportErr instanceof LeaseMismatchError) this.lose(reportErr);
       this.client.warn(`session ${this.sessionId}: could not report ${rpc.error}: ${(reportErr as Error).message}`, reportErr);
       return false;
     }
+  }
+
+  async report(error: string, method: string | null = null): Promise<ReportResult> {
+    let r: ReportResult;
+    try {
+      r = await this.client.report(this.sessionId, error, method, this.token());
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) this.lose(err);
+      throw err;
+    }
+    // rest or invalidate: the session left in_use; none: it is still ours, released as usual
+    if (r.action !== 'none') this.ended = true;
+    this.reported = { kind: 'report', error, method, action: r.action };
+    return r;
   }
 }

@@ -100,6 +100,14 @@ describe('client: withSession()', function () {
       assert.deepEqual(warnings, []);
     });
 
+    it('lease.report(name) in one line: the server decides, and the session is not released afterwards', async () => {
+      const { c, calls } = recorded({});
+      const r = await c.withSession((s) => s.report('AUTH_KEY_UNREGISTERED'));
+      assert.deepEqual([r.action, r.health], ['invalidate', 'logged_out']);
+      assert.equal(await server.stateOf(r.sessionId), 'invalidated');
+      assert.deepEqual(calls, ['GET /session', 'POST /report']);
+    });
+
     it('withSession({scope}) is issued only a session not resting on the scope', async () => {
       const first = await runThrowing(client(), new FloodWaitError({ capture: 600, request: { className: 'contacts.ResolveUsername' } }));
       const other = await client().withSession((s) => s.sessionId, { scope: 'contacts.resolveUsername' });
