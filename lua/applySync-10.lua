@@ -79,10 +79,33 @@ local function setTags(id, h, tags)
   if tags == '' then rcall('HDEL', h, id .. ':tg') else rcall('HSET', h, id .. ':tg', tags) end
 end
 
-local function setFileError(id, h, err)
+-- Leased or resting (account-wide or on a scope): keep id, token and deadlines,
+-- mark gone (never issued again while gone). One free for other scopes waits out
+-- its last scoped rest in `flood`, out of reach of every acquire.
+local function keepGone(id, h, name)
+  local restEnd = tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
+  if not (rcall('ZSCORE', KEYS[4], id) or tonumber(rcall('ZSCORE', KEYS[5], id) or '0') > now or restEnd > now) then
+    return false
+  end
+  if restEnd > now then
+    rcall('ZREM', KEYS[8], id)
+    rcall('ZREM', KEYS[9], id)
+    rcall('ZADD', KEYS[5], restEnd, id)
+  end
+  rcall('HSET', h, id .. ':g', '1')
+  rcall('HSET', KEYS[2], name, id .. ':gone')
+  return true
+end
+
+-- A broken file takes its session out of circulation, but like a missing file it
+-- never ends a lease or a running rest (the holder is still using the account):
+-- such a session is marked gone, with no real signature so the next sync re-reads
+-- the file, and goes out as invalidated when its lease or rest ends.
+local function setFileError(id, h, name, err)
   rcall('HSET', h, id .. ':r', 'file_error: ' .. err)
   local hs = healthOf(id)
   if hs ~= LOGGED_OUT and hs ~= BANNED then rcall('ZADD', KEYS[10], FILE_ERROR, id) end
+  if keepGone(id, h, name) then return end
   if not rcall('ZSCORE', KEYS[6], id) then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)
@@ -103,7 +126,7 @@ for _, u in ipairs(batch.u or {}) do
     rcall('HSET', h, id, u.n .. '\t' .. u.m)
     rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
     setTags(id, h, u.g or '')
-    if u.e ~= '' then setFileError(id, h, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
+    if u.e ~= '' then setFileError(id, h, u.n, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
     local h = bucketOf(id)
@@ -125,14 +148,14 @@ for _, u in ipairs(batch.u or {}) do
         place(id, h)
       end
     elseif u.e ~= '' then
-      setFileError(id, h, u.e)
+      setFileError(id, h, u.n, u.e)
     else
       local reason = rcall('HGET', h, id .. ':r')
-      if reason and string.sub(reason, 1, 11) == 'file_error:' and rcall('ZREM', KEYS[6], id) == 1 then
-        -- the file was repaired: back into circulation
+      if reason and string.sub(reason, 1, 11) == 'file_error:' then
+        -- the file was repaired: back into circulation (a leased or resting one simply continues)
         rcall('HDEL', h, id .. ':r')
         if healthOf(id) == FILE_ERROR then rcall('ZREM', KEYS[10], id) end
-        place(id, h)
+        if rcall('ZREM', KEYS[6], id) == 1 then place(id, h) end
       end
     end
     updated = updated + 1
@@ -141,18 +164,8 @@ end
 
 for _, name in ipairs(batch.r or {}) do
   local id = idOf(rcall('HGET', KEYS[2], name))
-  local floodEnd = id and tonumber(rcall('ZSCORE', KEYS[5], id) or '0')
-  local restEnd = id and tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
-  if id and (rcall('ZSCORE', KEYS[4], id) or floodEnd > now or restEnd > now) then
-    -- leased or resting: keep id, token and deadlines; never issued again while gone
-    if restEnd > now then
-      -- free for other scopes until now: out of reach of every acquire until its last rest ends
-      rcall('ZREM', KEYS[8], id)
-      rcall('ZREM', KEYS[9], id)
-      rcall('ZADD', KEYS[5], restEnd, id)
-    end
-    rcall('HSET', bucketOf(id), id .. ':g', '1')
-    rcall('HSET', KEYS[2], name, id .. ':gone')
+  if id and keepGone(id, bucketOf(id), name) then
+    -- leased or resting: kept, marked gone (see keepGone)
   elseif id then
     rcall('ZREM', KEYS[3], id)
     rcall('ZREM', KEYS[4], id)

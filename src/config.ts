@@ -53,6 +53,8 @@ export interface Config {
   eventsMaxLen: number;
   /** Release / flood wait demand the lease token from every key, admins included. */
   requireLeaseToken: boolean;
+  /** Issue nothing this long after Redis is found to have lost data; 0 disables. */
+  recoveryGraceMs: number;
 }
 
 /** Environment schema: the single source of names, defaults and bounds. */
@@ -81,6 +83,7 @@ const envSchema = {
     TELEGATE_REAPER_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     TELEGATE_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
     TELEGATE_REQUIRE_LEASE_TOKEN: { type: 'boolean', default: false },
+    TELEGATE_RECOVERY_GRACE_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 180 },
   },
 } as const;
 
@@ -160,6 +163,7 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_REAPER_INTERVAL_MS: number;
     TELEGATE_SHUTDOWN_TIMEOUT_MS: number;
     TELEGATE_REQUIRE_LEASE_TOKEN: boolean;
+    TELEGATE_RECOVERY_GRACE_SECONDS: number;
   };
 
   const apiKeys = splitKeys(v.TELEGATE_API_KEYS);
@@ -217,5 +221,6 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     reaperIntervalMs: v.TELEGATE_REAPER_INTERVAL_MS,
     shutdownTimeoutMs: v.TELEGATE_SHUTDOWN_TIMEOUT_MS,
     requireLeaseToken: v.TELEGATE_REQUIRE_LEASE_TOKEN,
+    recoveryGraceMs: v.TELEGATE_RECOVERY_GRACE_SECONDS * 1000,
   };
 }

@@ -36,6 +36,17 @@ export class StoreUnavailableError extends PoolError {
   }
 }
 
+/**
+ * The store is reachable but unsafe to use: a Redis whose maxmemory-policy may
+ * evict pool keys (allkeys-*). `reason` says what to set.
+ */
+export class StoreMisconfiguredError extends PoolError {
+  override name = 'StoreMisconfiguredError';
+  constructor(readonly reason: string) {
+    super(`store misconfigured: ${reason}`);
+  }
+}
+
 /** A store reply that does not have the shape its script documents: a bug, never user input. */
 export class StoreReplyError extends PoolError {
   override name = 'StoreReplyError';

@@ -50,6 +50,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
   let rateLimitStore: RedisRateLimitStore | undefined;
   const closers: Array<() => Promise<void>> = [];
   let scriptsLoaded = config.redisUrl === null;
+  let recoveryEndsInMs: (() => Promise<number | null>) | undefined;
 
   if (config.redisUrl) {
     const redis = createRedis(config.redisUrl);
@@ -71,7 +72,8 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       if (lastError) logger.info('redis connection restored');
       lastError = '';
     });
-    const redisStore = new RedisStore(redis, config.keyPrefix, config.eventsMaxLen);
+    const redisStore = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger, eventsMaxLen: config.eventsMaxLen });
+    recoveryEndsInMs = () => redisStore.recoveryEndsInMs();
     store = redisStore;
     // The subscriber queues its SUBSCRIBE until connected and resubscribes after reconnects.
     const sub = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
@@ -120,6 +122,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     metrics,
     runSync: (force) => sync(undefined, force),
     ready: async () => !shuttingDown && scriptsLoaded && (await store.ping()),
+    recoveryEndsInMs,
   });
 
   const jobs = new LeaderJobs({

@@ -59,6 +59,7 @@ describe('configuration', () => {
     ['TELEGATE_RATE_LIMIT', '-1'],
     ['TELEGATE_RESTRICTED_REST_SECONDS', '1.5'],
     ['TELEGATE_REQUIRE_LEASE_TOKEN', 'maybe'],
+    ['TELEGATE_RECOVERY_GRACE_SECONDS', '-5'],
   ];
   for (const [variable, value] of bad) {
     it(`names ${variable} when it is invalid ("${value}")`, () => {
@@ -67,6 +68,11 @@ describe('configuration', () => {
       assert.ok(e.message.startsWith(`${variable}: `));
     });
   }
+
+  it('holds issuing for 180 s after a Redis data loss by default; 0 disables the grace', () => {
+    assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY }, parseProxyUrl).recoveryGraceMs, 180_000);
+    assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY, TELEGATE_RECOVERY_GRACE_SECONDS: '0' }, parseProxyUrl).recoveryGraceMs, 0);
+  });
 
   it('parses the default proxy and booleans', () => {
     const c = loadConfig(

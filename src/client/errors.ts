@@ -21,10 +21,17 @@ export class NoSessionAvailableError extends TeleGateError {
     readonly nextReleaseIn: number | null,
     /** Sessions currently leased, when the server says (null otherwise). */
     readonly inUse: number | null,
+    /**
+     * True when the server holds issuing after its store lost data (503
+     * `store_recovering`): `nextReleaseIn` is then the time left of that grace.
+     */
+    readonly recovering = false,
   ) {
     super(
-      `No free session: ${waitingCount} in flood wait${inUse === null ? '' : `, ${inUse} in use`}; ` +
-        (nextReleaseIn === null ? 'no flood wait ends by itself' : `next release in ${nextReleaseIn} s`),
+      recovering
+        ? `No session issued: the server is recovering from a store data loss; issuing resumes in ${nextReleaseIn ?? '?'} s`
+        : `No free session: ${waitingCount} in flood wait${inUse === null ? '' : `, ${inUse} in use`}; ` +
+            (nextReleaseIn === null ? 'no flood wait ends by itself' : `next release in ${nextReleaseIn} s`),
     );
   }
 }

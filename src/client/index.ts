@@ -348,6 +348,10 @@ export class TeleGateClient {
         if (res.status === 503 && d?.error === 'no_free_session') {
           throw new NoSessionAvailableError(num(d.in_floodwait) ?? 0, num(d.next_release_in), num(d.in_use));
         }
+        // The recovery grace after a store data loss ends by itself: auto-wait waits it out like a flood wait.
+        if (res.status === 503 && d?.error === 'store_recovering') {
+          throw new NoSessionAvailableError(0, num(d.next_release_in), null, true);
+        }
         const noStateChange = res.status === 429 || (res.status === 503 && d?.error === 'store_unavailable');
         const retryable = noStateChange || (idempotent && RETRY_STATUSES.has(res.status));
         const error = httpError(res.status, detail, method, path);

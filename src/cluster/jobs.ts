@@ -6,7 +6,7 @@
  * the leader only saves work.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { StaleFenceError, SyncError } from '../errors';
+import { StaleFenceError, StoreMisconfiguredError, SyncError } from '../errors';
 import type { Logger } from '../log';
 import type { SyncSummary } from '../sync';
 import type { Leadership } from './leader';
@@ -81,6 +81,10 @@ export class LeaderJobs {
       if (err instanceof StaleFenceError) {
         logger.warn({ job: 'sync' }, err.message);
         this.deps.onSync?.('stale', seconds());
+      } else if (err instanceof StoreMisconfiguredError) {
+        // The store said what to set, once, at error level; not again at every run.
+        logger.debug({ job: 'sync', reason: err.reason }, 'scheduled sync skipped: store misconfigured');
+        this.deps.onSync?.('failed', seconds());
       } else if (err instanceof SyncError) {
         logger.error({ job: 'sync', error: err.code, reason: err.reason }, 'scheduled sync failed');
         this.deps.onSync?.(err.code === 'sync_refused' ? 'refused' : 'failed', seconds());
@@ -99,7 +103,9 @@ export class LeaderJobs {
       if (n > 0) this.deps.logger.info({ job: 'reaper', reclaimed: n }, 'expired leases reclaimed');
       this.deps.onReap?.(n);
     } catch (err) {
-      this.deps.logger.warn({ job: 'reaper', err: (err as Error).message }, 'reaper run failed');
+      // A misconfigured store was reported once, by the store; not at every tick.
+      const level = err instanceof StoreMisconfiguredError ? 'debug' : 'warn';
+      this.deps.logger[level]({ job: 'reaper', err: (err as Error).message }, 'reaper run failed');
     } finally {
       this.reaping = false;
     }

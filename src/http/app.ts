@@ -38,6 +38,8 @@ export interface AppDeps {
   runSync: (force: boolean) => Promise<SyncSummary>;
   /** Readiness: the store answers, scripts are loaded, not shutting down. */
   ready: () => Promise<boolean>;
+  /** ms left of a recovery grace after a store data loss, null when none (Redis store only). */
+  recoveryEndsInMs?: () => Promise<number | null>;
   /** Shared rate-limit counters (Redis); undefined → in-process. */
   rateLimitStore?: Store;
   /** Prometheus metrics (GET /metrics); undefined → no /metrics. */
@@ -141,7 +143,14 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/readyz', async (_req, res) => {
     const ok = await deps.ready();
-    res.status(ok ? 200 : 503).json(ok ? { status: 'ready' } : { detail: { error: 'not_ready' } });
+    if (!ok) {
+      res.status(503).json({ detail: { error: 'not_ready' } });
+      return;
+    }
+    // A recovery grace keeps the replica ready: failing readiness would take every replica out of
+    // the Service and turn "503 with Retry-After" into "connection refused" (README, Reliability).
+    const grace = deps.recoveryEndsInMs ? await deps.recoveryEndsInMs().catch(() => null) : null;
+    res.json(grace === null ? { status: 'ready' } : { status: 'ready', recovering: true, recovery_ends_in: ceilSeconds(grace) });
   });
 
   app.get('/status', async (_req, res) => {
@@ -158,6 +167,12 @@ export function createApp(deps: AppDeps): express.Express {
     const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
+    if (!r.ok && r.recoveryEndsInMs !== undefined) {
+      const left = ceilSeconds(r.recoveryEndsInMs);
+      res.set('Retry-After', String(left));
+      res.status(503).json({ detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: left } });
+      return;
+    }
     if (r.ok) {
       if (gone.signal.aborted) {
         // The client left while we were acquiring: give the session straight back.

@@ -4,7 +4,7 @@
  * exits the process.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { LeaseMismatchError, SessionNotFoundError, StoreUnavailableError, SyncError } from '../errors';
+import { LeaseMismatchError, SessionNotFoundError, StoreMisconfiguredError, StoreUnavailableError, SyncError } from '../errors';
 import type { Logger } from '../log';
 import { RequestValidationError } from './params';
 
@@ -53,6 +53,7 @@ export function toHttpError(err: unknown): HttpError | null {
   if (err instanceof SessionNotFoundError) return new HttpError(404, 'Session not found');
   if (err instanceof LeaseMismatchError) return new HttpError(409, { error: 'lease_mismatch', session_id: err.sessionId });
   if (err instanceof StoreUnavailableError) return new HttpError(503, { error: 'store_unavailable' }, { 'Retry-After': '1' });
+  if (err instanceof StoreMisconfiguredError) return new HttpError(503, { error: 'store_misconfigured', reason: err.reason });
   if (err instanceof SyncError) return new HttpError(500, { error: err.code, reason: err.reason });
   if (err instanceof Error && 'type' in err) return fromBodyParser(err as BodyParserError);
   return null;
@@ -68,6 +69,9 @@ export function errorHandler(logger: Logger) {
     if (!http) {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       http = new HttpError(500, 'Internal Server Error');
+    } else if (err instanceof StoreMisconfiguredError) {
+      // Said once, at error level, by the store when it found the policy; not once per request.
+      logger.debug({ path: req.path }, 'store misconfigured');
     } else if (http.status === 503) {
       logger.warn({ err: (err as Error).cause ?? err, path: req.path }, 'store unavailable');
     }

@@ -38,6 +38,12 @@ const object = (properties: Record<string, Json>, required: string[] = Object.ke
 });
 const detail = (d: Json): Json => object({ detail: d });
 
+/** Present only while issuing is held after Redis lost its data (TELEGATE_RECOVERY_GRACE_SECONDS). */
+const RECOVERY: Record<string, Json> = {
+  recovering: { const: true, description: 'Only during a recovery grace after Redis lost its data' },
+  recovery_ends_in: { type: 'integer', minimum: 0, description: 'Whole seconds until the grace ends (only with recovering)' },
+};
+
 const SESSION_META: Record<string, Json> = {
   proxy: nullable(ref('Proxy')),
   format: { type: 'string', enum: ['telethon', 'pyrogram'], description: 'Session file format (when the file could be read)' },
@@ -60,16 +66,20 @@ const componentSchemas: Record<string, Json> = {
     },
     ['type', 'host', 'port'],
   ),
-  Status: object({
-    total: int,
-    free: int,
-    in_use: int,
-    in_floodwait: { ...int, description: 'floodwait + invalidated, as the original counted them' },
-    next_available: { ...nullable(TIME), description: 'Earliest deadline of a timed flood wait; null when none' },
-    invalidated: { ...int, description: 'How many of in_floodwait are invalidated (added)' },
-    rests: { ...COUNTS_BY_SCOPE, description: 'Sessions with a running rest per scope (added). A session with only scoped rests counts in in_floodwait' },
-    health: { ...object(Object.fromEntries(HEALTH_STATES.map((h) => [h, int]))), description: 'Sessions per health (added)' },
-  }),
+  Status: object(
+    {
+      total: int,
+      free: int,
+      in_use: int,
+      in_floodwait: { ...int, description: 'floodwait + invalidated, as the original counted them' },
+      next_available: { ...nullable(TIME), description: 'Earliest deadline of a timed flood wait; null when none' },
+      invalidated: { ...int, description: 'How many of in_floodwait are invalidated (added)' },
+      rests: { ...COUNTS_BY_SCOPE, description: 'Sessions with a running rest per scope (added). A session with only scoped rests counts in in_floodwait' },
+      health: { ...object(Object.fromEntries(HEALTH_STATES.map((h) => [h, int]))), description: 'Sessions per health (added)' },
+      ...RECOVERY,
+    },
+    ['total', 'free', 'in_use', 'in_floodwait', 'next_available', 'invalidated', 'rests', 'health'],
+  ),
   LeasedSession: object(
     {
       session_id: int,
@@ -173,7 +183,7 @@ const componentSchemas: Record<string, Json> = {
     details: object({ new_sessions: int, removed_sessions: int, total_sessions: int, updated_sessions: int }, ['new_sessions', 'removed_sessions', 'total_sessions']),
   }),
   Health: object({ status: { const: 'ok' } }),
-  Ready: object({ status: { const: 'ready' } }),
+  Ready: object({ status: { const: 'ready' }, ...RECOVERY }, ['status']),
   NotReady: detail(object({ error: { const: 'not_ready' } })),
   Detail: detail({ type: 'string' }),
   ValidationError: detail({
@@ -192,6 +202,16 @@ const componentSchemas: Record<string, Json> = {
   }),
   LeaseMismatch: detail(object({ error: { const: 'lease_mismatch' }, session_id: int })),
   StoreUnavailable: detail(object({ error: { const: 'store_unavailable' } })),
+  StoreMisconfigured: detail(
+    object({ error: { const: 'store_misconfigured' }, reason: { type: 'string', description: 'What is wrong and what to set, e.g. the Redis maxmemory-policy' } }),
+  ),
+  StoreRecovering: detail(
+    object({
+      error: { const: 'store_recovering' },
+      in_floodwait: { const: 0 },
+      next_release_in: { type: 'integer', minimum: 0, description: 'Whole seconds until the recovery grace ends (also in Retry-After)' },
+    }),
+  ),
   NoFreeSession: detail(
     object(
       {
@@ -232,8 +252,9 @@ const componentResponses: Record<string, Json> = {
     },
   },
   StoreUnavailable: {
-    ...json(ref('StoreUnavailable'), 'The store (Redis) did not answer within 2 s'),
+    description: 'The store (Redis) did not answer within 2 s (store_unavailable, with Retry-After), or its eviction policy may drop pool keys (store_misconfigured)',
     headers: { 'Retry-After': RETRY_AFTER },
+    content: { 'application/json': { schema: { oneOf: [ref('StoreUnavailable'), ref('StoreMisconfigured')] } } },
   },
   InternalError: json(ref('Detail'), '{"detail": "Internal Server Error"}; the cause is logged, never returned'),
 };
@@ -285,9 +306,12 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       ok: json(ref('LeasedSession'), 'A leased session'),
       responses: {
         '503': {
-          description: 'Nothing free (no_free_session, with Retry-After when a flood wait ends at a known time), or the store is unavailable',
+          description:
+            'Nothing free (no_free_session, with Retry-After when a flood wait ends at a known time), issuing held after Redis lost its data (store_recovering, with Retry-After), or the store is unavailable or misconfigured',
           headers: { 'Retry-After': RETRY_AFTER },
-          content: { 'application/json': { schema: { oneOf: [ref('NoFreeSession'), ref('StoreUnavailable')] } } },
+          content: {
+            'application/json': { schema: { oneOf: [ref('NoFreeSession'), ref('StoreRecovering'), ref('StoreUnavailable'), ref('StoreMisconfigured')] } },
+          },
         },
       },
     },
@@ -411,7 +435,8 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       method: 'get',
       operationId: 'readiness',
       tag: 'service',
-      summary: 'Readiness: the store answers and scripts are loaded',
+      summary: 'Readiness: the store answers, its eviction policy is safe and scripts are loaded',
+      description: 'Stays 200 during a recovery grace (the body says recovering), so clients keep getting 503 store_recovering with Retry-After.',
       ok: json(ref('Ready'), 'Ready'),
       responses: { '503': json(ref('NotReady'), 'Not ready') },
       public: true,

@@ -53,6 +53,7 @@ export function presentStatus(s: PoolStatus): Record<string, unknown> {
     invalidated: s.invalidated,
     rests: s.rests,
     health: s.health,
+    ...(s.recoveryEndsInMs === undefined ? {} : { recovering: true, recovery_ends_in: ceilSeconds(s.recoveryEndsInMs) }),
   };
 }
 

@@ -67,6 +67,12 @@ export interface Keys {
   events: string;
   fence: string;
   leader: string;
+  /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (acquireSession-7.lua). */
+  epoch: string;
+  /** Present (with a PX) while issuing is held after a detected data loss. */
+  recovering: string;
+  /** Per-acquire key "<id>:<free score>" that lets cancelAcquire find the session by its token. */
+  acquireToken(token: string): string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
   sessionPrefix: string;
   /** Pub/sub channel announcing that a session became free. */
@@ -107,6 +113,9 @@ export function makeKeys(prefix: string): Keys {
     events: `${p}:events`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
+    epoch: `${p}:epoch`,
+    recovering: `${p}:recovering`,
+    acquireToken: (token) => `${p}:tok:${token}`,
     sessionPrefix,
     freedChannel: `${p}:freed`,
     session: (id) => `${sessionPrefix}${Math.floor(Number(id) / SESSION_BUCKET)}`,

@@ -658,30 +658,18 @@ export class MemoryStore implements PoolStore {
           this.place(existing, now, now);
         }
       } else if (u.fileError) this.fileError(existing, u.fileError, now);
-      else if (s.reason?.startsWith('file_error:') && this.invalid.remove(existing)) {
+      else if (s.reason?.startsWith('file_error:')) {
+        // Repaired: back into circulation (a leased or resting one simply continues).
         s.reason = null;
         if (s.mark === 'file_error') this.setMark(existing, s, null);
-        this.place(existing, now, now);
+        if (this.invalid.remove(existing)) this.place(existing, now, now);
       }
       updated++;
     }
     for (const name of batch.removes) {
       const id = this.ids.get(name);
       if (id === undefined) continue;
-      const restEnd = this.rend.score(id) ?? 0;
-      if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now || restEnd > now) {
-        // Leased or resting: keep id, token and deadlines; not issued again while gone.
-        const s = this.mustGet(id);
-        s.gone = true;
-        s.sig = GONE_SIG; // re-sent by sync when the file returns
-        if (restEnd > now) {
-          // free for other scopes until now: out of reach of every acquire until its last rest ends
-          this.rfree.remove(id);
-          this.rend.remove(id);
-          this.flood.add(id, restEnd);
-        }
-        continue;
-      }
+      if (this.keepGone(id, this.mustGet(id), now)) continue;
       this.removeEverywhere(id);
       this.clearRests(id, this.mustGet(id));
       this.setMark(id, this.mustGet(id), null);
@@ -695,10 +683,36 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ added, removed, updated });
   }
 
+  /**
+   * A broken file takes its session out of circulation, but never ends a lease
+   * or a running rest: such a session is marked gone (re-read at the next sync)
+   * and goes out as invalidated when its lease or rest ends.
+   */
+  /**
+   * A file missing or broken never ends a lease or a rest: a leased or resting
+   * session (account-wide or on a scope) keeps id, token and deadlines and is
+   * marked gone, never issued again while gone; one free for other scopes waits
+   * out its last scoped rest in `flood`. False when it is neither (the caller
+   * removes or invalidates it).
+   */
+  private keepGone(id: number, s: Session, now: number): boolean {
+    const restEnd = this.rend.score(id) ?? 0;
+    if (this.leased.score(id) === undefined && (this.flood.score(id) ?? 0) <= now && restEnd <= now) return false;
+    s.gone = true;
+    s.sig = GONE_SIG; // re-sent by sync when the file returns
+    if (restEnd > now) {
+      this.rfree.remove(id);
+      this.rend.remove(id);
+      this.flood.add(id, restEnd);
+    }
+    return true;
+  }
+
   private fileError(id: number, error: string, now: number): void {
     const s = this.mustGet(id);
     s.reason = `file_error: ${error}`;
     if (s.mark !== 'logged_out' && s.mark !== 'banned') this.setMark(id, s, 'file_error');
+    if (this.keepGone(id, s, now)) return;
     if (this.invalid.score(id) === undefined) {
       this.removeEverywhere(id);
       this.invalid.add(id, now);

@@ -7,10 +7,12 @@ import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
   SessionNotFoundError,
+  StoreMisconfiguredError,
   StoreReplyError,
   StoreUnavailableError,
   codeToError,
 } from '../errors';
+import type { Logger } from '../log';
 import type { Decision, Health } from '../telegram/errors';
 import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
@@ -46,6 +48,28 @@ export const PROMOTE_BATCH = 100;
 export const MAX_STATUS_SCOPES = 1000;
 
 /**
+ * Life of an acquire's token key (`{p}:tok:<token>`). The compensation for a
+ * lost answer is sent right behind the acquire on a live connection; after a
+ * dropped connection it goes out at the next 'ready', so the key must outlive
+ * a typical reconnect. One small key per acquire for this long.
+ */
+export const ACQUIRE_TOKEN_TTL_MS = 15_000;
+
+/** Compensations kept while the connection is down; beyond this the oldest are dropped (their leases expire by TTL). */
+export const MAX_PENDING_CANCELS = 10_000;
+
+/** While the store is misconfigured, re-read its eviction policy at most this often (on requests and readiness probes). */
+export const POLICY_RECHECK_MS = 1000;
+/** While it is fine, readiness probes re-read it this often, so a policy changed at run time is noticed without a reconnect. */
+export const POLICY_HEALTHY_RECHECK_MS = 60_000;
+
+/** What a replica must set when Redis may evict pool keys; null when the policy is safe. */
+export function evictionProblem(policy: string): string | null {
+  if (!policy.startsWith('allkeys-')) return null;
+  return `Redis maxmemory-policy is ${policy}: it can evict pool keys and hand a held session to a second worker; set maxmemory-policy to noeviction (or a volatile-* policy)`;
+}
+
+/**
  * Client options for a service that must answer 503 fast rather than hang:
  * no offline queue (a command while disconnected fails at once), a command
  * timeout below the 2 s budget, and endless reconnects in the background.
@@ -78,7 +102,23 @@ const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN
 
 function mapError(err: unknown): Error {
   if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return err;
+  if (err instanceof StoreMisconfiguredError) return err;
   return new StoreUnavailableError(err);
+}
+
+/** ioredis's rejections for a command it never wrote (connection down, no offline queue) and for one it wrote but got no answer to. */
+const NOT_SENT = "Stream isn't writeable and enableOfflineQueue options is false";
+const TIMED_OUT = 'Command timed out';
+
+/**
+ * True when a failed command may still run in Redis: it timed out or its
+ * connection dropped after it was written. A reply (even BUSY/LOADING) means
+ * Redis dealt with it; a command never written cannot run.
+ */
+function mayHaveRun(err: unknown): boolean {
+  if (!(err instanceof StoreUnavailableError)) return false;
+  const cause = err.cause;
+  return !(cause instanceof Error && (cause.name === 'ReplyError' || cause.message === NOT_SENT));
 }
 
 function fail(what: string, reply: unknown): never {
@@ -186,17 +226,47 @@ export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
 }
 
+export interface RedisStoreOptions {
+  /** Hold issuing this long after a detected data loss (ms); 0 = detect but do not hold. */
+  recoveryGraceMs?: number;
+  /** Where the eviction-policy verdict is logged (once per change). */
+  logger?: Logger;
+  /** Events kept in the capped stream (approximately: XADD MAXLEN ~). */
+  eventsMaxLen?: number;
+}
+
 export class RedisStore implements PoolStore {
   readonly kind = 'redis' as const;
   readonly keys: Keys;
+  private readonly recoveryGraceMs: number;
+  private readonly eventsMaxLen: number;
+  private readonly logger: Logger | undefined;
+  /** The pool epoch this replica last saw, with the highest issue counter seen (see acquireSession-7.lua). */
+  private epoch: { id: string; counter: number } | undefined;
+  /** Tokens of acquires whose compensation could not be queued (connection down): sent on 'ready'. */
+  private readonly pendingCancels: string[] = [];
+  /** Set while Redis's eviction policy makes the store unsafe: what to set. */
+  private misconfigured: string | null = null;
+  private policyCheckedAt = 0;
+  /** The check at connect: store calls wait for it, so none slips through before the policy is known. */
+  private policyKnown: Promise<unknown> = Promise.resolve();
+  private readonly onReady = (): void => {
+    for (const token of this.pendingCancels.splice(0)) this.cancelAcquire(token);
+    void this.learnEpochAtConnect().catch(() => undefined);
+    this.policyKnown = this.checkEvictionPolicy().catch(() => undefined);
+  };
 
   constructor(
     readonly redis: Redis,
     prefix: string,
-    /** Events kept (approximately: XADD MAXLEN ~). */
-    private readonly eventsMaxLen = DEFAULT_EVENTS_MAX_LEN,
+    opts: RedisStoreOptions = {},
   ) {
     this.keys = makeKeys(prefix);
+    this.recoveryGraceMs = opts.recoveryGraceMs ?? 0;
+    this.logger = opts.logger;
+    this.eventsMaxLen = opts.eventsMaxLen ?? DEFAULT_EVENTS_MAX_LEN;
+    redis.on('ready', this.onReady);
+    if (redis.status === 'ready') this.onReady();
   }
 
   /**
@@ -239,12 +309,89 @@ export class RedisStore implements PoolStore {
     return { events, nextCursor: last };
   }
 
+  /** Commands that need the store to be safe to use (everything the routes call). */
   private async run(fn: () => Promise<unknown>): Promise<unknown> {
     try {
+      if (this.policyCheckedAt === 0) await this.policyKnown; // only until the first check answered
+      if (this.misconfigured !== null) await this.ensureConfigured();
       return await fn();
     } catch (err) {
       throw mapError(err);
     }
+  }
+
+  /** Throws StoreMisconfiguredError while the eviction policy is unsafe (re-read at most every POLICY_RECHECK_MS, or `healthyEveryMs` while fine). */
+  private async ensureConfigured(healthyEveryMs = Infinity): Promise<void> {
+    const every = this.misconfigured !== null ? POLICY_RECHECK_MS : healthyEveryMs;
+    if (Date.now() - this.policyCheckedAt >= every) await this.checkEvictionPolicy().catch(() => undefined);
+    if (this.misconfigured !== null) throw new StoreMisconfiguredError(this.misconfigured);
+  }
+
+  /**
+   * Read maxmemory_policy from INFO memory (managed Redis often forbids
+   * CONFIG). An allkeys-* policy may evict pool keys (they carry no TTL, so
+   * noeviction and volatile-* never touch them): the store refuses to work.
+   */
+  async checkEvictionPolicy(): Promise<string | null> {
+    const info = str(await this.redis.info('memory'), 'INFO memory');
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+    const problem = evictionProblem(policy);
+    this.policyCheckedAt = Date.now();
+    if (problem !== null && this.misconfigured === null) this.logger?.error({ maxmemory_policy: policy }, problem);
+    if (problem === null && this.misconfigured !== null) this.logger?.info({ maxmemory_policy: policy }, 'Redis eviction policy is safe now');
+    this.misconfigured = problem;
+    return problem;
+  }
+
+  /** A replica that has seen no epoch yet adopts the current one, so a loss right after its start is still noticed. */
+  private async learnEpochAtConnect(): Promise<void> {
+    if (this.epoch !== undefined) return; // a known epoch is only ever compared, inside the scripts
+    const v = await this.redis.get(this.keys.epoch);
+    if (v !== null && this.epoch === undefined) this.noteEpoch(v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1));
+  }
+
+  private noteEpoch(id: unknown, counter: unknown): void {
+    const e = { id: str(id, 'epoch id'), counter: int(counter, 'epoch counter') };
+    if (this.epoch?.id !== e.id || e.counter > this.epoch.counter) this.epoch = e;
+  }
+
+  /** The epoch arguments of acquireSession (ARGV[8..12]). */
+  private epochArgs(): Array<string | number> {
+    return [this.epoch?.id ?? '', this.epoch?.counter ?? 0, this.recoveryGraceMs, randomBytes(8).toString('hex'), ACQUIRE_TOKEN_TTL_MS];
+  }
+
+  /** Check an acquireSession reply's shape for its kind and learn the epoch from its last two items. */
+  private acquireReply(raw: unknown, what: string): unknown[] {
+    const r = arr(raw, what, 4);
+    const length: Record<number, number> = { 0: 7, 1: 6, 2: 5, 3: 4 };
+    if (typeof r[0] !== 'number' || r.length !== length[r[0]]) fail(what, raw);
+    this.noteEpoch(r[r.length - 2], r[r.length - 1]);
+    return r;
+  }
+
+  /**
+   * Undo the acquire made with `token`, if it ran: sent on the same
+   * connection, so Redis runs it after that acquire. A timeout means it was
+   * written (it will run); a connection that cannot take it now keeps it
+   * for the next 'ready'.
+   */
+  private cancelAcquire(token: string): void {
+    const k = this.keys;
+    this.redis.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET).then(
+      (id) => {
+        if (typeof id === 'number' && id > 0) this.logger?.warn({ session_id: id }, 'lease of an unanswered acquire cancelled');
+      },
+      (err: unknown) => {
+        if (err instanceof Error && err.message === TIMED_OUT) return; // written: Redis runs it after the acquire
+        if (this.pendingCancels.length >= MAX_PENDING_CANCELS) this.pendingCancels.shift();
+        this.pendingCancels.push(token);
+      },
+    );
+  }
+
+  /** Compensations waiting for the connection (tests, metrics). */
+  get pendingCancelCount(): number {
+    return this.pendingCancels.length;
   }
 
   async acquire(leaseTtlMs: number, opts: AcquireOptions = {}): Promise<AcquireResult> {
@@ -252,16 +399,25 @@ export class RedisStore implements PoolStore {
     const token = newLeaseToken();
     const scopes = (opts.scopes ?? []).join(',');
     const tags = (opts.tags ?? []).join(',');
-    const reply = arr(
-      await this.run(() =>
+    let raw: unknown;
+    try {
+      raw = await this.run(() =>
         this.redis.acquireSession(
-          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
-          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, k.restPrefix, scopes, tags, k.tagPrefix,
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token),
+          leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
+          k.restPrefix, scopes, tags, k.tagPrefix,
         ),
-      ),
-      'acquireSession',
-      4,
-    );
+      );
+    } catch (err) {
+      // The answer is lost but the script may still run (a stalled Redis, a dropped connection): never leave that lease to nobody.
+      if (mayHaveRun(err)) this.cancelAcquire(token);
+      throw err;
+    }
+    const reply = this.acquireReply(raw, 'acquireSession');
+    if (reply[0] === 3) {
+      const left = int(reply[1], 'acquire grace');
+      return { ok: false, recoveryEndsInMs: left, inFloodwait: 0, nextReleaseInMs: left, inUse: 0 };
+    }
     if (reply[0] === 1) {
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       const id = int(reply[1], 'acquire id');
@@ -379,11 +535,13 @@ export class RedisStore implements PoolStore {
 
   async status(): Promise<PoolStatus> {
     const k = this.keys;
-    const r = arr(
-      await this.run(() => this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health, k.restPrefix, MAX_STATUS_SCOPES)),
-      'poolStatus',
-      10,
-    );
+    const [raw, grace] = (await this.run(() =>
+      Promise.all([
+        this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health, k.restPrefix, MAX_STATUS_SCOPES),
+        this.redis.pttl(k.recovering),
+      ]),
+    )) as [unknown, unknown];
+    const r = arr(raw, 'poolStatus', 10);
     const [free, inUse, inFloodwait, invalidated, next, now, restricted, loggedOut, banned, fileError] = r
       .slice(0, 10)
       .map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number, number, number, number, number];
@@ -391,7 +549,19 @@ export class RedisStore implements PoolStore {
     for (let i = 10; i + 1 < r.length; i += 2) rests[str(r[i], 'status scope')] = int(r[i + 1], 'status rest count');
     const total = free + inUse + inFloodwait;
     const health = { ok: Math.max(0, total - restricted - loggedOut - banned - fileError), restricted, logged_out: loggedOut, banned, file_error: fileError };
-    return { total, free, inUse, inFloodwait, invalidated, nextAvailable: next < 0 ? null : next, rests, health, now };
+    const graceMs = int(grace, 'recovering pttl');
+    return {
+      total,
+      free,
+      inUse,
+      inFloodwait,
+      invalidated,
+      nextAvailable: next < 0 ? null : next,
+      rests,
+      health,
+      now,
+      ...(graceMs > 0 ? { recoveryEndsInMs: graceMs } : {}),
+    };
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -484,20 +654,31 @@ export class RedisStore implements PoolStore {
 
   async reap(limit: number): Promise<number> {
     const k = this.keys;
-    const r = arr(
-      await this.run(() => this.redis.acquireSession(
-          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes,
-          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, k.restPrefix, '', '', k.tagPrefix,
-        ),),
+    // Reap mode runs the store-loss check too, so the leader notices a loss even when nobody acquires.
+    const r = this.acquireReply(
+      await this.run(() =>
+        this.redis.acquireSession(
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''),
+          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix,
+        ),
+      ),
       'reap',
-      3,
     );
+    if (r[0] === 3) return 0; // recovering: nothing moves during the grace
     if (r[0] !== 2) fail('reap', r);
     return int(r[1], 'reap count');
   }
 
+  /** ms left of the recovery grace, or null when none runs (readiness body). */
+  async recoveryEndsInMs(): Promise<number | null> {
+    const ms = int(await this.run(() => this.redis.pttl(this.keys.recovering)), 'recovering pttl');
+    return ms > 0 ? ms : null;
+  }
+
+  /** Readiness: Redis answers and its eviction policy is safe (re-checked here, so fixing it makes the replica ready again). */
   async ping(): Promise<boolean> {
     try {
+      await this.ensureConfigured(POLICY_HEALTHY_RECHECK_MS);
       return (await this.redis.ping()) === 'PONG';
     } catch {
       return false;
@@ -505,6 +686,7 @@ export class RedisStore implements PoolStore {
   }
 
   async close(): Promise<void> {
+    this.redis.off('ready', this.onReady);
     try {
       await this.redis.quit();
     } catch {

@@ -38,7 +38,8 @@ type Reply = unknown; // checked by the wrappers in redis.ts before use
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, ...argv: Arg[]): Result<Reply, Context>;
+    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, epoch: string, recovering: string, token: string, ...argv: Arg[]): Result<Reply, Context>;
+    cancelAcquire(free: string, leased: string, token: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseSession(free: string, leased: string, session: string, invalid: string, rfree: string, rend: string, flood: string, ...argv: Arg[]): Result<Reply, Context>;
     floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;

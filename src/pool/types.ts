@@ -71,6 +71,14 @@ export type AcquireResult =
   | { ok: true; session: LeasedSession }
   | {
       ok: false;
+      /**
+       * Set when nothing is issued because the store lost data (Redis
+       * restarted empty, FLUSHALL, failover to a stale replica) and holds
+       * issuing for the recovery grace: ms until it ends. Then inFloodwait and
+       * inUse are 0 and nextReleaseInMs equals it, so waiting code needs no
+       * special case. Redis only: the memory store's data dies with its process.
+       */
+      recoveryEndsInMs?: number;
       inFloodwait: number;
       /** ms until the earliest rest that keeps a session from this request ends; null when none. */
       nextReleaseInMs: number | null;
@@ -93,6 +101,8 @@ export interface PoolStatus {
   health: Record<Health, number>;
   /** Store clock at the time of the reading (ms). */
   now: number;
+  /** Set while issuing is held after a detected data loss: ms until it ends. */
+  recoveryEndsInMs?: number;
 }
 
 export interface FloodWaitResult {

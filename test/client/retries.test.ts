@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError, TeleGateClient } from '../../src/client';
+import { HttpError, NoSessionAvailableError, TeleGateClient } from '../../src/client';
 
 type Answer = [status: number, body: unknown, headers?: Record<string, string>];
 
@@ -71,5 +71,19 @@ describe('client: retries (stub server)', () => {
         assert.equal(seen.length, 3);
       },
     );
+  });
+
+  it('GET /session waits out a recovery grace (store_recovering) like a flood wait, and says so without auto-wait', async () => {
+    const recovering: Answer = [503, { detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: 0 } }, { 'Retry-After': '0' }];
+    await withStub([recovering, recovering, [200, SESSION]], async (url, seen) => {
+      assert.equal((await client(url).getSession({ maxWaitMs: 10_000 })).sessionId, 1);
+      assert.equal(seen.length, 3);
+    });
+    await withStub([[503, { detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: 42 } }, { 'Retry-After': '42' }]], async (url) => {
+      await assert.rejects(
+        client(url).getSession({ autoWait: false }),
+        (err: unknown) => err instanceof NoSessionAvailableError && err.recovering && err.nextReleaseIn === 42 && /recovering/.test(err.message),
+      );
+    });
   });
 });

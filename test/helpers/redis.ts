@@ -43,6 +43,8 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Data directory; a fresh temp dir by default. Reuse it to restart on the same data. */
   dir?: string;
+  /** More redis-server arguments, e.g. ['--maxmemory-policy', 'allkeys-lru']. */
+  args?: string[];
 }
 
 export class RedisServer {
@@ -55,6 +57,7 @@ export class RedisServer {
     readonly dir: string,
     private readonly appendonly: boolean,
     ownsDir: boolean,
+    private readonly extraArgs: string[] = [],
   ) {
     this.url = `redis://127.0.0.1:${port}`;
     this.ownsDir = ownsDir;
@@ -65,7 +68,7 @@ export class RedisServer {
     const port = opts.port ?? (await freePort());
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'telegate-redis-'));
-    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir);
+    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir, opts.args);
     await server.spawn();
     return server;
   }
@@ -85,6 +88,7 @@ export class RedisServer {
       '--appendfsync', 'always',
       '--protected-mode', 'no',
       '--loglevel', 'warning',
+      ...this.extraArgs,
     ];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
@@ -114,6 +118,12 @@ export class RedisServer {
     }
   }
 
+  /** Freeze (SIGSTOP) or thaw (SIGCONT) the process: a stalled Redis (long fork, failover pause). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    if (!this.proc || !this.running) throw new Error('redis-server is not running');
+    this.proc.kill(signal);
+  }
+
   /** Stop the process (SIGKILL by default: a crash). Resolves when it has exited. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.proc;
@@ -121,6 +131,7 @@ export class RedisServer {
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
       proc.kill(signal);
+      proc.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs again
     });
   }
 

@@ -25,7 +25,8 @@ export class Replica {
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
   }
 
-  static async start(env: Record<string, string>): Promise<Replica> {
+  /** Start and wait until `waitFor` answers 200 (/healthz for a replica that is meant to be unready). */
+  static async start(env: Record<string, string>, waitFor = '/readyz'): Promise<Replica> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
     const port = await freePort();
     const proc = spawn(process.execPath, [MAIN], {
@@ -33,7 +34,7 @@ export class Replica {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const r = new Replica(port, proc);
-    await until(async () => (await r.fetch('/readyz').catch(() => null))?.status === 200, `replica on ${port} to be ready\n${r.output}`, 15_000);
+    await until(async () => (await r.fetch(waitFor).catch(() => null))?.status === 200, `replica on ${port} to answer ${waitFor}\n${r.output}`, 15_000);
     return r;
   }
 

@@ -67,7 +67,7 @@ describe('RedisStore: bounded work per call', () => {
   });
 
   it('keeps about eventsMaxLen events in the stream (XADD MAXLEN ~) whatever happens', async () => {
-    const capped = new RedisStore(r, 'capped', 100); // shares the connection: closed with s
+    const capped = new RedisStore(r, 'capped', { eventsMaxLen: 100 }); // shares the connection: closed with s
     await capped.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] });
     for (let i = 0; i < 600; i++) {
       const x = await capped.acquire(60_000);

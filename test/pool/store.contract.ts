@@ -333,6 +333,43 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.deepEqual([listed?.state, listed?.reason, listed?.meta.dcId], ['free', null, 2]);
       });
 
+      it('a file that turns broken never ends a lease or a rest: the session goes out when they end, and a repair brings it back', async () => {
+        const broken = (name: string) => ({ name, meta: {}, sig: '2-2', fileError: 'not a SQLite database' });
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1-1' }, { name: 'y', meta: {}, sig: '1-1' }], removes: [] });
+        const x = await take();
+        const y = await take();
+        await store.floodWait(y.id, HOUR, y.leaseToken);
+        await store.applySync({ upserts: [broken('x'), broken('y')], removes: [] });
+        const lx = (await store.list({ limit: 10 })).sessions.find((s) => s.id === x.id);
+        const ly = (await store.list({ limit: 10 })).sessions.find((s) => s.id === y.id);
+        assert.deepEqual([lx?.state, lx?.leaseExpiresAt, lx?.reason], ['in_use', x.leaseExpiresAt, 'file_error: not a SQLite database']);
+        assert.deepEqual([ly?.state, ly?.reason], ['floodwait', 'file_error: not a SQLite database']);
+        for await (const page of store.scanNames()) for (const [, sig] of page) assert.equal(sig, GONE_SIG, 're-read at the next sync');
+        assert.ok((await store.heartbeat(x.id, x.leaseToken, HOUR)) >= x.leaseExpiresAt, 'the holder keeps its lease');
+        await invariant();
+        await store.release(x.id, x.leaseToken);
+        await store.restore(y.id);
+        assert.equal((await store.acquire(HOUR)).ok, false, 'neither broken session is issued once its lease or rest ended');
+        await store.applySync({ upserts: [broken('x')], removes: [] });
+        const again = (await store.list({ limit: 10 })).sessions.find((s) => s.id === x.id);
+        assert.deepEqual([again?.state, again?.reason], ['invalidated', 'file_error: not a SQLite database'], 'the re-read names the real error');
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '3-3' }], removes: [] });
+        assert.equal((await take()).id, x.id, 'repaired: free again under the same id');
+        await invariant();
+      });
+
+      it('a broken file repaired while its session is still leased: the session simply continues', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1-1' }], removes: [] });
+        const x = await take();
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2-2', fileError: 'truncated' }], removes: [] });
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '3-3' }], removes: [] });
+        const l = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual([l?.state, l?.reason], ['in_use', null]);
+        await store.release(x.id, x.leaseToken);
+        assert.equal((await take()).id, x.id);
+        await invariant();
+      });
+
       it('an operator invalidation survives a re-read of its file', async () => {
         await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1' }], removes: [] });
         const x = await take();
@@ -917,6 +954,16 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
       const s = await store.status();
       assert.deepEqual([s.free, s.inUse], [0, 50]);
       await invariant();
+    });
+
+    it('a store that lost nothing is never recovering: "none free" and status carry no recovery grace', async () => {
+      // The grace itself (Redis only: the memory store's data dies with its process) is in redisFaults.test.ts.
+      await register('a');
+      await take();
+      const r = await store.acquire(HOUR);
+      assert.ok(!r.ok);
+      assert.equal(r.recoveryEndsInMs, undefined);
+      assert.equal((await store.status()).recoveryEndsInMs, undefined);
     });
   });
 }

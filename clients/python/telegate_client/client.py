@@ -316,6 +316,9 @@ class TelegramSessionManagerClient:
                 if status == 503 and isinstance(detail, dict) and detail.get('error') == 'no_free_session':
                     raise NoSessionAvailable(detail.get('in_floodwait') or 0, detail.get('next_release_in'),
                                              detail.get('in_use')) from None
+                # The recovery grace after a store data loss ends by itself: auto-wait waits it out.
+                if status == 503 and isinstance(detail, dict) and detail.get('error') == 'store_recovering':
+                    raise NoSessionAvailable(0, detail.get('next_release_in'), None, recovering=True) from None
                 retryable = no_state_change or (idempotent and status in _RETRY_STATUSES)
                 if not retryable or attempt >= self.retries:
                     raise http_error(status, detail, method, path) from None

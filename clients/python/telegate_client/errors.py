@@ -18,10 +18,17 @@ class NoSessionAvailable(TeleGateError):
     """
 
     def __init__(self, waiting_count: int = 0, next_release_in: Optional[int] = None,
-                 in_use: Optional[int] = None, message: Optional[str] = None) -> None:
+                 in_use: Optional[int] = None, message: Optional[str] = None,
+                 recovering: bool = False) -> None:
         self.waiting_count = waiting_count
         self.next_release_in = next_release_in
         self.in_use = in_use
+        # True for 503 ``store_recovering``: the server holds issuing after its store
+        # lost data, and next_release_in is the time left of that grace.
+        self.recovering = recovering
+        if message is None and recovering:
+            message = ('No session issued: the server is recovering from a store data loss; '
+                       'issuing resumes in {} s'.format(next_release_in))
         if message is None:
             message = 'No free session: {} in flood wait'.format(waiting_count)
             if in_use is not None:

@@ -8,7 +8,7 @@ import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from telegate_client import TeleGateHTTPError, TelegramSessionManagerClient
+from telegate_client import NoSessionAvailable, TeleGateHTTPError, TelegramSessionManagerClient
 
 
 class Stub:
@@ -89,6 +89,20 @@ class Retries(unittest.TestCase):
             self.assertEqual(c.get_session()['session_id'], 1)
             self.assertEqual(c.lease_token(1), 't')
         self.assertEqual(len(stub.seen), 3)
+
+    def test_get_session_waits_out_a_recovery_grace(self):
+        recovering = (503, {'detail': {'error': 'store_recovering', 'in_floodwait': 0, 'next_release_in': 0}},
+                      {'Retry-After': '0'})
+        with Stub([recovering, recovering, (200, SESSION, {})]) as stub:
+            self.assertEqual(self.client(stub.url, max_wait=10).get_session()['session_id'], 1)
+        self.assertEqual(len(stub.seen), 3)
+        with Stub([(503, {'detail': {'error': 'store_recovering', 'in_floodwait': 0, 'next_release_in': 42}},
+                    {'Retry-After': '42'})]) as stub:
+            with self.assertRaises(NoSessionAvailable) as caught:
+                self.client(stub.url, auto_wait=False).get_session()
+        self.assertTrue(caught.exception.recovering)
+        self.assertEqual(caught.exception.next_release_in, 42)
+        self.assertIn('recovering', str(caught.exception))
 
 
 if __name__ == '__main__':
