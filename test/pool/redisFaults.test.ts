@@ -61,6 +61,16 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.equal(await r.exists(s.keys.acquireToken(a.leaseToken)), 0, 'the token key is gone');
   });
 
+  it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {
+    await register(s, 'a');
+    const a = issued(await s.acquire(HOUR));
+    await s.floodWait(a.id, HOUR, a.leaseToken, 'x');
+    const scoped = issued(await s.acquire(HOUR, { scopes: ['y'] }));
+    assert.equal(await cancel(r, s, scoped.leaseToken), a.id);
+    assert.equal((await s.acquire(HOUR)).ok, false, 'an unscoped acquire still cannot get it');
+    assert.equal(issued(await s.acquire(HOUR, { scopes: ['y'] })).id, a.id);
+  });
+
   it('a compensation never frees a lease that was re-issued to someone else since', async () => {
     await register(s, 'a');
     const first = issued(await s.acquire(HOUR));
