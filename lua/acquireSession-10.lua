@@ -13,10 +13,12 @@
   - unscoped (ARGV[14] == ""): pops the lowest score from `free` (a session with
     no running rest at all);
   - scoped: the least recently used of `free`'s first member and the `rfree`
-    members ranked before it that rest on none of the asked scopes. Exact: the
-    `rfree` walk goes on (in chunks) until it finds one or passes `free`'s
-    first member, so its length is the number of sessions resting on an asked
-    scope that were used less recently than the best fully free one.
+    members ranked before it that rest on none of the asked scopes. Bounded:
+    while `free` has a member (always eligible) the `rfree` walk looks at
+    ARGV[17] members at most, then takes `free`'s first — exact still (never a
+    resting session), least recently used only among what it looked at. With
+    `free` empty the walk goes on to the end: a 503 is only answered when no
+    `rfree` member is eligible.
   - tagged (ARGV[15]): the same among sessions carrying every asked tag; the
     LRU walks stop after as many members as the smallest asked tag's set
     holds, and then that set is searched whole (exact; at most twice its size).
@@ -46,6 +48,7 @@
     ARGV[15] asked tags, lowercased, comma-separated, or ""
     ARGV[16] per-tag id set prefix, e.g. "{telegate}:tag:" (the script derives
             "<prefix><tag>" for the asked tags)
+    ARGV[17] scoped walk budget (members of `rfree` looked at while `free` has one)
   Output (the last two items of every reply are the epoch id and its counter):
     issued:     {1, id, "name<TAB>metaJson", leaseExpiresAtMs, epochId, counter}
     none:       {0, inFloodwait, nextDeadlineMs or -1, inUse, nowMs, epochId, counter}
@@ -211,7 +214,7 @@ elseif #tags == 0 then
   -- scoped: free's first member, unless an rfree member used less recently rests on none of the scopes
   local first = rcall('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   id, from = first[1], KEYS[1]
-  local r = walk(KEYS[5], first[2] and tonumber(first[2]) or nil, restedOk, math.huge)
+  local r = walk(KEYS[5], first[2] and tonumber(first[2]) or nil, restedOk, first[1] and tonumber(ARGV[17]) or math.huge)
   if r then id, from = r, KEYS[5] end
 else
   -- tagged: walk the LRU order while that is cheaper than the smallest asked tag's set,

@@ -14,7 +14,7 @@ import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
 import { GONE_SIG } from './keys';
-import { DEFAULT_EVENTS_MAX_LEN, newLeaseToken, reportedRest, restCount } from './redis';
+import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './redis';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -340,9 +340,12 @@ export class MemoryStore implements PoolStore {
       const rested = this.rend.min()?.[0];
       if (rested !== undefined && (next === undefined || rested < next)) next = rested;
     } else {
-      // The LRU rfree member resting on none of the scopes, if used less recently than free's first.
+      // The LRU rfree member resting on none of the scopes, if used less recently than free's first
+      // (looking at SCOPED_WALK of them at most while free has one, as the script does).
+      let budget = first ? SCOPED_WALK : Infinity;
       for (const [score, candidate] of this.rfree.entries()) {
         if (first && score >= first[0]) break;
+        if (budget-- <= 0) break;
         if (!tagged(candidate)) continue;
         const blocked = this.blockedUntil(candidate, scopes, now);
         if (blocked === 0) {

@@ -44,6 +44,13 @@ import { EVENT_TYPES, SESSION_STATES } from './types';
 
 /** Due flood waits / expired leases moved back to `free` per set per acquire. */
 export const PROMOTE_BATCH = 100;
+/**
+ * A scoped acquire looks at this many sessions resting on some scope that were
+ * used less recently than the first fully free one, then takes that one: work
+ * per acquire stays bounded while a free session exists (exactness never
+ * depends on it; only how strictly LRU a scoped acquire is).
+ */
+export const SCOPED_WALK = 256;
 /** /status counts at most this many scopes with running rests. */
 export const MAX_STATUS_SCOPES = 1000;
 
@@ -405,7 +412,7 @@ export class RedisStore implements PoolStore {
         this.redis.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token),
           leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
-          k.restPrefix, scopes, tags, k.tagPrefix,
+          k.restPrefix, scopes, tags, k.tagPrefix, SCOPED_WALK,
         ),
       );
     } catch (err) {
@@ -659,7 +666,7 @@ export class RedisStore implements PoolStore {
       await this.run(() =>
         this.redis.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''),
-          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix,
+          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix, SCOPED_WALK,
         ),
       ),
       'reap',

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type Redis from 'ioredis';
-import { PROMOTE_BATCH, RedisStore, createRedis } from '../../src/pool/redis';
+import { PROMOTE_BATCH, RedisStore, SCOPED_WALK, createRedis } from '../../src/pool/redis';
+import { until } from '../helpers/poll';
 import { sharedRedisUrl } from '../helpers/redis';
 import { storeContract } from './store.contract';
 
@@ -64,6 +65,33 @@ describe('RedisStore: bounded work per call', () => {
     for (let i = 1; i < n; i++) assert.ok((await s.acquire(3_600_000)).ok, `acquire ${i}`);
     const st = await s.status();
     assert.deepEqual([st.free, st.inUse], [0, n]);
+  });
+
+  it('a scoped acquire walks a bounded number of older sessions resting on its scope while a free one exists, and all of them before a 503', async () => {
+    const scoped = new RedisStore(r, 'walk'); // shares the connection: closed with s
+    const n = SCOPED_WALK * 3;
+    await scoped.applySync({ upserts: Array.from({ length: n + 1 }, (_, i) => ({ name: `w${i}`, meta: {} })), removes: [] });
+    const held = [];
+    for (let i = 0; i <= n; i++) {
+      const x = await scoped.acquire(3_600_000);
+      assert.ok(x.ok);
+      held.push(x.session);
+    }
+    const rests = await Promise.all(held.slice(0, n).map((x) => scoped.floodWait(x.id, 3_600_000, x.leaseToken, 'x')));
+    const restedAt = Math.max(...rests.map((x) => x.until)) - 3_600_000;
+    const last = held[n];
+    assert.ok(last);
+    await until(async () => (await scoped.status()).now > restedAt, 'the store clock to move past the rests');
+    await scoped.release(last.id, last.leaseToken); // the only fully free session, used most recently
+    const zscores = async (): Promise<number> => Number(/cmdstat_zscore:calls=(\d+)/.exec(await r.info('commandstats'))?.[1] ?? 0);
+    const before = await zscores();
+    const got = await scoped.acquire(3_600_000, { scopes: ['x'] });
+    assert.ok(got.ok && got.session.id === last.id, 'the free one, after looking at SCOPED_WALK older resting ones');
+    const looked = (await zscores()) - before;
+    assert.ok(looked <= SCOPED_WALK + 10, `bounded work: ${looked} ZSCOREs for ${n} older sessions resting on the scope`);
+    const none = await scoped.acquire(3_600_000, { scopes: ['x'] });
+    assert.equal(none.ok, false, 'free empty: every resting one was looked at, none eligible');
+    assert.equal((await scoped.acquire(3_600_000, { scopes: ['y'] })).ok, true, 'eligible for another scope');
   });
 
   it('keeps about eventsMaxLen events in the stream (XADD MAXLEN ~) whatever happens', async () => {
