@@ -19,9 +19,13 @@
     resting session), least recently used only among what it looked at. With
     `free` empty the walk goes on to the end: a 503 is only answered when no
     `rfree` member is eligible.
-  - tagged (ARGV[15]): the same among sessions carrying every asked tag; the
-    LRU walks stop after as many members as the smallest asked tag's set
-    holds, and then that set is searched whole (exact; at most twice its size).
+  - tagged (ARGV[15]): the same among sessions carrying every asked tag. The
+    walk of `free` looks at ARGV[17] members at most; then the least recently
+    used eligible one of a random sample of 2 x ARGV[17] members of the
+    smallest asked tag's set; only when neither finds one is that set searched
+    whole (exact: never a 503 while an eligible session exists). With scopes
+    too, once a tagged `free` member is found the `rfree` walk is bounded by
+    ARGV[17] as above.
 
   Input:
     KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] flood zset   KEYS[4] invalid zset
@@ -225,28 +229,40 @@ else
     if n < size then smallest, size = key, n end
   end
   if #scopes == 0 then soonest(earliest(KEYS[6])) end
-  if size > 0 then
-    local f, fScore, final = walk(KEYS[1], nil, tagged, size)
-    if final and #scopes > 0 then
-      local r, _, rFinal = walk(KEYS[5], fScore, restedOk, size)
-      final = rFinal
-      if r then f = r end
-      if f then id, from = f, (r and KEYS[5] or KEYS[1]) end
-    elseif final then
-      id, from = f, KEYS[1]
-    end
-    if not final then
-      local best = nil
-      for _, m in ipairs(rcall('SMEMBERS', smallest)) do
-        if tagged(m, smallest) then
-          local score, set = rcall('ZSCORE', KEYS[1], m), KEYS[1]
-          if not score and #scopes > 0 then
-            score, set = rcall('ZSCORE', KEYS[5], m), KEYS[5]
-            if score and blockedUntil(m) > 0 then soonest(blockedUntil(m)) score = nil end
-          end
-          if score and (not best or tonumber(score) < best) then best, id, from = tonumber(score), m, set end
+  -- The best (least recently used) eligible member among `members` of the smallest tag set.
+  local function bestOf(members)
+    local best
+    for _, m in ipairs(members) do
+      if tagged(m, smallest) then
+        local score, set = rcall('ZSCORE', KEYS[1], m), KEYS[1]
+        if not score and #scopes > 0 then
+          score, set = rcall('ZSCORE', KEYS[5], m), KEYS[5]
+          if score and blockedUntil(m) > 0 then soonest(blockedUntil(m)) score = nil end
         end
+        if score and (not best or tonumber(score) < best) then best, id, from = tonumber(score), m, set end
       end
+    end
+  end
+  if size > 0 then
+    local budget = tonumber(ARGV[17])
+    local f, fScore, final = walk(KEYS[1], nil, tagged, math.min(size, budget))
+    if final and f then
+      id, from = f, KEYS[1]
+      if #scopes > 0 then
+        -- a tagged free member exists (eligible): a bounded look at older resting ones, as for scoped
+        local r = walk(KEYS[5], fScore, restedOk, budget)
+        if r then id, from = r, KEYS[5] end
+      end
+    elseif final then
+      -- no tagged member in `free` at all: for a scoped request, the resting ones
+      if #scopes > 0 then
+        local r, _, rFinal = walk(KEYS[5], nil, restedOk, size)
+        if r then id, from = r, KEYS[5] elseif not rFinal then bestOf(rcall('SMEMBERS', smallest)) end
+      end
+    else
+      -- not near the head of `free`: a sample of the tag's set usually holds an eligible one
+      if size > budget then bestOf(rcall('SRANDMEMBER', smallest, 2 * budget)) end
+      if not id then bestOf(rcall('SMEMBERS', smallest)) end
     end
   end
 end
