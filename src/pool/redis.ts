@@ -50,7 +50,7 @@ export const PROMOTE_BATCH = 100;
  * per acquire stays bounded while a free session exists (exactness never
  * depends on it; only how strictly LRU a scoped acquire is).
  */
-export const SCOPED_WALK = 256;
+export const SCOPED_WALK = 32;
 /** /status counts at most this many scopes with running rests. */
 export const MAX_STATUS_SCOPES = 1000;
 
