@@ -21,36 +21,15 @@ import path from 'node:path';
 import { requestBytes, runCycles, runRequests } from './lib/load';
 import { Children, ProcMonitor, ROOT, startCeiling, startRedis, startService, type CpuReport } from './lib/procs';
 import { useDist } from './lib/built';
+import type { CompareResults, CompareRun } from './lib/results';
 import { makeSessionFiles, seedRedis } from './lib/seed';
+import { median } from './lib/stats';
 
 const KEY = 'bench-compare-key';
-
-export interface CompareRun {
-  cyclesPerSec: number;
-  acquireP99: number;
-  serviceUs: number;
-  redisUs: number;
-  otherCores: number;
-  doubleIssues: number;
-}
-
-export interface CompareResults {
-  date: string;
-  rounds: number;
-  seconds: number;
-  concurrency: number;
-  ceiling: Array<{ rps: number; p99: number; otherCores: number }>;
-  builds: Array<{ name: string; dist: string; runs: CompareRun[] }>;
-}
 
 function arg(argv: string[], flag: string, def: string): string {
   const i = argv.indexOf(flag);
   return i >= 0 ? (argv[i + 1] ?? def) : def;
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
 }
 
 async function main(): Promise<void> {

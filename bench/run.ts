@@ -20,7 +20,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { runCycles, runRequests, requestBytes, type CyclesResult, type RequestsResult, type Window } from './lib/load';
-import { measureMemory, type MemoryResult } from './lib/memory';
+import { measureMemory } from './lib/memory';
 import {
   Children,
   ProcMonitor,
@@ -37,9 +37,11 @@ import {
   type ServiceProc,
   aofQuiet,
 } from './lib/procs';
-import { summariseProfile, type ProfileSummary } from './lib/profile';
+import { summariseProfile } from './lib/profile';
 import { writeReport } from './lib/report';
-import { makeSessionFiles, seedRedis, type SeedResult } from './lib/seed';
+import type { HeadlineRound, Measured, PoolCheck, PoolSizePoint, Results } from './lib/results';
+import { makeSessionFiles, seedRedis } from './lib/seed';
+import { medianBy } from './lib/stats';
 import { useDist } from './lib/built';
 
 export const API_KEY = 'bench-key-3f9c0a7d5e1b4c2a';
@@ -139,92 +141,6 @@ function parseArgs(argv: string[]): Args {
   }
   const only = val('--only');
   return { plan, docs, distDir, out: val('--out'), only: only === undefined ? undefined : new Set(only.split(',')) };
-}
-
-// ------------------------------------------------------------------ results
-
-export interface Measured<T> {
-  result: T;
-  cpu: CpuReport;
-}
-
-export interface StepRecord {
-  name: string;
-  seconds: number;
-  ok: boolean;
-  error?: string;
-}
-
-export interface PoolSizePoint {
-  sessions: number;
-  seed: SeedResult | null;
-  usedMemoryMb: number;
-  runs: Array<Measured<CyclesResult>>;
-}
-
-export interface AttributionRow {
-  variant: string;
-  env: Record<string, string>;
-  run: Measured<CyclesResult>;
-}
-
-export interface HeadlineRound {
-  ceiling: Measured<RequestsResult>;
-  redis: Measured<CyclesResult>;
-  memory: Measured<CyclesResult>;
-  chosen?: boolean;
-}
-
-export interface PoolCheck {
-  total: number;
-  free: number;
-  in_use: number;
-  ok: boolean;
-}
-
-export interface Results {
-  version: 1;
-  date: string;
-  mode: 'full' | 'quick';
-  seconds: number;
-  machine: {
-    cpus: number;
-    cpuModel: string;
-    memoryGb: number;
-    os: string;
-    node: string;
-    redis: string;
-    loadavgStart: number[];
-    loadavgEnd: number[];
-    gitCommit: string;
-    /** Uncommitted changes under src/ or lua/ when the run started (other people's work in progress). */
-    gitDirty: string[];
-  };
-  config: {
-    warmupMs: number;
-    durationMs: number;
-    cyclePool: number;
-    rateLimitPerMinute: number;
-    logLevel: string;
-    redis: string;
-    client: string;
-    /** The build the service ran from. */
-    build: string;
-  };
-  ceiling: Array<Measured<RequestsResult>>;
-  /** Every round at concurrency 64 (the chosen one is also in ceiling/cycles). */
-  headlineRounds?: HeadlineRound[];
-  cycles: { redis: Array<Measured<CyclesResult>>; memory: Array<Measured<CyclesResult>> };
-  poolChecks: Record<string, PoolCheck>;
-  status: { redis?: Measured<RequestsResult>; memory?: Measured<RequestsResult> };
-  replicas: Array<Measured<CyclesResult>>;
-  poolSize: PoolSizePoint[];
-  memory?: MemoryResult;
-  attribution: AttributionRow[];
-  profile?: ProfileSummary & { cycles: Measured<CyclesResult> };
-  /** Mean bytes of one request log line at info (proof that logging was on). */
-  logBytesPerRequest?: number;
-  steps: StepRecord[];
 }
 
 // ------------------------------------------------------------------ helpers
@@ -457,8 +373,7 @@ async function main(): Promise<void> {
             rounds.push({ ceiling, redis: redisRun, memory: memRun });
           }
           // The round whose Redis/ceiling throughput ratio is the median stands for this concurrency.
-          const ranked = [...rounds].sort((x, y) => x.redis.result.cyclesPerSec / x.ceiling.result.rps - y.redis.result.cyclesPerSec / y.ceiling.result.rps);
-          const mid = ranked[Math.floor((ranked.length - 1) / 2)] as HeadlineRound;
+          const mid = medianBy(rounds, (x) => x.redis.result.cyclesPerSec / x.ceiling.result.rps)!;
           results.ceiling.push(mid.ceiling);
           results.cycles.redis.push(mid.redis);
           results.cycles.memory.push(mid.memory);

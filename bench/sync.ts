@@ -36,6 +36,7 @@ import Redis from 'ioredis';
 import { defaultReaderThreads } from '../src/sessionfiles/pool';
 import { RedisServer } from '../test/helpers/redis';
 import { makeBulk } from '../test/sessionfiles/fixtures';
+import { median } from './lib/stats';
 import { TARGETS, writeDoc, type SizeResult, type SyncRun, type SyncResults } from './sync/report';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -158,12 +159,6 @@ function checkBuild(code: string): void {
     }
   }
   if (stale.length > 0) throw new Error(`${path.relative(ROOT, code) || code} is older than src/ (${stale.slice(0, 5).join(', ')}): run \`npm run build\` first (or pass --src)`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 // ------------------------------------------------------------------- main

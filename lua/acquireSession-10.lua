@@ -4,6 +4,7 @@
   Store-loss check first: an epoch we saw that is now missing, replaced by an
   "n" epoch (made by a replica that had seen none) or counting fewer issues
   means lost writes: new "g" epoch + grace. No epoch seen yet: make an "n" one.
+  An epoch key that does not read as "<id>:<counter>" counts as missing.
 
   Then moves a bounded batch of due flood waits and expired leases back to
   `free` (scored with the instant they became free, so LRU order holds) — or
@@ -69,10 +70,14 @@ local batch = tonumber(ARGV[4])
 
 local grace = tonumber(ARGV[10])
 local epochId, counter
-local cur = rcall('GET', KEYS[8])
-if cur then
-  local colon = string.find(cur, ':', 1, true)
-  epochId, counter = string.sub(cur, 1, colon - 1), tonumber(string.sub(cur, colon + 1))
+-- An epoch key that is not "<id>:<counter>" (rewritten by hand, or another
+-- type: pcall) counts as missing, like a deleted one: never a script error.
+local cur = redis.pcall('GET', KEYS[8])
+if type(cur) == 'string' then
+  local id, n = string.match(cur, '^([^:]+):(%d+)$')
+  if id then epochId, counter = id, tonumber(n) else cur = false end
+else
+  cur = false
 end
 local lost = ARGV[8] ~= '' and (not cur
   or (epochId ~= ARGV[8] and string.sub(epochId, 1, 1) == 'n')

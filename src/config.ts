@@ -55,7 +55,27 @@ export interface Config {
   requireLeaseToken: boolean;
   /** Issue nothing this long after Redis is found to have lost data; 0 disables. */
   recoveryGraceMs: number;
+  /** Where Redis is (standalone, Sentinel or Cluster); null → the embedded store. */
+  redis: RedisTarget | null;
+  /** WAIT for this many replicas after every state change (0: do not wait). */
+  redisWaitReplicas: number;
+  redisWaitTimeoutMs: number;
 }
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * How to reach Redis. `url` is REDIS_URL; with Sentinel or Cluster it only
+ * carries the data nodes' username, password, TLS (rediss://) and, for
+ * Sentinel, the db; its host and port are not used.
+ */
+export type RedisTarget =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'sentinel'; sentinels: HostPort[]; name: string; sentinelPassword: string | null; url: string | null }
+  | { mode: 'cluster'; nodes: HostPort[]; url: string | null };
 
 /** Environment schema: the single source of names, defaults and bounds. */
 const envSchema = {
@@ -84,6 +104,12 @@ const envSchema = {
     TELEGATE_SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
     TELEGATE_REQUIRE_LEASE_TOKEN: { type: 'boolean', default: false },
     TELEGATE_RECOVERY_GRACE_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 180 },
+    REDIS_SENTINELS: { type: 'string' },
+    REDIS_SENTINEL_NAME: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+    REDIS_SENTINEL_PASSWORD: { type: 'string' },
+    REDIS_CLUSTER_NODES: { type: 'string' },
+    TELEGATE_REDIS_WAIT_REPLICAS: { type: 'integer', minimum: 0, maximum: 16, default: 0 },
+    TELEGATE_REDIS_WAIT_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 1500, default: 500 },
   },
 } as const;
 
@@ -164,6 +190,12 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_SHUTDOWN_TIMEOUT_MS: number;
     TELEGATE_REQUIRE_LEASE_TOKEN: boolean;
     TELEGATE_RECOVERY_GRACE_SECONDS: number;
+    REDIS_SENTINELS?: string;
+    REDIS_SENTINEL_NAME?: string;
+    REDIS_SENTINEL_PASSWORD?: string;
+    REDIS_CLUSTER_NODES?: string;
+    TELEGATE_REDIS_WAIT_REPLICAS: number;
+    TELEGATE_REDIS_WAIT_TIMEOUT_MS: number;
   };
 
   const apiKeys = splitKeys(v.TELEGATE_API_KEYS);
@@ -199,6 +231,11 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     }
   }
 
+  const redis = redisTarget(v);
+  if (redis === null && v.TELEGATE_REDIS_WAIT_REPLICAS > 0) {
+    throw new ConfigError('TELEGATE_REDIS_WAIT_REPLICAS', 'needs Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES); the embedded store has no replicas');
+  }
+
   return {
     port: v.PORT,
     redisUrl: v.REDIS_URL ?? null,
@@ -222,5 +259,67 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     shutdownTimeoutMs: v.TELEGATE_SHUTDOWN_TIMEOUT_MS,
     requireLeaseToken: v.TELEGATE_REQUIRE_LEASE_TOKEN,
     recoveryGraceMs: v.TELEGATE_RECOVERY_GRACE_SECONDS * 1000,
+    redis,
+    redisWaitReplicas: v.TELEGATE_REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: v.TELEGATE_REDIS_WAIT_TIMEOUT_MS,
   };
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:26379`); a missing port is `defaultPort`. */
+function parseHostPorts(variable: string, raw: string, defaultPort: number): HostPort[] {
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new ConfigError(variable, 'must list at least one host:port');
+  return items.map((item) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+))(?::(\d{1,5}))?$/.exec(item);
+    const host = m?.[1] ?? m?.[2];
+    const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
+    if (!host || port < 1 || port > 65535) throw new ConfigError(variable, `"${item}" is not host:port (e.g. redis-0:${defaultPort})`);
+    return { host, port };
+  });
+}
+
+/**
+ * Exactly one of REDIS_URL (alone), REDIS_SENTINELS, REDIS_CLUSTER_NODES
+ * selects the mode. With Sentinel or Cluster, REDIS_URL may come along for the
+ * data nodes' credentials and TLS; Cluster has no databases but 0.
+ */
+function redisTarget(v: {
+  REDIS_URL?: string;
+  REDIS_SENTINELS?: string;
+  REDIS_SENTINEL_NAME?: string;
+  REDIS_SENTINEL_PASSWORD?: string;
+  REDIS_CLUSTER_NODES?: string;
+}): RedisTarget | null {
+  const url = v.REDIS_URL ?? null;
+  if (v.REDIS_SENTINELS !== undefined && v.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both');
+  }
+  if (v.REDIS_SENTINELS === undefined) {
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (v[name] !== undefined) throw new ConfigError(name, 'only applies with REDIS_SENTINELS (Sentinel mode); set REDIS_SENTINELS or remove it');
+    }
+  }
+  if (url !== null) {
+    try {
+      new URL(url);
+    } catch {
+      throw new ConfigError('REDIS_URL', 'is not a valid URL (e.g. redis://:password@redis:6379/0)');
+    }
+  }
+  if (v.REDIS_SENTINELS !== undefined) {
+    return {
+      mode: 'sentinel',
+      sentinels: parseHostPorts('REDIS_SENTINELS', v.REDIS_SENTINELS, 26379),
+      name: v.REDIS_SENTINEL_NAME ?? 'mymaster',
+      sentinelPassword: v.REDIS_SENTINEL_PASSWORD ?? null,
+      url,
+    };
+  }
+  if (v.REDIS_CLUSTER_NODES !== undefined) {
+    if (url !== null && !['', '/', '/0'].includes(new URL(url).pathname)) {
+      throw new ConfigError('REDIS_URL', 'Redis Cluster has only database 0: remove the /<db> from REDIS_URL');
+    }
+    return { mode: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', v.REDIS_CLUSTER_NODES, 6379), url };
+  }
+  return url === null ? null : { mode: 'standalone', url };
 }

@@ -28,11 +28,39 @@ export class StaleFenceError extends PoolError {
   }
 }
 
+/**
+ * What a store client's error may say in a log or a reply: its name, message
+ * and code, never what it was given. ioredis attaches the failed command and
+ * its arguments to its errors (a sync batch holds session strings and proxy
+ * passwords), so every store error is reduced to this before it travels on.
+ */
+export function storeErrorSummary(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err));
+  const summary = new Error(err.message);
+  summary.name = err.name;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string') (summary as NodeJS.ErrnoException).code = code;
+  return summary;
+}
+
 /** The store (Redis) cannot be reached or did not answer in time. */
 export class StoreUnavailableError extends PoolError {
   override name = 'StoreUnavailableError';
   constructor(cause?: unknown) {
-    super('store unavailable', { cause });
+    super('store unavailable', cause === undefined ? undefined : { cause: storeErrorSummary(cause) });
+  }
+}
+
+/**
+ * The store answers but refuses to write (Redis OOM under maxmemory with
+ * noeviction): an operator must act. Answered like an unavailable store,
+ * logged as an error; a sync refused this way is `sync_failed`.
+ */
+export class StoreRefusedError extends StoreUnavailableError {
+  override name = 'StoreRefusedError';
+  constructor(readonly reason: string) {
+    super();
+    this.message = `store refused the write: ${reason}`;
   }
 }
 
@@ -44,6 +72,22 @@ export class StoreMisconfiguredError extends PoolError {
   override name = 'StoreMisconfiguredError';
   constructor(readonly reason: string) {
     super(`store misconfigured: ${reason}`);
+  }
+}
+
+/**
+ * A change was made on the Redis master but fewer replicas than
+ * TELEGATE_REDIS_WAIT_REPLICAS acknowledged it in time: a failover now could
+ * lose it, so it is answered like an unreachable store (503).
+ */
+export class ReplicationTimeoutError extends StoreUnavailableError {
+  override name = 'ReplicationTimeoutError';
+  constructor(
+    readonly wanted: number,
+    readonly acked: number,
+  ) {
+    super();
+    this.message = `store unavailable: ${acked} of ${wanted} Redis replicas acknowledged the change in time`;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
-import { startService } from './service';
+import { ListenError, startService } from './service';
 import { createSessionFileReaderPool, parseProxyUrl } from './sessionfiles';
 
 async function main(): Promise<void> {
@@ -19,6 +19,14 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Every log line is JSON: Node's own warnings (printed as text by its default
+  // listener) and a crash's stack go through the logger too.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logger.warn({ err: warning }, 'node warning'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   // Session files are read in worker threads, so a 100k-file sync never blocks request handling.
   const readers = createSessionFileReaderPool({ defaultProxy: config.defaultProxy });
   const service = await startService({ config, logger, reader: readers.read });
@@ -46,6 +54,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`telegate: failed to start: ${(err as Error).message}\n`);
+  // A port that cannot be had says so in its own words; anything else is "failed to start".
+  const what = err instanceof ListenError ? err.message : `failed to start: ${(err as Error).message}`;
+  process.stderr.write(`telegate: ${what}\n`);
   process.exit(1);
 });

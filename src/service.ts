@@ -1,23 +1,19 @@
 /**
- * Assembles one replica: store (Redis or embedded), pool, leadership, jobs,
- * HTTP server; and takes it down gracefully. main.ts owns the process.
+ * Assembles one replica: a backend (backend.ts: Redis or embedded), pool,
+ * jobs, HTTP server; and takes it down gracefully. main.ts owns the process.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Config } from './config';
 import type { Logger } from './log';
+import { createBackend } from './backend';
 import { createMetrics } from './metrics';
 import { LeaderJobs } from './cluster/jobs';
-import { LocalLeadership, RedisLeadership, type Leadership } from './cluster/leader';
+import type { Leadership } from './cluster/leader';
+import { Pool } from './pool/pool';
 import { createApp } from './http/app';
-import { RedisRateLimitStore } from './http/ratelimit';
-import { MemoryStore } from './pool/memory';
-import { RedisFreedSource, memoryFreedSource } from './pool/notifier';
-import { Pool, type FreedSource } from './pool/pool';
-import { RedisStore, createRedis } from './pool/redis';
-import { readScripts } from './pool/scripts';
 import type { PoolStore } from './pool/types';
 import { runSync, type SessionFileReader } from './sync';
 import { syncLogHooks } from './syncLog';
@@ -42,60 +38,29 @@ export interface ServiceOptions {
   host?: string;
 }
 
+/** Listening failed for a reason the operator can act on (port taken, no permission). */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** Listen on port/host; a taken port is a ListenError that names the port (Express 5's app.listen hands the error to the callback instead). */
+function listen(app: RequestListener, port: number, host: string): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const s = createServer(app);
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new ListenError(`port ${port} is already in use (EADDRINUSE)`));
+      else if (err.code === 'EACCES') reject(new ListenError(`no permission to listen on port ${port} (EACCES)`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new ListenError(`address ${host} is not available (EADDRNOTAVAIL)`));
+      else reject(err);
+    });
+    s.listen(port, host, () => resolve(s));
+  });
+}
+
 export async function startService({ config, logger, reader, host }: ServiceOptions): Promise<Service> {
   const replicaId = `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  let store: PoolStore;
-  let freed: FreedSource;
-  let leadership: Leadership;
-  let rateLimitStore: RedisRateLimitStore | undefined;
-  const closers: Array<() => Promise<void>> = [];
-  let scriptsLoaded = config.redisUrl === null;
-  let recoveryEndsInMs: (() => Promise<number | null>) | undefined;
-
-  if (config.redisUrl) {
-    const redis = createRedis(config.redisUrl);
-    const scripts = readScripts();
-    const loadScripts = async (): Promise<void> => {
-      // Compiles every script once per connection: a syntax error shows at start, and readiness waits for it.
-      await Promise.all(scripts.map((s) => redis.script('LOAD', s.lua)));
-      scriptsLoaded = true;
-    };
-    redis.on('ready', () => {
-      loadScripts().catch((err: unknown) => logger.error({ err }, 'loading Lua scripts failed'));
-    });
-    let lastError = '';
-    redis.on('error', (err: Error) => {
-      if (err.message !== lastError) logger.warn({ err: err.message }, 'redis connection error');
-      lastError = err.message;
-    });
-    redis.on('ready', () => {
-      if (lastError) logger.info('redis connection restored');
-      lastError = '';
-    });
-    const redisStore = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger, eventsMaxLen: config.eventsMaxLen });
-    recoveryEndsInMs = () => redisStore.recoveryEndsInMs();
-    store = redisStore;
-    // The subscriber queues its SUBSCRIBE until connected and resubscribes after reconnects.
-    const sub = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
-    sub.on('error', () => undefined); // reported by the main connection
-    const source = new RedisFreedSource(sub, redisStore.keys.freedChannel);
-    source.ready.catch((err: unknown) => logger.error({ err }, 'subscribing to release announcements failed'));
-    freed = source;
-    leadership = new RedisLeadership(redis, redisStore.keys, replicaId, config.leaderTtlMs, logger);
-    rateLimitStore = new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`);
-    closers.push(() => source.close(), () => store.close());
-    logger.info({ replica: replicaId, store: 'redis' }, 'using Redis store');
-  } else {
-    const memory = new MemoryStore(Date.now, config.eventsMaxLen);
-    store = memory;
-    freed = memoryFreedSource(memory);
-    leadership = new LocalLeadership();
-    closers.push(() => store.close());
-    logger.warn(
-      { store: 'memory' },
-      'REDIS_URL is not set: state is kept IN MEMORY — one replica only, and every lease and flood wait is lost on restart',
-    );
-  }
+  const backend = createBackend(config, logger, replicaId);
+  const { store, freed, leadership } = backend;
 
   const pool = new Pool(store, config.leaseTtlMs, freed);
   const metrics = createMetrics({ store, isLeader: () => leadership.isLeader, waiting: () => pool.waiting });
@@ -118,27 +83,31 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     config,
     pool,
     logger,
-    rateLimitStore,
+    rateLimitStore: backend.rateLimitStore,
     metrics,
     runSync: (force) => sync(undefined, force),
-    ready: async () => !shuttingDown && scriptsLoaded && (await store.ping()),
-    recoveryEndsInMs,
+    ready: async () => !shuttingDown && backend.ready() && (await store.ping()),
+    recoveryEndsInMs: backend.recoveryEndsInMs,
   });
 
   const jobs = new LeaderJobs({
     leadership,
     syncCron: config.syncCron,
     reaperIntervalMs: config.reaperIntervalMs,
-    runSync: (fence) => sync(leadership instanceof LocalLeadership ? undefined : fence, false),
+    runSync: (fence) => sync(backend.fenced ? fence : undefined, false),
     reap: (limit) => store.reap(limit),
     logger,
     onSync: (result, seconds) => metrics.sync('scheduled', result, seconds),
     onReap: (count) => metrics.reaped(count),
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, host ?? '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
+  const server = await listen(app, config.port, host ?? '0.0.0.0').catch(async (err: unknown) => {
+    // Nothing else is left running when the port cannot be had.
+    jobs.stop();
+    await leadership.stop();
+    pool.close();
+    await backend.close();
+    throw err;
   });
   // Long-polls hold a request up to 60 s: keep sockets alive past that.
   server.keepAliveTimeout = 65_000;
@@ -166,7 +135,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       clearInterval(reaper);
       server.closeAllConnections();
       pool.close();
-      for (const close of closers) await close().catch(() => undefined);
+      await backend.close();
       logger.info('shutdown complete');
     })();
     return done;

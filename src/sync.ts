@@ -8,19 +8,15 @@
  */
 import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { SyncError } from './errors';
+import { StoreRefusedError, SyncError } from './errors';
 import { fileSignature } from './sessionfiles/signature';
 import { GONE_SIG } from './pool/keys';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
+import type { SessionFileInfo } from './sessionfiles/read';
 
 export const SESSION_EXT = '.session';
 /** Sessions sent to the store per script call: bounded work per call. */
 export const SYNC_BATCH = 500;
-
-export interface FileInfo {
-  meta: SessionMeta;
-  fileError?: string;
-}
 
 /**
  * Reads one session file (and its sidecar); never throws for a bad file.
@@ -31,8 +27,8 @@ export interface FileInfo {
  * stats on the main thread.
  */
 export interface SessionFileReader {
-  (sessionPath: string): Promise<FileInfo>;
-  readMany?: (sessionPaths: readonly string[]) => Promise<FileInfo[]>;
+  (sessionPath: string): Promise<SessionFileInfo>;
+  readMany?: (sessionPaths: readonly string[]) => Promise<SessionFileInfo[]>;
   signatures?: (paths: readonly string[]) => Promise<Array<string | null>>;
 }
 
@@ -164,7 +160,7 @@ async function signaturesOf(files: readonly string[], reader: SessionFileReader)
   return oneForOne(await reader.signatures(files), files, 'signatures');
 }
 
-async function readAll(files: readonly string[], reader: SessionFileReader): Promise<FileInfo[]> {
+async function readAll(files: readonly string[], reader: SessionFileReader): Promise<SessionFileInfo[]> {
   if (!reader.readMany) return mapLimit(files, READ_CONCURRENCY, reader);
   return oneForOne(await reader.readMany(files), files, 'readMany');
 }
@@ -189,7 +185,11 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
   const summary: SyncSummary = { new_sessions: 0, removed_sessions: 0, updated_sessions: 0, total_sessions: 0 };
   const apply = async (upserts: SyncUpsert[], rm: string[]): Promise<void> => {
     if (upserts.length === 0 && rm.length === 0) return;
-    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence);
+    const r = await opts.store.applySync({ upserts, removes: rm }, opts.fence).catch((err: unknown) => {
+      // A store that answers but will not write (Redis OOM) fails this sync with a reason, not a bare 500.
+      if (err instanceof StoreRefusedError) throw new SyncError('sync_failed', err.message);
+      throw err;
+    });
     summary.new_sessions += r.added;
     summary.removed_sessions += r.removed;
     summary.updated_sessions += r.updated;

@@ -12,7 +12,8 @@
  */
 import path from 'node:path';
 import type { Logger } from './log';
-import type { FileInfo, SessionFileReader } from './sync';
+import type { SessionFileInfo } from './sessionfiles/read';
+import type { SessionFileReader } from './sync';
 
 /** Skipped names remembered per process; past this many the memory starts again (a few warnings repeat). */
 const REMEMBERED_SKIPS = 10_000;
@@ -37,10 +38,10 @@ export function syncLogHooks(logger: Logger, reader: SessionFileReader | undefin
   };
   if (reader === undefined) return { onSkip };
 
-  const report = (file: string, info: FileInfo | undefined): void => {
+  const report = (file: string, info: SessionFileInfo | undefined): void => {
     if (info?.fileError !== undefined) logger.warn({ file: path.basename(file), why: info.fileError }, 'session file is broken: kept out of circulation until it changes');
   };
-  const read = async (file: string): Promise<FileInfo> => {
+  const read = async (file: string): Promise<SessionFileInfo> => {
     const info = await reader(file);
     report(file, info);
     return info;
@@ -50,7 +51,7 @@ export function syncLogHooks(logger: Logger, reader: SessionFileReader | undefin
     ...(readMany === undefined
       ? {}
       : {
-          readMany: async (files: readonly string[]): Promise<FileInfo[]> => {
+          readMany: async (files: readonly string[]): Promise<SessionFileInfo[]> => {
             const infos = await readMany(files);
             infos.forEach((info, i) => report(files[i]!, info));
             return infos;

@@ -74,6 +74,58 @@ describe('configuration', () => {
     assert.equal(loadConfig({ TELEGATE_API_KEYS: KEY, TELEGATE_RECOVERY_GRACE_SECONDS: '0' }, parseProxyUrl).recoveryGraceMs, 0);
   });
 
+  describe('Redis connection mode', () => {
+    const load = (env: Record<string, string>) => loadConfig({ TELEGATE_API_KEYS: KEY, ...env }, parseProxyUrl);
+
+    it('REDIS_URL alone is a standalone Redis; nothing is the embedded store; WAIT defaults to 0 / 500 ms', () => {
+      assert.deepEqual(load({ REDIS_URL: 'redis://r:6379' }).redis, { mode: 'standalone', url: 'redis://r:6379' });
+      const c = load({});
+      assert.deepEqual([c.redis, c.redisWaitReplicas, c.redisWaitTimeoutMs], [null, 0, 500]);
+    });
+
+    it('REDIS_SENTINELS selects Sentinel (name mymaster by default); REDIS_URL then only brings credentials, TLS and db', () => {
+      const c = load({ REDIS_SENTINELS: 's1:26379, s2,[::1]:5000', REDIS_SENTINEL_PASSWORD: 'sp', REDIS_URL: 'rediss://:pw@ignored/2' });
+      assert.deepEqual(c.redis, {
+        mode: 'sentinel',
+        sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }, { host: '::1', port: 5000 }],
+        name: 'mymaster',
+        sentinelPassword: 'sp',
+        url: 'rediss://:pw@ignored/2',
+      });
+      const named = load({ REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'pool-master', TELEGATE_REDIS_WAIT_REPLICAS: '1' });
+      assert.equal(named.redis?.mode === 'sentinel' && named.redis.name, 'pool-master');
+      assert.equal(named.redisWaitReplicas, 1);
+    });
+
+    it('REDIS_CLUSTER_NODES selects Cluster', () => {
+      assert.deepEqual(load({ REDIS_CLUSTER_NODES: 'n1:7000,n2:7001' }).redis, {
+        mode: 'cluster',
+        nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }],
+        url: null,
+      });
+    });
+
+    const refused: Array<[Record<string, string>, string, RegExp]> = [
+      [{ REDIS_SENTINELS: 's1', REDIS_CLUSTER_NODES: 'n1' }, 'REDIS_CLUSTER_NODES', /not both/],
+      [{ REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME', /only applies with REDIS_SENTINELS/],
+      [{ REDIS_URL: 'redis://r', REDIS_SENTINEL_PASSWORD: 'p' }, 'REDIS_SENTINEL_PASSWORD', /only applies with REDIS_SENTINELS/],
+      [{ REDIS_SENTINELS: 's1:notaport' }, 'REDIS_SENTINELS', /is not host:port/],
+      [{ REDIS_SENTINELS: ' , ' }, 'REDIS_SENTINELS', /at least one/],
+      [{ REDIS_CLUSTER_NODES: 'n1:70000' }, 'REDIS_CLUSTER_NODES', /is not host:port/],
+      [{ REDIS_CLUSTER_NODES: 'n1', REDIS_URL: 'redis://:pw@x/3' }, 'REDIS_URL', /only database 0/],
+      [{ TELEGATE_REDIS_WAIT_REPLICAS: '1' }, 'TELEGATE_REDIS_WAIT_REPLICAS', /needs Redis/],
+      [{ REDIS_URL: 'redis://r', TELEGATE_REDIS_WAIT_REPLICAS: '-1' }, 'TELEGATE_REDIS_WAIT_REPLICAS', /must be >= 0/],
+      [{ REDIS_URL: 'redis://r', TELEGATE_REDIS_WAIT_TIMEOUT_MS: '5000' }, 'TELEGATE_REDIS_WAIT_TIMEOUT_MS', /must be <= 1500/],
+    ];
+    for (const [env, variable, hint] of refused) {
+      it(`refuses ${JSON.stringify(env)} naming ${variable}`, () => {
+        const e = configError({ TELEGATE_API_KEYS: KEY, ...env });
+        assert.equal(e.variable, variable);
+        assert.match(e.message, hint);
+      });
+    }
+  });
+
   it('parses the default proxy and booleans', () => {
     const c = loadConfig(
       { TELEGATE_API_KEYS: KEY, TELEGATE_DEFAULT_PROXY: 'socks5://u:p%40ss@10.0.0.5:1080', TELEGATE_EXPOSE_SESSION_STRING: '1' },

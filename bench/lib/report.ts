@@ -10,8 +10,8 @@ import path from 'node:path';
 import type { CyclesResult, RequestsResult } from './load';
 import { ROOT } from './procs';
 import { COLORS, barChart, lineChart } from './svg';
-import type { Measured, Results } from '../run';
-import { median, type CompareResults } from '../compare';
+import type { CompareResults, Measured, Results } from './results';
+import { median } from './stats';
 
 export interface Target {
   name: string;

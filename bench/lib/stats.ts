@@ -49,3 +49,18 @@ export function round(v: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
+
+/**
+ * The median element by `key`: a real sample (for an even count the lower of
+ * the two middle ones, never an average), so that "the median round" is a
+ * round that ran. undefined for no elements.
+ */
+export function medianBy<T>(xs: readonly T[], key: (x: T) => number): T | undefined {
+  const sorted = [...xs].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** The median of numbers, as medianBy (NaN for none). */
+export function median(xs: readonly number[]): number {
+  return medianBy(xs, (x) => x) ?? NaN;
+}

@@ -109,6 +109,49 @@ loading the schema, four statements); the fast reader ~20-40 µs. On the main
 thread, async \`fs\` calls (read, sidecar ENOENT, stat) cost more system time
 than the parsing itself; in the workers they are plain blocking calls.
 
+## The reader threads: a hand-written pool, not piscina or tinypool
+
+Issue 11 asked to replace \`src/sessionfiles/pool.ts\` (queue, pump, respawn,
+ref/unref) with piscina or tinypool if a library keeps what it does. Read
+against piscina 5.3.2 and tinypool 2.2.0, it does not, so the pool stays:
+
+- **The deadline is per file, not per task.** A thread that stays on one
+  file past \`readTimeoutMs\` is terminated; that file alone reads
+  \`read timed out\`, and the other files of its 16-file chunk are read again
+  by the other threads. Both libraries cancel a whole task (an \`AbortSignal\`
+  terminates the worker running it). Keeping per-file answers would mean
+  keeping the shared progress slots, the watchdog and the split and re-queue
+  on top of the library: most of \`pool.ts\`. Or one file per task, with
+  16 times the messages that \`READ_CHUNK\` exists to save.
+- **A thread stuck in a kernel call must not hold the process.** A read
+  blocked on a hung network filesystem cannot be interrupted:
+  \`worker.terminate()\` takes effect only when the call returns. The pool
+  unrefs such a thread and leaves it behind. When piscina removes an aborted
+  worker it closes the worker's port, and its \`onPortClose\` handler then
+  calls \`worker.ref()\` again. So the stuck thread would keep the process
+  alive: the exact case the deadline is there for.
+- **The .ts worker under tsx**: the pool starts it with an eval'd
+  \`require('tsx/cjs')\`. Both libraries load their own worker script and
+  then the task file, so a JavaScript shim would be needed in \`src/\`.
+
+The split of \`src/sessionfiles/\` (one read path, \`read.ts\` and \`protocol.ts\`)
+was measured before and after with \`bench:sync --sizes 1000,10000
+--repeat 3 --dist …\`. Two alternating pairs of runs, two reader threads,
+the medians of 3; the machine was shared, with load averages of 4 to 8 on
+2 cores:
+
+| build | 1k first / re-sync (s) | 10k first / re-sync (s) | peak RSS 10k (MB) |
+|---|---:|---:|---:|
+| before (d7516d2), run 1 | 0.25 / 0.02 | 1.43 / 0.22 | 136 |
+| after, run 1 | 0.30 / 0.02 | 2.02 / 0.35 | 139 |
+| before, run 2 | 0.14 / 0.02 | 1.32 / 0.22 | 136 |
+| after, run 2 | 0.24 / 0.02 | 1.12 / 0.17 | 139 |
+
+At this load the differences are within the run-to-run spread: the threads
+run the same code as before, and the only change to it is one header check
+per file instead of two. The 3 MB of peak RSS appeared in both "after" runs.
+Its cause was not found: the main process loads the same modules.
+
 ## What is measured
 
 - **Files**: one real Telethon v7 session (SQLite, 40 entities, ~24 KB,

@@ -86,7 +86,9 @@ export class LeaderJobs {
         logger.debug({ job: 'sync', reason: err.reason }, 'scheduled sync skipped: store misconfigured');
         this.deps.onSync?.('failed', seconds());
       } else if (err instanceof SyncError) {
-        logger.error({ job: 'sync', error: err.code, reason: err.reason }, 'scheduled sync failed');
+        // A refused sync is the guard working (warn); a failed one needs an operator (error).
+        const level = err.code === 'sync_refused' ? 'warn' : 'error';
+        logger[level]({ job: 'sync', error: err.code, reason: err.reason }, 'scheduled sync failed');
         this.deps.onSync?.(err.code === 'sync_refused' ? 'refused' : 'failed', seconds());
       } else {
         logger.error({ job: 'sync', err }, 'scheduled sync failed');

@@ -6,8 +6,9 @@
  * (`lost`), so the leader's jobs stop before another replica can start them.
  */
 import { EventEmitter } from 'node:events';
-import type Redis from 'ioredis';
+import type { RedisClient } from '../pool/connect';
 import type { Keys } from '../pool/keys';
+import { NO_WAIT, writeAndWait, type ReplicaWait } from '../pool/replication';
 import type { Logger } from '../log';
 
 export interface LeadershipEvents {
@@ -31,11 +32,13 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
   private readonly onReady = (): void => void this.tick();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly replicaId: string,
     private readonly ttlMs: number,
     private readonly logger: Logger,
+    /** A new fence must be on the replicas too, or a failover could hand the same fence to the next leader. */
+    private readonly wait: ReplicaWait = NO_WAIT,
   ) {
     super();
   }
@@ -73,8 +76,12 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
         const ok = await this.redis.renewLeadership(this.keys.leader, this.keys.fence, this.replicaId, this.ttlMs, this.heldFence);
         if (ok !== 1) this.lose('lock taken or expired');
       } else {
-        const fence = Number(await this.redis.takeLeadership(this.keys.leader, this.keys.fence, this.replicaId, this.ttlMs));
-        if (fence > 0 && !this.stopped) {
+        const taken = await writeAndWait(this.redis, this.wait, (c) => c.takeLeadership(this.keys.leader, this.keys.fence, this.replicaId, this.ttlMs));
+        const fence = Number(taken.reply);
+        if (fence > 0 && taken.acked < this.wait.replicas) {
+          // Not durable yet: do not act as leader on a fence a failover could hand out again; retry next tick.
+          this.logger.warn({ replica: this.replicaId, acked: taken.acked, wanted: this.wait.replicas }, 'leadership not taken: too few Redis replicas acknowledged the fence');
+        } else if (fence > 0 && !this.stopped) {
           this.heldFence = fence;
           this.logger.info({ replica: this.replicaId, fence }, 'leadership gained');
           this.emit('gained', fence);

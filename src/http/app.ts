@@ -15,12 +15,12 @@ import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config';
-import type { Logger } from '../log';
+import { serializeErr, type Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
-import { HttpError, errorHandler } from './errors';
+import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams } from './params';
 import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus } from './present';
@@ -67,6 +67,9 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/ui': ['GET'],
 };
 
+/** GET routes that change state: HEAD on them is 405, never a lease thrown away. */
+export const STATEFUL_GETS = new Set(['/session']);
+
 /** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on; every path under STATIC_PREFIXES). */
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/ui']);
 
@@ -87,7 +90,8 @@ function routeTable(req: Request, res: Response, next: NextFunction): void {
   const methods = prefix ? ['GET'] : ROUTES[path];
   if (!methods) return next(new HttpError(404, 'Not Found'));
   res.locals.route = prefix ? `${prefix}*` : path;
-  const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+  // HEAD never changes state: a GET that does (GET /session leases) has no HEAD.
+  const allowed = methods.includes('GET') && !STATEFUL_GETS.has(path) ? [...methods, 'HEAD'] : methods;
   if (!allowed.includes(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: methods.join(', ') }));
   next();
 }
@@ -115,12 +119,25 @@ export function createApp(deps: AppDeps): express.Express {
         return id;
       },
       autoLogging: true,
+      // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
+      // "no free session" and "not ready" are answers, not errors.
       customLogLevel: (req, res, err) => {
+        const said = (res as Response).locals?.logLevel as LogLevelName | undefined;
+        if (said) return said;
         if (err || res.statusCode >= 500) return 'error';
         if (quiet(req.url?.split('?')[0] ?? '')) return 'debug';
         return res.statusCode >= 400 ? 'warn' : 'info';
       },
+      // No stack for a status: pino-http would attach a made-up "failed with status code" Error to every 5xx.
+      // Errors worth a stack are logged once by the error handler.
+      customErrorMessage: () => 'request completed',
+      customErrorObject: (_req, res, _err, val: Record<string, unknown>) => {
+        const { err: _dropped, ...rest } = val;
+        const reason = (res as Response).locals?.reason as string | undefined;
+        return reason === undefined ? rest : { ...rest, reason };
+      },
       serializers: {
+        err: (err: unknown) => serializeErr(err),
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
@@ -131,7 +148,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
   const auth = authMiddleware(authenticate);
-  const limit = rateLimiter(config.rateLimit, deps.rateLimitStore);
+  const limit = rateLimiter(config.rateLimit, deps.rateLimitStore, logger);
   app.use((req, res, next) => (isPublic(req.path) ? next() : auth(req, res, next)));
   app.use((req, res, next) => (isPublic(req.path) ? next() : limit(req, res, next)));
   app.use(express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
@@ -144,6 +161,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/readyz', async (_req, res) => {
     const ok = await deps.ready();
     if (!ok) {
+      res.locals.logLevel = 'warn';
       res.status(503).json({ detail: { error: 'not_ready' } });
       return;
     }
@@ -184,6 +202,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
     if (nextIn !== null) res.set('Retry-After', String(nextIn));
+    res.locals.logLevel = 'info';
     res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
   });
 

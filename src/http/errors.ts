@@ -1,10 +1,17 @@
 /**
  * The one JSON error handler: renders the spec's {"detail": ...} shapes, logs
  * unknown errors with their stack, answers 500 without internals, and never
- * exits the process.
+ * exits the process. Every answer is JSON, whatever the request held: a body
+ * too deep to echo is answered without its input, and if even that cannot be
+ * rendered, with a fixed 500 JSON.
+ *
+ * Routine answers are not errors: the request log line says how the request
+ * ended (res.locals.logLevel, res.locals.reason, read by app.ts's request
+ * logger); only what an operator must act on is logged at `error`.
  */
+import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { LeaseMismatchError, SessionNotFoundError, StoreMisconfiguredError, StoreUnavailableError, SyncError } from '../errors';
+import { LeaseMismatchError, SessionNotFoundError, StoreMisconfiguredError, StoreRefusedError, StoreUnavailableError, SyncError } from '../errors';
 import type { Logger } from '../log';
 import { RequestValidationError } from './params';
 
@@ -36,6 +43,7 @@ function fromBodyParser(err: BodyParserError): HttpError | null {
       ]);
     }
     case 'entity.too.large':
+    case 'parameters.too.many':
       return new HttpError(413, 'Request Entity Too Large');
     case 'encoding.unsupported':
     case 'charset.unsupported':
@@ -43,6 +51,9 @@ function fromBodyParser(err: BodyParserError): HttpError | null {
     case 'request.aborted':
       return new HttpError(400, 'Bad Request');
     default:
+      // A client error body-parser (or zlib under it: a corrupt gzip/br body) raised without a type.
+      if (typeof err.status === 'number' && err.status >= 400 && err.status < 500 && (err as { expose?: unknown }).expose === true)
+        return new HttpError(err.status, STATUS_CODES[err.status] ?? 'Bad Request');
       return null;
   }
 }
@@ -55,8 +66,31 @@ export function toHttpError(err: unknown): HttpError | null {
   if (err instanceof StoreUnavailableError) return new HttpError(503, { error: 'store_unavailable' }, { 'Retry-After': '1' });
   if (err instanceof StoreMisconfiguredError) return new HttpError(503, { error: 'store_misconfigured', reason: err.reason });
   if (err instanceof SyncError) return new HttpError(500, { error: err.code, reason: err.reason });
-  if (err instanceof Error && 'type' in err) return fromBodyParser(err as BodyParserError);
+  if (err instanceof Error && ('type' in err || 'expose' in err)) return fromBodyParser(err as BodyParserError);
   return null;
+}
+
+/** How a request that ended in `err` is logged: level and a one-line reason (no stack). */
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+function logLevelOf(err: unknown, http: HttpError): LogLevelName {
+  if (err instanceof StoreRefusedError) return 'error'; // Redis out of memory: an operator must act
+  if (err instanceof SyncError) return err.code === 'sync_refused' ? 'warn' : 'error';
+  return http.status >= 500 && http.status !== 503 ? 'error' : 'warn';
+}
+
+/** The answer as JSON text; a detail too deep to render (a 422 echoing `[[[…]]]`) is answered without its inputs. */
+function renderDetail(detail: unknown): string | null {
+  try {
+    return JSON.stringify({ detail });
+  } catch {
+    if (!Array.isArray(detail)) return null;
+    try {
+      return JSON.stringify({ detail: detail.map((d: unknown) => (d && typeof d === 'object' ? { ...d, input: null } : d)) });
+    } catch {
+      return null;
+    }
+  }
 }
 
 export function errorHandler(logger: Logger) {
@@ -69,12 +103,25 @@ export function errorHandler(logger: Logger) {
     if (!http) {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       http = new HttpError(500, 'Internal Server Error');
-    } else if (err instanceof StoreMisconfiguredError) {
-      // Said once, at error level, by the store when it found the policy; not once per request.
-      logger.debug({ path: req.path }, 'store misconfigured');
-    } else if (http.status === 503) {
-      logger.warn({ err: (err as Error).cause ?? err, path: req.path }, 'store unavailable');
+      res.locals.logLevel = 'error';
+    } else {
+      // A misconfigured store is said once, at error level, by the store when it finds the policy; not once per request.
+      res.locals.logLevel = err instanceof StoreMisconfiguredError ? 'debug' : logLevelOf(err, http);
+      if (err instanceof StoreUnavailableError || err instanceof SyncError) res.locals.reason = reasonOf(err);
     }
-    res.status(http.status).set(http.headers).json({ detail: http.detail });
+    let body = renderDetail(http.detail);
+    if (body === null) {
+      logger.error({ status: http.status, method: req.method, path: req.path }, 'error answer could not be rendered');
+      http = new HttpError(500, 'Internal Server Error');
+      body = JSON.stringify({ detail: http.detail });
+    }
+    res.status(http.status).set(http.headers).type('application/json').send(body);
   };
+}
+
+/** One line on what went wrong in the store or the sync (never the command's arguments). */
+function reasonOf(err: StoreUnavailableError | SyncError): string {
+  if (err instanceof SyncError) return err.message;
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
 }

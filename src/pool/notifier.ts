@@ -3,9 +3,10 @@
  * replica on the channel the scripts PUBLISH to (ioredis resubscribes after a
  * reconnect). Memory: the store's own events.
  */
-import type Redis from 'ioredis';
+import type { RedisClient } from './connect';
 import type { FreedSource } from './pool';
 import type { MemoryStore } from './memory';
+import { closeRedis } from './redis';
 
 export class RedisFreedSource implements FreedSource {
   private readonly listeners = new Set<(what: string) => void>();
@@ -18,7 +19,7 @@ export class RedisFreedSource implements FreedSource {
    * queue on, so the SUBSCRIBE waits for a connection instead of failing.
    */
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     channel: string,
   ) {
     sub.on('message', (ch: string, msg: string) => {
@@ -34,11 +35,7 @@ export class RedisFreedSource implements FreedSource {
 
   async close(): Promise<void> {
     this.listeners.clear();
-    try {
-      await this.sub.quit();
-    } catch {
-      this.sub.disconnect();
-    }
+    await closeRedis(this.sub);
   }
 }
 

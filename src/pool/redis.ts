@@ -6,17 +6,23 @@ import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import {
   CODE_STALE_FENCE,
+  PoolError,
+  ReplicationTimeoutError,
   SessionNotFoundError,
   StoreMisconfiguredError,
+  StoreRefusedError,
   StoreReplyError,
   StoreUnavailableError,
   codeToError,
+  storeErrorSummary,
 } from '../errors';
 import type { Logger } from '../log';
 import type { Decision, Health } from '../telegram/errors';
+import { redisOptions } from './connect';
 import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
-import { defineScripts } from './scripts';
+import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
+import { defineScripts, type RedisClient } from './scripts';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -76,28 +82,6 @@ export function evictionProblem(policy: string): string | null {
   return `Redis maxmemory-policy is ${policy}: it can evict pool keys and hand a held session to a second worker; set maxmemory-policy to noeviction (or a volatile-* policy)`;
 }
 
-/**
- * Client options for a service that must answer 503 fast rather than hang:
- * no offline queue (a command while disconnected fails at once), a command
- * timeout below the 2 s budget, and endless reconnects in the background.
- * RESP2 is pinned: script replies have one documented shape, and managed
- * Redis versions without HELLO work too.
- */
-export function redisOptions(extra: RedisOptions = {}): RedisOptions {
-  return {
-    protocol: 2,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: 1500,
-    connectTimeout: 2000,
-    // Commands issued in one event-loop turn go out in one write: under load
-    // the per-command syscall was the largest single CPU cost (docs/benchmarks.md).
-    enableAutoPipelining: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-    ...extra,
-  };
-}
-
 export function createRedis(url: string, extra: RedisOptions = {}): Redis {
   const client = new Redis(url, redisOptions(extra));
   defineScripts(client);
@@ -107,10 +91,46 @@ export function createRedis(url: string, extra: RedisOptions = {}): Redis {
 /** Redis replies that mean "not now" rather than "bug". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
 
-function mapError(err: unknown): Error {
-  if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return err;
-  if (err instanceof StoreMisconfiguredError) return err;
+/**
+ * A client error as a pool error, without the command's arguments (ioredis
+ * attaches them; see storeErrorSummary): transient → StoreUnavailableError,
+ * OOM → StoreRefusedError, any other reply error → StoreReplyError (a bug).
+ */
+export function mapError(err: unknown): Error {
+  if (err instanceof PoolError) return err;
+  if (err instanceof Error && err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) {
+    const { message } = storeErrorSummary(err);
+    return /^OOM\b/.test(message) ? new StoreRefusedError(message) : new StoreReplyError(message);
+  }
   return new StoreUnavailableError(err);
+}
+
+/** QUIT waits at most this long for the server before the connection is dropped. */
+export const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * Close a connection without waiting on a dead server: a connection that is
+ * not ready is dropped at once (QUIT would sit in the offline queue until a
+ * reconnect that may never come), a ready one gets QUIT_TIMEOUT_MS to say
+ * goodbye.
+ */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([client.quit().then(() => undefined), late]);
+  } catch {
+    // dropped below
+  } finally {
+    clearTimeout(timer);
+  }
+  client.disconnect();
 }
 
 /** ioredis's rejections for a command it never wrote (connection down, no offline queue) and for one it wrote but got no answer to. */
@@ -228,6 +248,8 @@ export function reportedRest(r: FloodWaitResult, d: Extract<Decision, { action: 
   if (r.state === 'invalidated') return { id: r.id, action: 'none', scope: null, until: null, health: null };
   return { id: r.id, action: 'rest', scope: d.scope, until: r.until, health: d.health ?? null };
 }
+/** `{prefix}:epoch` as acquireSession reads it; any other value counts as no epoch. */
+const EPOCH_VALUE = /^([^:]+):(\d+)$/;
 
 export function newLeaseToken(): string {
   return randomBytes(18).toString('base64url');
@@ -240,6 +262,8 @@ export interface RedisStoreOptions {
   logger?: Logger;
   /** Events kept in the capped stream (approximately: XADD MAXLEN ~). */
   eventsMaxLen?: number;
+  /** TELEGATE_REDIS_WAIT_REPLICAS / _TIMEOUT_MS: replicas that must hold a change before it is answered. */
+  wait?: ReplicaWait;
 }
 
 export class RedisStore implements PoolStore {
@@ -248,6 +272,11 @@ export class RedisStore implements PoolStore {
   private readonly recoveryGraceMs: number;
   private readonly eventsMaxLen: number;
   private readonly logger: Logger | undefined;
+  /** Replicas that must hold a change before it is answered (replication.ts). */
+  readonly wait: ReplicaWait;
+  /** The last WAIT came back short; `probing`: one write is finding out whether they are back. */
+  private replicasMissing = false;
+  private probing = false;
   /** The pool epoch this replica last saw, with the highest issue counter seen (see acquireSession-7.lua). */
   private epoch: { id: string; counter: number } | undefined;
   /** Tokens of acquires whose compensation could not be queued (connection down): sent on 'ready'. */
@@ -264,7 +293,7 @@ export class RedisStore implements PoolStore {
   };
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     prefix: string,
     opts: RedisStoreOptions = {},
   ) {
@@ -272,6 +301,7 @@ export class RedisStore implements PoolStore {
     this.recoveryGraceMs = opts.recoveryGraceMs ?? 0;
     this.logger = opts.logger;
     this.eventsMaxLen = opts.eventsMaxLen ?? DEFAULT_EVENTS_MAX_LEN;
+    this.wait = opts.wait ?? NO_WAIT;
     redis.on('ready', this.onReady);
     if (redis.status === 'ready') this.onReady();
   }
@@ -317,7 +347,7 @@ export class RedisStore implements PoolStore {
   }
 
   /** Commands that need the store to be safe to use (everything the routes call). */
-  private async run(fn: () => Promise<unknown>): Promise<unknown> {
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
     try {
       if (this.policyCheckedAt === 0) await this.policyKnown; // only until the first check answered
       if (this.misconfigured !== null) await this.ensureConfigured();
@@ -325,6 +355,30 @@ export class RedisStore implements PoolStore {
     } catch (err) {
       throw mapError(err);
     }
+  }
+
+  /** One state-changing script, then WAIT for the configured replicas (replication.ts); `acked` short → caller decides. */
+  private async write(send: Send): Promise<WriteResult & { durable: boolean }> {
+    // WAIT blocks its connection: while replicas are missing, every queued write would wait its
+    // full timeout behind the previous one (seconds, then command timeouts and lost answers).
+    // So then only one write at a time probes; the others are refused before anything runs.
+    if (this.replicasMissing && this.probing) throw new ReplicationTimeoutError(this.wait.replicas, 0);
+    const probe = this.replicasMissing;
+    if (probe) this.probing = true;
+    try {
+      const { reply, acked } = await this.run(() => writeAndWait(this.redis, this.wait, send));
+      this.replicasMissing = acked < this.wait.replicas;
+      return { reply, acked, durable: !this.replicasMissing };
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+
+  /** The reply of a state change that must be on enough replicas before it is answered. */
+  private async durableWrite(send: Send): Promise<unknown> {
+    const { reply, acked, durable } = await this.write(send);
+    if (!durable) throw new ReplicationTimeoutError(this.wait.replicas, acked);
+    return reply;
   }
 
   /** Throws StoreMisconfiguredError while the eviction policy is unsafe (re-read at most every POLICY_RECHECK_MS, or `healthyEveryMs` while fine). */
@@ -353,8 +407,8 @@ export class RedisStore implements PoolStore {
   /** A replica that has seen no epoch yet adopts the current one, so a loss right after its start is still noticed. */
   private async learnEpochAtConnect(): Promise<void> {
     if (this.epoch !== undefined) return; // a known epoch is only ever compared, inside the scripts
-    const v = await this.redis.get(this.keys.epoch);
-    if (v !== null && this.epoch === undefined) this.noteEpoch(v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1));
+    const m = EPOCH_VALUE.exec((await this.redis.get(this.keys.epoch)) ?? '');
+    if (m && this.epoch === undefined) this.noteEpoch(m[1], m[2]);
   }
 
   private noteEpoch(id: unknown, counter: unknown): void {
@@ -406,10 +460,10 @@ export class RedisStore implements PoolStore {
     const token = newLeaseToken();
     const scopes = (opts.scopes ?? []).join(',');
     const tags = (opts.tags ?? []).join(',');
-    let raw: unknown;
+    let written: WriteResult & { durable: boolean };
     try {
-      raw = await this.run(() =>
-        this.redis.acquireSession(
+      written = await this.write((c) =>
+        c.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token),
           leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
           k.restPrefix, scopes, tags, k.tagPrefix, SCOPED_WALK,
@@ -420,12 +474,17 @@ export class RedisStore implements PoolStore {
       if (mayHaveRun(err)) this.cancelAcquire(token);
       throw err;
     }
-    const reply = this.acquireReply(raw, 'acquireSession');
+    const reply = this.acquireReply(written.reply, 'acquireSession');
     if (reply[0] === 3) {
       const left = int(reply[1], 'acquire grace');
       return { ok: false, recoveryEndsInMs: left, inFloodwait: 0, nextReleaseInMs: left, inUse: 0 };
     }
     if (reply[0] === 1) {
+      if (!written.durable) {
+        // Not on enough replicas: a failover now could lose this lease and issue the session again. Nobody gets it.
+        this.cancelAcquire(token);
+        throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
+      }
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       const id = int(reply[1], 'acquire id');
       await this.record([{ type: 'issued', sessionId: id }], { id, kind: 'issued' });
@@ -450,7 +509,7 @@ export class RedisStore implements PoolStore {
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.run(() => this.redis.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, id, leaseToken ?? '', k.freedChannel)),
+      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -465,8 +524,8 @@ export class RedisStore implements PoolStore {
 
   private async rest(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string): Promise<FloodWaitResult> {
     const k = this.keys;
-    const reply = await this.run(() =>
-      this.redis.floodWaitSession(
+    const reply = await this.durableWrite((c) =>
+      c.floodWaitSession(
         k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes, k.health,
         id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix, health, error,
       ),
@@ -486,9 +545,7 @@ export class RedisStore implements PoolStore {
   private async invalidateAs(id: number, reason: string, leaseToken: string, health: number | '', error: string): Promise<number> {
     const k = this.keys;
     const code = int(
-      await this.run(() =>
-        this.redis.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, reason, leaseToken, health, error),
-      ),
+      await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, reason, leaseToken, health, error)),
       'invalidateSession',
     );
     if (code < 0) throw codeToError(code, id);
@@ -525,7 +582,7 @@ export class RedisStore implements PoolStore {
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.run(() => this.redis.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, k.freedChannel, k.restPrefix));
+    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, k.freedChannel, k.restPrefix));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
@@ -535,7 +592,7 @@ export class RedisStore implements PoolStore {
 
   async heartbeat(id: number, leaseToken: string, leaseTtlMs: number): Promise<number> {
     const k = this.keys;
-    const reply = int(await this.run(() => this.redis.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
+    const reply = int(await this.durableWrite((c) => c.heartbeatSession(k.leased, k.session(id), id, leaseToken, leaseTtlMs)), 'heartbeatSession');
     if (reply < 0) throw codeToError(reply, id);
     return reply;
   }
@@ -544,7 +601,10 @@ export class RedisStore implements PoolStore {
     const k = this.keys;
     const [raw, grace] = (await this.run(() =>
       Promise.all([
-        this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health, k.restPrefix, MAX_STATUS_SCOPES),
+        this.redis.poolStatus(
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health,
+          k.restPrefix, MAX_STATUS_SCOPES, k.sessionPrefix, SESSION_BUCKET, PROMOTE_BATCH,
+        ),
         this.redis.pttl(k.recovering),
       ]),
     )) as [unknown, unknown];
@@ -629,6 +689,10 @@ export class RedisStore implements PoolStore {
 
   async applySync(batch: SyncBatch, fence?: number): Promise<SyncApplyResult> {
     const k = this.keys;
+    // A replica that knew the epoch checks it before writing: a re-sync after a data loss then starts
+    // the grace before it registers anything, so a replica started since (which can compare with
+    // nothing) finds the grace running instead of issuing sessions that workers still hold.
+    if (this.epoch !== undefined) await this.reap(0);
     // ids and stored signatures before the change: which files changed, which sessions go
     const names = [...batch.upserts.map((u) => u.name), ...batch.removes];
     const before = names.length === 0 ? [] : arr(await this.run(() => this.redis.hmget(k.ids, ...names)), 'hmget ids');
@@ -636,8 +700,8 @@ export class RedisStore implements PoolStore {
       u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(',') })),
       r: batch.removes,
     });
-    const reply = await this.run(() =>
-      this.redis.applySync(
+    const reply = await this.durableWrite((c) =>
+      c.applySync(
         k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix, k.tagPrefix,
       ),
@@ -663,8 +727,8 @@ export class RedisStore implements PoolStore {
     const k = this.keys;
     // Reap mode runs the store-loss check too, so the leader notices a loss even when nobody acquires.
     const r = this.acquireReply(
-      await this.run(() =>
-        this.redis.acquireSession(
+      await this.durableWrite((c) =>
+        c.acquireSession(
           k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''),
           0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix, SCOPED_WALK,
         ),
@@ -692,12 +756,8 @@ export class RedisStore implements PoolStore {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.redis.off('ready', this.onReady);
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    return closeRedis(this.redis);
   }
 }

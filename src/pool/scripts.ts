@@ -5,8 +5,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type Redis from 'ioredis';
-import type { Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
+
+/**
+ * A connection to the pool's data: one Redis (standalone or via Sentinel) or a
+ * Cluster. Defined here, the lowest layer that needs it (./connect.ts
+ * re-exports it), so that neither connect.ts nor redis.ts imports the other back.
+ */
+export type RedisClient = Redis | Cluster;
 
 /** lua/ resolved from the package root (tsc does not copy .lua into dist/). */
 export const LUA_DIR = path.resolve(__dirname, '..', '..', 'lua');
@@ -29,7 +35,7 @@ export function readScripts(dir = LUA_DIR): LuaScript[] {
     });
 }
 
-export function defineScripts(redis: Redis, scripts: LuaScript[] = readScripts()): void {
+export function defineScripts(redis: RedisClient, scripts: LuaScript[] = readScripts()): void {
   for (const s of scripts) redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }
 

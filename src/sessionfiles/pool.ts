@@ -19,13 +19,16 @@
  * of its chunks are read again by the other threads, so one bad file never
  * stalls a batch or a later sync. A thread blocked inside a system call ends
  * only when the call returns: it is left behind (unref'd), not waited for.
+ * (Why this is not piscina or tinypool, whose abort ends a whole task and
+ * re-refs the aborted thread: docs/sync-benchmark.md.)
  */
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Proxy } from '../pool/types';
-import type { FileInfo, SessionFileReader } from '../sync';
-import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_SLOTS, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './readerWorker';
+import type { SessionFileReader } from '../sync';
+import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_SLOTS, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './protocol';
+import type { SessionFileInfo } from './read';
 
 /** readerWorker.js in dist/; readerWorker.ts when this file runs from src/ under tsx. */
 const WORKER_FILE = path.join(__dirname, `readerWorker${path.extname(__filename)}`);
@@ -219,7 +222,7 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
     return Promise.all(parts);
   };
 
-  const readMany = async (files: readonly string[]): Promise<FileInfo[]> =>
+  const readMany = async (files: readonly string[]): Promise<SessionFileInfo[]> =>
     (await run('read', files, READ_CHUNK)).flatMap((r) => ('infos' in r ? r.infos : []));
   const signatures = async (files: readonly string[]): Promise<Array<string | null>> =>
     (await run('sig', files, SIG_CHUNK)).flatMap((r) => ('sigs' in r ? r.sigs : []));

@@ -1,7 +1,7 @@
 /**
  * Worker thread of createSessionFileReaderPool (./pool.ts): its own sql.js
  * instance, blocking file I/O (this thread does nothing else), one message
- * per chunk of files. Loaded as readerWorker.js from dist/ and as
+ * per chunk of files (./protocol.ts). Loaded as readerWorker.js from dist/ and as
  * readerWorker.ts under tsx (the worker inherits the parent's --import).
  *
  * Before each file it publishes which one it is on (WorkerData.progress), so
@@ -10,40 +10,11 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Proxy } from '../pool/types';
-import { readSessionFileSync, type SessionFileInfo } from './index';
+import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './protocol';
+import { readSessionFileSync, type SessionFileInfo } from './read';
 import { fileSignature } from './signature';
 import { loadSqlJs } from './sqlite';
 import type { SqlJsStatic } from 'sql.js';
-
-export type WorkerRequest = { id: number; op: 'read' | 'sig'; files: string[] };
-export type WorkerReply =
-  | { id: 0; ready: true }
-  | { id: number; infos: SessionFileInfo[] }
-  | { id: number; sigs: Array<string | null> }
-  | { id: number; error: string };
-
-export interface WorkerData {
-  defaultProxy: Proxy | null;
-  /** Int32Array over it: [PROGRESS_TICK] bumped before each file, [PROGRESS_ID] its request, [PROGRESS_INDEX] its index. */
-  progress: SharedArrayBuffer;
-  /**
-   * Tests only: reading or stat'ing a file of this base name blocks the thread
-   * for good, as a read on a hung network filesystem does (the pool's deadline
-   * is what ends it).
-   */
-  stallOn?: string;
-}
-
-export const PROGRESS_TICK = 0;
-export const PROGRESS_ID = 1;
-export const PROGRESS_INDEX = 2;
-export const PROGRESS_SLOTS = 3;
-
-/** What a file whose read failed unexpectedly (a bug, a hostile file) reads as: the batch goes on. */
-export function failedRead(why: string): SessionFileInfo {
-  return { meta: { proxy: null }, fileError: why };
-}
 
 function signatureOf(file: string): string | null {
   try {

@@ -17,7 +17,6 @@
  * blocks in the kernel (a hung network filesystem) cannot be interrupted here.
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
-import fs from 'node:fs/promises';
 
 /** Session files are a few dozen KB; a larger one is refused unread. */
 export const MAX_SESSION_FILE_BYTES = 8 * 1024 * 1024;
@@ -51,8 +50,8 @@ function failure(err: unknown): FileBytes {
 }
 
 /**
- * The bytes of a regular file of at most maxBytes, with blocking I/O (for
- * worker threads). `alloc(size)` gives the buffer to read into (a reused
+ * The bytes of a regular file of at most maxBytes, with blocking I/O (the
+ * reader threads' job). `alloc(size)` gives the buffer to read into (a reused
  * scratch buffer, say): the bytes are a view of it.
  */
 export function readRegularFileSync(file: string, maxBytes: number, alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): FileBytes {
@@ -78,31 +77,5 @@ export function readRegularFileSync(file: string, maxBytes: number, alloc: (size
     return failure(err);
   } finally {
     closeSync(fd);
-  }
-}
-
-/** readRegularFileSync with non-blocking I/O, for the main thread. */
-export async function readRegularFile(file: string, maxBytes: number): Promise<FileBytes> {
-  let handle: fs.FileHandle;
-  try {
-    const st = await fs.lstat(file);
-    const bad = refusal(st, maxBytes);
-    if (bad !== null) return { error: bad };
-    handle = await fs.open(file, OPEN_FLAGS);
-  } catch (err) {
-    return failure(err);
-  }
-  try {
-    const st = await handle.stat();
-    const bad = refusal(st, maxBytes);
-    if (bad !== null) return { error: bad };
-    const buf = Buffer.allocUnsafe(st.size);
-    let n = 0;
-    for (let r = 1; n < st.size && r > 0; n += r) ({ bytesRead: r } = await handle.read(buf, n, st.size - n, n));
-    return { bytes: buf.subarray(0, n) };
-  } catch (err) {
-    return failure(err);
-  } finally {
-    await handle.close();
   }
 }

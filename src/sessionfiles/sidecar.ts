@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Proxy } from '../pool/types';
 import { locateJsonError } from './jsonError';
 import { normalizeProxy, ProxyFormatError } from './proxy';
-import { MAX_SIDECAR_BYTES, readRegularFile, readRegularFileSync, type FileBytes } from './safeRead';
+import { MAX_SIDECAR_BYTES, readRegularFileSync, type FileBytes } from './safeRead';
 import { SCOPE_RE } from '../telegram/scope';
 
 /** At most this many tags per session. */
@@ -169,12 +169,7 @@ function sidecarFrom(file: string, read: FileBytes): SidecarResult {
   return interpretSidecar(data);
 }
 
-/** Read `path` if it exists; a missing sidecar is `{ ok: true, sidecar: null }`. */
-export async function readSidecar(file: string): Promise<SidecarResult> {
-  return sidecarFrom(file, await readRegularFile(file, MAX_SIDECAR_BYTES));
-}
-
-/** readSidecar for a worker thread (blocking I/O is its job there). */
+/** Read `path` if it exists (blocking I/O: see ./read.ts); a missing sidecar is `{ ok: true, sidecar: null }`. */
 export function readSidecarSync(file: string): SidecarResult {
   return sidecarFrom(file, readRegularFileSync(file, MAX_SIDECAR_BYTES));
 }

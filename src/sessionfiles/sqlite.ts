@@ -325,27 +325,25 @@ function sqliteReason(err: unknown): string {
 }
 
 /**
- * Parse a session file's bytes: with the fast reader (./btree.ts) when it
- * can, else with sql.js (always, with `engine: 'sqljs'`). Only sql.js
- * start-up failures (and bugs) throw.
+ * Parse a session file's bytes, sql.js loaded (loadSqlJs): with the fast
+ * reader (./btree.ts) when it can, else with sql.js (always, with
+ * `engine: 'sqljs'`). Never throws for a bad file, only for bugs.
  */
-export async function parseSessionBytes(bytes: Uint8Array, engine: 'auto' | 'sqljs' = 'auto'): Promise<ParseResult> {
+export function parseSessionBytes(SQL: SqlJsStatic, bytes: Uint8Array, engine: 'auto' | 'sqljs' = 'auto'): ParseResult {
   const headerProblem = checkHeader(bytes);
   if (headerProblem !== null) return { ok: false, error: headerProblem };
-  return (engine === 'auto' ? parseSessionBytesFast(bytes) : undefined) ?? parseWithSqlJs(await loadSqlJs(), bytes);
-}
-
-/** parseSessionBytes with sql.js already loaded (synchronous: for worker threads). */
-export function parseSessionBytesWith(SQL: SqlJsStatic, bytes: Uint8Array): ParseResult {
-  const headerProblem = checkHeader(bytes);
-  if (headerProblem !== null) return { ok: false, error: headerProblem };
-  return parseSessionBytesFast(bytes) ?? parseWithSqlJs(SQL, bytes);
+  return (engine === 'auto' ? readFast(bytes) : undefined) ?? parseWithSqlJs(SQL, bytes);
 }
 
 /** The fast reader's answer, or undefined when it declines the file (sql.js must read it). */
 export function parseSessionBytesFast(bytes: Uint8Array): ParseResult | undefined {
   const headerProblem = checkHeader(bytes);
   if (headerProblem !== null) return { ok: false, error: headerProblem };
+  return readFast(bytes);
+}
+
+/** parseSessionBytesFast of bytes whose header passed checkHeader. */
+function readFast(bytes: Uint8Array): ParseResult | undefined {
   try {
     return readSchema(new FileDb(bytes));
   } catch (err) {

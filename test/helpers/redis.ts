@@ -73,6 +73,11 @@ export class RedisServer {
     return server;
   }
 
+  /** The server's process id (to SIGSTOP/SIGCONT it: a stall, not a crash). */
+  get pid(): number {
+    return this.proc?.pid ?? -1;
+  }
+
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }

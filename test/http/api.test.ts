@@ -6,6 +6,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import request from 'supertest';
 import { MemoryStore } from '../../src/pool/memory';
 import { RedisStore, createRedis } from '../../src/pool/redis';
+import { until } from '../helpers/poll';
 import { freePort } from '../helpers/redis';
 import { ADMIN_KEY, KEY, makeApp, sessionsDir, type StoreKind, type TestApp } from '../helpers/app';
 
@@ -109,7 +110,8 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         const held = [];
         for (let i = 0; i < 3; i++) held.push((await get('/session').expect(200)).body as { session_id: number; lease_token: string });
         const waiting = get('/session?wait=5').then((r) => r);
-        await new Promise((r) => setTimeout(r, 150)); // let the request park (answer is asserted below)
+        // Released only once the request is parked: else the release happens first and this tests a plain acquire.
+        await until(() => t.pool.waiting === 1, 'the request to park');
         await post('/release').send({ session_id: held[1]?.session_id, lease_token: held[1]?.lease_token }).expect(200);
         const r = await waiting;
         assert.equal(r.status, 200);

@@ -226,11 +226,19 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     await register(s, 'a', 'b', 'c');
     issued(await s.acquire(HOUR));
     await r.flushall();
-    await register(s, 'a', 'b', 'c');
     const fresh = await replica();
+    await register(fresh, 'a', 'b', 'c'); // re-synced by the fresh replica (say it won the leadership)
     issued(await fresh.acquire(HOUR)); // it cannot know: nothing to compare with
     recovering(await s.acquire(HOUR));
     recovering(await fresh.acquire(HOUR));
+  });
+
+  it('a re-sync by a replica that knew the epoch starts the grace before it registers anything, so a fresh replica issues nothing', async () => {
+    await register(s, 'a', 'b', 'c');
+    issued(await s.acquire(HOUR));
+    await r.flushall();
+    await register(s, 'a', 'b', 'c'); // the leader's re-sync, and no acquire on it since
+    recovering(await (await replica()).acquire(HOUR));
   });
 
   it('a replica learns the epoch at connect, so a loss right after its start is noticed', async () => {
@@ -241,6 +249,26 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     await r.flushall();
     await register(s, 'a');
     recovering(await late.acquire(HOUR));
+  });
+
+  it('an epoch key rewritten to junk (or another type) is a loss, not an error on every acquire', async () => {
+    await register(s, 'a', 'b', 'c');
+    issued(await s.acquire(HOUR));
+    for (const junk of ['garbage', 'x:', ':7', 'n1:seven']) {
+      await r.set(s.keys.epoch, junk);
+      await r.del(s.keys.recovering);
+      recovering(await s.acquire(HOUR));
+      assert.match((await r.get(s.keys.epoch)) ?? '', /^g[0-9a-f]+:0$/, `a new epoch replaces ${junk}`);
+    }
+    await r.del(s.keys.epoch);
+    await r.hset(s.keys.epoch, 'x', '1');
+    await r.del(s.keys.recovering);
+    recovering(await s.acquire(HOUR));
+    assert.equal(await s.reap(100), 0);
+    // a replica that never saw an epoch simply starts one
+    await r.set(s.keys.epoch, 'garbage');
+    await r.del(s.keys.recovering);
+    issued(await (await replica()).acquire(HOUR));
   });
 
   it('grace 0 disables the hold (the loss is still detected: one new epoch that every replica adopts)', async () => {

@@ -524,6 +524,19 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal((await take()).id, a.session.id);
       });
 
+      it('status counts a gone session whose lease or rest ended as invalidated at once, before any reaper run', async () => {
+        await register('a', 'b', 'c');
+        const a = await store.acquire(1000);
+        const b = await take();
+        assert.ok(a.ok);
+        await store.floodWait(b.id, 1000, b.leaseToken);
+        await gone('a', 'b');
+        await until(async () => (await listed(b.id)).state === 'invalidated' && (await listed(a.session.id)).state === 'invalidated', 'the lease and the rest to end');
+        const s = await store.status();
+        assert.deepEqual([s.total, s.free, s.inUse, s.inFloodwait, s.invalidated], [3, 1, 0, 2, 2], JSON.stringify(s));
+        await invariant();
+      });
+
       it('an operator invalidation of a gone session is kept when the file returns', async () => {
         await register('a');
         const a = await take();

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     makeBulk(dir, n);
     const files = readdirSync(dir).map((f) => path.join(dir, f));
     const rssStart = process.memoryUsage().rss;
-    await loadSqlJs();
+    const SQL = await loadSqlJs();
     const rssAfterInit = process.memoryUsage().rss;
     const opts = { defaultProxy: null };
     let bad = 0;
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     const bytes = await Promise.all(files.map((f) => readFile(f)));
     for (const engine of ['auto', 'sqljs'] as const) {
       const t0 = performance.now();
-      for (const b of bytes) await parseSessionBytes(b, engine);
+      for (const b of bytes) parseSessionBytes(SQL, b, engine);
       const parseMs = performance.now() - t0;
       results.push({
         label: `parseSessionBytes only (bytes in memory), ${engine === 'auto' ? 'fast reader' : 'sql.js'}`,

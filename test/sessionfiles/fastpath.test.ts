@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseSessionBytes, parseSessionBytesFast } from '../../src/sessionfiles/sqlite';
+import type { SqlJsStatic } from 'sql.js';
+import { loadSqlJs, parseSessionBytes, parseSessionBytesFast } from '../../src/sessionfiles/sqlite';
 import { makeSessions, tempDir, type FixtureSpec } from './fixtures';
 
 const SPECS: FixtureSpec[] = [
@@ -74,9 +75,11 @@ function rng(seed: number): () => number {
 describe('sessionfiles: the fast SQLite reader answers as sql.js', () => {
   let dir: string;
   let cleanup: () => void;
+  let SQL: SqlJsStatic;
 
-  before(function () {
+  before(async function () {
     this.timeout(60_000);
+    SQL = await loadSqlJs();
     ({ dir, cleanup } = tempDir());
     makeSessions(dir, SPECS);
   });
@@ -84,32 +87,32 @@ describe('sessionfiles: the fast SQLite reader answers as sql.js', () => {
 
   const bytesOf = (name: string): Buffer => readFileSync(path.join(dir, `${name}.session`));
 
-  it('gives the same result as sql.js for every fixture, and takes the common layouts', async () => {
+  it('gives the same result as sql.js for every fixture, and takes the common layouts', () => {
     const declined: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.session'))) {
       const name = file.slice(0, -'.session'.length);
       const bytes = bytesOf(name);
       const fast = parseSessionBytesFast(bytes);
-      const reference = await parseSessionBytes(bytes, 'sqljs');
+      const reference = parseSessionBytes(SQL, bytes, 'sqljs');
       if (fast === undefined) declined.push(name);
       else assert.deepEqual(fast, reference, name);
-      assert.deepEqual(await parseSessionBytes(bytes), reference, `${name} (auto)`);
+      assert.deepEqual(parseSessionBytes(SQL, bytes), reference, `${name} (auto)`);
     }
     assert.deepEqual(declined.filter((n) => MUST_BE_FAST.includes(n)), [], 'declined by the fast path');
     assert.deepEqual(declined.sort(), LEFT_TO_SQLJS.sort(), 'left to sql.js');
   });
 
-  it('finds the own user among thousands of entities (multi-level b-trees, negative ids, overflow pages)', async () => {
+  it('finds the own user among thousands of entities (multi-level b-trees, negative ids, overflow pages)', () => {
     for (const name of ['tl_big', 'tl_big_rowid', 'tl_p1024', 'tl_p1024_rowid']) {
       const fast = parseSessionBytesFast(bytesOf(name));
       assert.ok(fast?.ok, name);
       assert.notEqual(fast.session.userId, null, name);
-      assert.deepEqual(fast, await parseSessionBytes(bytesOf(name), 'sqljs'), name);
+      assert.deepEqual(fast, parseSessionBytes(SQL, bytesOf(name), 'sqljs'), name);
     }
   });
 
   // More rounds or another seed, when changing btree.ts: TELEGATE_FUZZ_ROUNDS=5000 TELEGATE_FUZZ_SEED=7
-  it('agrees with sql.js on randomly corrupted files, or declines them', async function () {
+  it('agrees with sql.js on randomly corrupted files, or declines them', function () {
     this.timeout(600_000);
     const rounds = Number(process.env.TELEGATE_FUZZ_ROUNDS ?? 150);
     const next = rng(Number(process.env.TELEGATE_FUZZ_SEED ?? 20_240_611));
@@ -124,7 +127,7 @@ describe('sessionfiles: the fast SQLite reader answers as sql.js', () => {
         for (let i = 0; i < flips; i++) bad[Math.floor(next() * span)] = Math.floor(next() * 256);
         const fast = parseSessionBytesFast(bad);
         if (fast === undefined) continue;
-        const reference = await parseSessionBytes(bad, 'sqljs');
+        const reference = parseSessionBytes(SQL, bad, 'sqljs');
         if (JSON.stringify(fast, bigints) !== JSON.stringify(reference, bigints)) {
           const file = path.join(dir, `diverged-${name}-${round}.bin`);
           writeFileSync(file, bad);

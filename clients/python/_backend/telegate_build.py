@@ -4,8 +4,10 @@ A PEP 517 / PEP 660 build backend for telegate-client, standard library only.
 Why not setuptools: offline, `pip install ./clients/python` with build isolation
 would have to download setuptools (and, before setuptools 70.1, `wheel`), and a
 system setuptools without `wheel` cannot build wheels either. This backend needs
-nothing: it zips the pure-Python package `telegate_client/` into a
-`py3-none-any` wheel, with metadata taken from pyproject.toml's [project] table.
+nothing on Python 3.11+ (the TOML reader is the standard library's tomllib; on
+3.8-3.10 it is tomli, the same code, as pyproject.toml's build-system says): it
+zips the pure-Python package `telegate_client/` into a `py3-none-any` wheel,
+with metadata taken from pyproject.toml's [project] table.
 
 Supported [project] keys: name, version, description, requires-python,
 license ({text = ...} or a string), keywords, classifiers, urls. Anything else
@@ -30,184 +32,14 @@ EPOCH = (1980, 1, 1, 0, 0, 0)
 # --- pyproject.toml --------------------------------------------------------------
 
 def load_pyproject(path=None):
-    """Parse pyproject.toml: tomllib where it exists (3.11+), else the small parser below."""
-    path = path or os.path.join(ROOT, 'pyproject.toml')
-    with open(path, 'rb') as f:
-        raw = f.read()
+    """pyproject.toml as a dict: tomllib (3.11+), else tomli, which pyproject.toml's
+    build-system requires on Python < 3.11 only."""
     try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:
-        return parse_toml_subset(raw.decode('utf-8'))
-    return tomllib.loads(raw.decode('utf-8'))
-
-
-_BARE_KEY = re.compile(r'[A-Za-z0-9_-]+')
-_ESCAPES = {'b': '\b', 't': '\t', 'n': '\n', 'f': '\f', 'r': '\r', '"': '"', '\\': '\\'}
-
-
-class TomlSubsetError(ValueError):
-    pass
-
-
-def parse_toml_subset(text):
-    """
-    The subset of TOML that pyproject.toml files like ours use: [tables],
-    bare keys, basic and literal strings, integers, booleans, arrays (may span
-    lines, trailing comma allowed) and inline tables. Enough for Python < 3.11,
-    which has no tomllib; tests check it agrees with tomllib on our file.
-    """
-    pos = 0
-    n = len(text)
-    doc = {}
-    current = doc
-
-    def error(msg):
-        line = text.count('\n', 0, pos) + 1
-        raise TomlSubsetError('pyproject.toml line {}: {}'.format(line, msg))
-
-    def skip_ws(newlines):
-        nonlocal pos
-        while pos < n:
-            c = text[pos]
-            if c in ' \t' or (newlines and c in '\r\n'):
-                pos += 1
-            elif c == '#':
-                while pos < n and text[pos] != '\n':
-                    pos += 1
-            else:
-                break
-
-    def key():
-        nonlocal pos
-        m = _BARE_KEY.match(text, pos)
-        if m:
-            pos = m.end()
-            return m.group(0)
-        if pos < n and text[pos] in '"\'':
-            return string()
-        error('expected a key')
-
-    def string():
-        nonlocal pos
-        quote = text[pos]
-        pos += 1
-        out = []
-        while True:
-            if pos >= n or text[pos] == '\n':
-                error('unterminated string')
-            c = text[pos]
-            if c == quote:
-                pos += 1
-                return ''.join(out)
-            if c == '\\' and quote == '"':
-                e = text[pos + 1:pos + 2]
-                if e in _ESCAPES:
-                    out.append(_ESCAPES[e])
-                    pos += 2
-                elif e in ('u', 'U'):
-                    width = 4 if e == 'u' else 8
-                    out.append(chr(int(text[pos + 2:pos + 2 + width], 16)))
-                    pos += 2 + width
-                else:
-                    error('unsupported escape')
-                continue
-            out.append(c)
-            pos += 1
-
-    def value():
-        nonlocal pos
-        if pos >= n:
-            error('expected a value')
-        c = text[pos]
-        if c in '"\'':
-            if text.startswith(c * 3, pos):
-                error('multi-line strings are not supported')
-            return string()
-        if c == '[':
-            pos += 1
-            items = []
-            while True:
-                skip_ws(True)
-                if pos < n and text[pos] == ']':
-                    pos += 1
-                    return items
-                items.append(value())
-                skip_ws(True)
-                if pos < n and text[pos] == ',':
-                    pos += 1
-                elif pos < n and text[pos] == ']':
-                    pos += 1
-                    return items
-                else:
-                    error('expected , or ] in array')
-        if c == '{':
-            pos += 1
-            table = {}
-            skip_ws(False)
-            if pos < n and text[pos] == '}':
-                pos += 1
-                return table
-            while True:
-                skip_ws(False)
-                k = key()
-                skip_ws(False)
-                if pos >= n or text[pos] != '=':
-                    error('expected = in inline table')
-                pos += 1
-                skip_ws(False)
-                table[k] = value()
-                skip_ws(False)
-                if pos < n and text[pos] == ',':
-                    pos += 1
-                elif pos < n and text[pos] == '}':
-                    pos += 1
-                    return table
-                else:
-                    error('expected , or } in inline table')
-        m = re.compile(r'true|false|[+-]?\d+(?![\w.:-])').match(text, pos)
-        if m:
-            pos = m.end()
-            word = m.group(0)
-            return word == 'true' if word in ('true', 'false') else int(word)
-        error('unsupported value')
-
-    while True:
-        skip_ws(True)
-        if pos >= n:
-            return doc
-        if text[pos] == '[':
-            if text.startswith('[[', pos):
-                error('arrays of tables are not supported')
-            pos += 1
-            skip_ws(False)
-            current = doc
-            while True:
-                k = key()
-                current = current.setdefault(k, {})
-                if not isinstance(current, dict):
-                    error('{} is not a table'.format(k))
-                skip_ws(False)
-                if pos < n and text[pos] == '.':
-                    pos += 1
-                    skip_ws(False)
-                    continue
-                break
-            if pos >= n or text[pos] != ']':
-                error('expected ]')
-            pos += 1
-        else:
-            k = key()
-            skip_ws(False)
-            if pos >= n or text[pos] != '=':
-                error('expected =')
-            pos += 1
-            skip_ws(False)
-            if k in current:
-                error('duplicate key {}'.format(k))
-            current[k] = value()
-        skip_ws(False)
-        if pos < n and text[pos] not in '\r\n':
-            error('expected end of line')
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    with open(path or os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        return tomllib.load(f)
 
 
 # --- metadata ----------------------------------------------------------------------
