@@ -5,6 +5,9 @@
  *
  *   node --import tsx bench/compare.ts [--rounds 3] [--seconds 8] [--concurrency 64] [--out FILE] NAME=DIST_DIR...
  *
+ * A NAME ending in `+next` runs its cycles with next=true on the release (one
+ * request per cycle once each client holds a session).
+ *
  * Each DIST_DIR is a built tree (its main.js; lua/ and node_modules/ resolved
  * from its parent, as in this repository). Prints and writes (default
  * bench/results/compare-<date>.json, which docs/benchmarks.md quotes) cycles/s,
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
             ports: [svc.port],
             apiKey: KEY,
             concurrency,
+            next: b.name.endsWith('+next'),
             warmupMs: 1000,
             durationMs: seconds * 1000,
             onStart: () => mon.start(),

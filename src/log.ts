@@ -31,7 +31,7 @@ export const REDACT_PATHS = [
 const MAX_CAUSES = 5;
 
 /**
- * The one serializer of errors in a log line (`err`, and pino-http's): type,
+ * The one serializer of errors in a log line (`err`): type,
  * message, stack, primitive fields (code, errno...) and the cause chain.
  * Object-valued fields are dropped: ioredis hangs the failed command and its
  * arguments (a sync batch: session strings, proxy passwords) on its errors as

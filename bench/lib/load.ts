@@ -277,7 +277,7 @@ export interface CyclesResult {
   seconds: number;
   cycles: number;
   cyclesPerSec: number;
-  /** HTTP requests per second (two per cycle). */
+  /** HTTP requests per second (two per cycle; one with `next`, the first acquire of each client aside). */
   rps: number;
   acquire: LatencySummary;
   release: LatencySummary;
@@ -309,8 +309,12 @@ export interface ReplyEvent {
  * a double issue, whatever the timing of the two requests. With several
  * targets (replicas) every request goes to the next one round-robin, so a
  * session is usually acquired through one replica and released through another.
+ * With `next`, the release carries next=true and its answer is the next
+ * session (one request per cycle; a GET /session only when it found none free).
  */
-export async function runCycles(o: { ports: number[]; apiKey: string; concurrency: number; onReply?: (e: ReplyEvent) => void } & Window): Promise<CyclesResult> {
+export async function runCycles(
+  o: { ports: number[]; apiKey: string; concurrency: number; next?: boolean; onReply?: (e: ReplyEvent) => void } & Window,
+): Promise<CyclesResult> {
   const perVu = Array.from({ length: o.concurrency }, () => o.ports.map((p) => new Conn(p)));
   const all = perVu.flat();
   const errors = new Errors();
@@ -328,45 +332,53 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
   let doubleIssues = 0;
   let leaseMismatches = 0;
 
+  /** Record `id` as held by VU `me` (a double issue when someone else holds it). */
+  const take = (id: number, me: number): void => {
+    const other = held.get(id);
+    if (other !== undefined) {
+      doubleIssues++;
+      errors.add('double issue', `session ${id} issued to VU ${me} while VU ${other} held it`);
+    }
+    held.set(id, me);
+    seen.add(id);
+  };
+
   const vu = async (conns: Conn[], me: number): Promise<void> => {
+    // With next=true the release answers the next session: after the first acquire, one request per cycle.
+    let cur: { id: number; token: string } | null = null;
     while (!clock.done()) {
       let t = rr++ % conns.length;
-      const c1 = conns[t] as Conn;
-      const t0 = performance.now();
-      let id: number;
-      let token: string;
-      try {
-        const r = await c1.send(acquireReq[t] as Buffer);
-        const t1 = performance.now();
-        o.onReply?.({ op: 'acquire', sentAt: t0, at: t1, status: r.status, body: r.body });
-        if (r.status !== 200) {
-          errors.add(`acquire HTTP ${r.status}`, r.body.toString());
-          await new Promise((res) => setTimeout(res, 5));
+      if (cur === null) {
+        const c1 = conns[t] as Conn;
+        const t0 = performance.now();
+        try {
+          const r = await c1.send(acquireReq[t] as Buffer);
+          const t1 = performance.now();
+          o.onReply?.({ op: 'acquire', sentAt: t0, at: t1, status: r.status, body: r.body });
+          if (r.status !== 200) {
+            errors.add(`acquire HTTP ${r.status}`, r.body.toString());
+            await new Promise((res) => setTimeout(res, 5));
+            continue;
+          }
+          const s = JSON.parse(r.body.toString()) as { session_id: number; lease_token: string };
+          cur = { id: s.session_id, token: s.lease_token };
+          if (clock.measuring(t0)) acq.add(t1 - t0);
+        } catch (err) {
+          o.onReply?.({ op: 'acquire', sentAt: t0, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
+          errors.add('acquire connection', (err as Error).message);
+          await new Promise((res) => setTimeout(res, 10));
           continue;
         }
-        const s = JSON.parse(r.body.toString()) as { session_id: number; lease_token: string };
-        id = s.session_id;
-        token = s.lease_token;
-        if (clock.measuring(t0)) acq.add(t1 - t0);
-      } catch (err) {
-        o.onReply?.({ op: 'acquire', sentAt: t0, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
-        errors.add('acquire connection', (err as Error).message);
-        await new Promise((res) => setTimeout(res, 10));
-        continue;
+        take(cur.id, me);
+        t = rr++ % conns.length;
       }
-      const other = held.get(id);
-      if (other !== undefined) {
-        doubleIssues++;
-        errors.add('double issue', `session ${id} issued to VU ${me} while VU ${other} held it`);
-      }
-      held.set(id, me);
-      seen.add(id);
 
       // Give it back. No longer ours from the moment the release is written.
+      const { id, token } = cur;
       held.delete(id);
-      t = rr++ % conns.length;
+      cur = null;
       const c2 = conns[t] as Conn;
-      const body = `{"session_id":${id},"lease_token":"${token}"}`;
+      const body = `{"session_id":${id},"lease_token":"${token}"${o.next ? ',"next":true' : ''}}`;
       const req = Buffer.from(`${releaseHead[t] as string}${body.length}\r\n\r\n${body}`, 'latin1');
       const t2 = performance.now();
       try {
@@ -374,16 +386,31 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
         const t3 = performance.now();
         o.onReply?.({ op: 'release', sentAt: t2, at: t3, status: r.status, body: r.body });
         if (r.status === 409) leaseMismatches++;
+        if (o.next && r.status === 503) {
+          if (clock.measuring(t3)) cycles++; // released; nothing free at that instant: the next loop acquires
+          continue;
+        }
         if (r.status !== 200) {
           errors.add(`release HTTP ${r.status}`, r.body.toString());
           continue;
         }
         if (clock.measuring(t2)) rel.add(t3 - t2);
         if (clock.measuring(t3)) cycles++;
+        if (o.next) {
+          const s = JSON.parse(r.body.toString()) as { session_id: number; lease_token: string };
+          cur = { id: s.session_id, token: s.lease_token };
+          take(cur.id, me);
+        }
       } catch (err) {
         o.onReply?.({ op: 'release', sentAt: t2, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
         errors.add('release connection', (err as Error).message);
       }
+    }
+    if (cur !== null) {
+      // Leave the pool as found: the last session goes back with a plain release.
+      held.delete(cur.id);
+      const body = `{"session_id":${cur.id},"lease_token":"${cur.token}"}`;
+      await (conns[0] as Conn).send(Buffer.from(`${releaseHead[0] as string}${body.length}\r\n\r\n${body}`, 'latin1')).catch(() => undefined);
     }
   };
   try {
@@ -399,7 +426,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
     seconds,
     cycles,
     cyclesPerSec: Math.round(cycles / seconds),
-    rps: Math.round((2 * cycles) / seconds),
+    rps: Math.round(((o.next ? 1 : 2) * cycles) / seconds),
     acquire: acq.summary(),
     release: rel.summary(),
     doubleIssues,

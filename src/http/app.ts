@@ -13,20 +13,21 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Config } from '../config';
-import { serializeErr, type Logger } from '../log';
+import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
+import type { AcquireOptions, AcquireResult } from '../pool/types';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams } from './params';
-import { ceilSeconds, presentListed, presentSession, presentStatus } from './present';
+import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus } from './present';
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
+import { decide } from '../telegram/errors';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
 export interface AppDeps {
@@ -54,8 +55,10 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/sync': ['POST'],
   '/floodwait': ['POST'],
   '/restore': ['POST'],
+  '/report': ['POST'],
   '/heartbeat': ['POST'],
   '/sessions': ['GET'],
+  '/events': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
   '/metrics': ['GET'],
@@ -70,8 +73,30 @@ export const STATEFUL_GETS = new Set(['/session']);
 /** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on; every path under STATIC_PREFIXES). */
 export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/ui']);
 
+/** The HTML pages: they get helmet's full header set (their routers set their own CSP). */
+const PAGES = new Set(['/docs', '/ui']);
+
+/**
+ * Security headers of the JSON API, set once per answer from this fixed list instead of running helmet's twelve
+ * middlewares: what matters for an answer no browser renders as a page: no sniffing (never run as script or HTML),
+ * nothing may load or frame it, no referrer, HTTPS once seen.
+ */
+export const API_HEADERS: ReadonlyArray<[string, string]> = [
+  ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+  ['X-Frame-Options', 'DENY'],
+];
+
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Scopes and tags compare case-insensitively: lowercased, each once. */
+function lowerOnce(values: readonly string[] | undefined): string[] {
+  return [...new Set((values ?? []).map((s) => s.toLowerCase()))];
+}
 
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
@@ -90,61 +115,79 @@ function routeTable(req: Request, res: Response, next: NextFunction): void {
 
 export function createApp(deps: AppDeps): express.Express {
   const { config, pool, logger, metrics } = deps;
-  const isPublic = (path: string): boolean =>
-    PUBLIC_PATHS.has(trimSlash(path)) || (config.metricsPublic && trimSlash(path) === '/metrics') || STATIC_PREFIXES.some((p) => path.startsWith(p));
-  // Probes, scrapes and static pages are logged at debug, not info.
-  const quiet = (path: string): boolean => isPublic(path) || trimSlash(path) === '/metrics';
   const runSync = metrics ? (force: boolean) => metrics.timeSync('manual', () => deps.runSync(force)) : deps.runSync;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.set('etag', false);
 
-  if (metrics) app.use(metrics.middleware());
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      autoLogging: true,
-      // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
-      // "no free session" and "not ready" are answers, not errors.
-      customLogLevel: (req, res, err) => {
-        const said = (res as Response).locals?.logLevel as LogLevelName | undefined;
-        if (said) return said;
-        if (err || res.statusCode >= 500) return 'error';
-        if (quiet(req.url?.split('?')[0] ?? '')) return 'debug';
-        return res.statusCode >= 400 ? 'warn' : 'info';
-      },
-      // No stack for a status: pino-http would attach a made-up "failed with status code" Error to every 5xx.
-      // Errors worth a stack are logged once by the error handler.
-      customErrorMessage: () => 'request completed',
-      customErrorObject: (_req, res, _err, val: Record<string, unknown>) => {
-        const { err: _dropped, ...rest } = val;
-        const reason = (res as Response).locals?.reason as string | undefined;
-        return reason === undefined ? rest : { ...rest, reason };
-      },
-      serializers: {
-        err: (err: unknown) => serializeErr(err),
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-      },
-    }),
-  );
-  app.use(helmet());
-  app.use(routeTable);
-
   const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
   const auth = authMiddleware(authenticate);
   const limit = rateLimiter(config.rateLimit, deps.rateLimitStore, logger);
-  app.use((req, res, next) => (isPublic(req.path) ? next() : auth(req, res, next)));
-  app.use((req, res, next) => (isPublic(req.path) ? next() : limit(req, res, next)));
-  app.use(express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] }));
-  app.use(express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 }));
+  const json = express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
+  const form = express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 });
+  const pages = helmet(); // the HTML pages (/ui, /docs): helmet's full set; their routers replace the CSP
+  const measure = metrics?.middleware();
+  // The request log line: id, method, path, status and time only, nothing the redaction paths could match, so its
+  // logger skips redaction (every other line keeps it). One line per request, written when it ends.
+  const reqLog = logger.child({}, { redact: { paths: [] } });
+
+  /**
+   * The layers every request goes through, as ONE Express layer (each was its own before: metrics, request log,
+   * helmet, route table, auth, rate limit, two body parsers): request id and log line, security headers, route
+   * table (404/405), auth and rate limit (not on public paths), body parsers (not for GET/HEAD). The route's facts
+   * (path, public, quiet) are computed once here.
+   */
+  app.use((req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    const path = req.path;
+    const route = trimSlash(path);
+    const isStatic = STATIC_PREFIXES.some((p) => path.startsWith(p));
+    const open = isStatic || PUBLIC_PATHS.has(route) || (config.metricsPublic && route === '/metrics');
+    logRequest(req, res, id, open || route === '/metrics'); // probes, scrapes and static pages: debug
+    const steps: Array<(n: NextFunction) => void> = [];
+    if (measure) steps.push((n) => measure(req, res, n));
+    if (isStatic || PAGES.has(route)) steps.push((n) => pages(req, res, n));
+    else for (const [name, value] of API_HEADERS) res.setHeader(name, value);
+    steps.push((n) => routeTable(req, res, n));
+    if (!open) steps.push((n) => auth(req, res, n), (n) => void limit(req, res, n));
+    // A request without a body (every GET the workers send) skips the parsers, which would find nothing to read.
+    if (req.headers['transfer-encoding'] !== undefined || req.headers['content-length'] !== undefined) steps.push((n) => json(req, res, n), (n) => form(req, res, n));
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err !== undefined && err !== null && err !== 'route') return next(err);
+      const f = steps[i++];
+      if (f) f(step);
+      else next();
+    };
+    step();
+  });
+
+  function logRequest(req: Request, res: Response, id: string, quiet: boolean): void {
+    const start = process.hrtime.bigint();
+    const method = req.method;
+    const path = req.url.split('?')[0] ?? '';
+    const done = (): void => {
+      res.off('finish', done);
+      res.off('close', done);
+      const status = res.statusCode;
+      // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
+      // "no free session" and "not ready" are answers, not errors.
+      const said = res.locals.logLevel as LogLevelName | undefined;
+      const aborted = !res.writableFinished;
+      const level = said ?? (aborted || status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
+      if (!reqLog.isLevelEnabled(level)) return;
+      const reason = res.locals.reason as string | undefined;
+      const responseTime = Math.round(Number(process.hrtime.bigint() - start) / 1e6);
+      const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime };
+      if (reason !== undefined && (aborted || status >= 500)) line.reason = reason;
+      reqLog[level](line, 'request completed');
+    };
+    res.on('finish', done);
+    res.on('close', done);
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -167,14 +210,18 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(presentStatus(await pool.store.status()));
   });
 
-  app.get('/session', async (req, res) => {
-    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
+  /**
+   * Lease a session and answer as GET /session does. `first` replaces the
+   * first attempt (POST /release or /floodwait with next=true: the give-back
+   * and the acquire in one store step).
+   */
+  async function lease(res: Response, p: S.NextParams, want: AcquireOptions, first?: () => Promise<AcquireResult>): Promise<void> {
     const gone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
     let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true));
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), want, first);
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (!r.ok && r.recoveryEndsInMs !== undefined) {
@@ -196,17 +243,40 @@ export function createApp(deps: AppDeps): express.Express {
     if (nextIn !== null) res.set('Retry-After', String(nextIn));
     res.locals.logLevel = 'info';
     res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
+  }
+
+  app.get('/session', async (req, res) => {
+    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
+    await lease(res, p, { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
   });
 
   app.post('/release', async (req, res) => {
     const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
+    if (p.next) {
+      const giveBack = { kind: 'release', id: p.session_id, leaseToken: p.lease_token } as const;
+      const want = { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) };
+      await lease(res, p, want, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want)).next);
+      return;
+    }
     await pool.store.release(p.session_id, p.lease_token);
     res.json({ status: 'released', session_id: p.session_id });
   });
 
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
-    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
+    const scope = p.scope?.toLowerCase();
+    if (p.next) {
+      // The next session is one not resting on the scope this rest is for (and carrying the asked tags).
+      const want = { scopes: scope === undefined ? [] : [scope], tags: lowerOnce(p.tag) };
+      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope } as const;
+      await lease(res, p, want, async () => {
+        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want);
+        metrics?.floodWait();
+        return r.next;
+      });
+      return;
+    }
+    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, scope);
     metrics?.floodWait();
     res.json({
       status: 'floodwait_set',
@@ -215,6 +285,21 @@ export function createApp(deps: AppDeps): express.Express {
       floodwait_until: formatUtc(r.until),
       in_floodwait: r.state !== 'free',
       state: r.state,
+      ...(r.scope === null ? {} : { scope: r.scope }),
+    });
+  });
+
+  app.post('/report', async (req, res) => {
+    const p = readParams<S.ReportParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.report : S.schemas.report);
+    const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
+    const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
+    res.json({
+      status: 'reported',
+      session_id: r.id,
+      error: p.error.toUpperCase(),
+      action: r.action,
+      ...(r.action === 'rest' ? { scope: r.scope, until: r.until === null ? null : formatUtc(r.until) } : {}),
+      ...(r.health === null ? {} : { health: r.health }),
     });
   });
 
@@ -250,8 +335,21 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/sessions', requireAdmin, async (req, res) => {
     const p = readParams<S.ListParams>(req, S.schemas.list);
-    const page = await pool.store.list({ state: p.state, cursor: p.cursor === undefined ? undefined : String(p.cursor), limit: p.limit ?? 100 });
+    const page = await pool.store.list({
+      state: p.state,
+      health: p.health,
+      tag: p.tag?.toLowerCase(),
+      scope: p.scope?.toLowerCase(),
+      cursor: p.cursor === undefined ? undefined : String(p.cursor),
+      limit: p.limit ?? 100,
+    });
     res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
+  });
+
+  app.get('/events', requireAdmin, async (req, res) => {
+    const p = readParams<S.EventsParams>(req, S.schemas.events);
+    const page = await pool.store.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
+    res.json({ events: page.events.map(presentEvent), next_cursor: page.nextCursor });
   });
 
   if (metrics) {

@@ -104,6 +104,49 @@ describe('client: TeleGateClient against a real server', function () {
     });
   });
 
+  describe('one request per cycle (next=true)', () => {
+    it('releaseAndNext and floodwaitAndNext give back and lease the next session in one request each', async () => {
+      const calls: string[] = [];
+      const c = client({
+        autoWait: false,
+        fetch: (url, init) => {
+          calls.push(`${init?.method ?? 'GET'} ${new URL(url instanceof Request ? url.url : url).pathname}`);
+          return fetch(url, init);
+        },
+      });
+      const a = await c.getSession();
+      const b = await c.releaseAndNext(a.sessionId);
+      assert.notEqual(b.sessionId, a.sessionId, 'the least recently used other session');
+      assert.equal(await server.stateOf(a.sessionId), 'free');
+      assert.equal(c.leaseToken(b.sessionId), b.leaseToken, 'the new lease token is kept for the next call');
+      const d = await c.floodwaitAndNext(b.sessionId, 60);
+      assert.equal(d.sessionId, a.sessionId);
+      assert.equal(await server.stateOf(b.sessionId), 'floodwait');
+      assert.deepEqual(calls, ['GET /session', 'POST /release', 'POST /floodwait']);
+      // nothing free after the give-back: released, and the 503 as from getSession()
+      await assert.rejects(c.floodwaitAndNext(d.sessionId, 60), NoSessionAvailableError);
+      assert.equal(await server.stateOf(d.sessionId), 'floodwait');
+      // a stale token: 409, nothing released and nothing leased
+      const stale = client({ autoWait: false });
+      await admin().restoreSession(a.sessionId);
+      const e = await stale.getSession();
+      await assert.rejects(c.releaseAndNext(e.sessionId, { leaseToken: 'stale' }), LeaseMismatchError);
+      assert.equal(await server.stateOf(e.sessionId), 'in_use');
+    });
+
+    it('with auto-wait, waits for the next session once the give-back found none free', async () => {
+      const { holder, held } = await drain();
+      let waiting!: () => void;
+      const saidWaiting = new Promise<void>((r) => (waiting = r));
+      const c = client({ maxWaitMs: 20_000, onWait: () => waiting() });
+      const pending = c.floodwaitAndNext(held[0]!.sessionId, 600, { leaseToken: held[0]!.leaseToken ?? undefined });
+      await saidWaiting;
+      assert.equal(await server.stateOf(held[0]!.sessionId), 'floodwait', 'the flood wait is set before the wait');
+      await holder.releaseSession(held[1]!.sessionId);
+      assert.equal((await pending).sessionId, held[1]!.sessionId);
+    });
+  });
+
   describe('authentication', () => {
     it('401 without a key, 403 with an unknown one, on every call', async () => {
       for (const [apiKey, status, detail] of [

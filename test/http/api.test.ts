@@ -58,6 +58,15 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         await request(t.app).get('/readyz').expect(200);
       });
 
+      it('JSON answers carry the fixed API security headers, also errors and unauthenticated ones', async () => {
+        for (const r of [await get('/status').expect(200), await request(t.app).get('/status').expect(401), await get('/nope').expect(404)]) {
+          assert.equal(r.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+          assert.equal(r.headers['x-content-type-options'], 'nosniff');
+          assert.equal(r.headers['x-frame-options'], 'DENY');
+          assert.equal(r.headers['x-powered-by'], undefined);
+        }
+      });
+
       it('honours a sane X-Request-Id and makes one otherwise', async () => {
         const r = await get('/status').set('X-Request-Id', 'abc-123').expect(200);
         assert.equal(r.headers['x-request-id'], 'abc-123');
@@ -74,7 +83,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         await post('/invalidate').query({ session_id: b.session_id }).expect(200);
         await get('/session').expect(200);
         const s = (await get('/status').expect(200)).body as Record<string, unknown>;
-        assert.deepEqual(Object.keys(s).sort(), ['free', 'in_floodwait', 'in_use', 'invalidated', 'next_available', 'total']);
+        assert.deepEqual(Object.keys(s).sort(), ['free', 'health', 'in_floodwait', 'in_use', 'invalidated', 'next_available', 'rests', 'total']);
         assert.deepEqual([s.total, s.free, s.in_use, s.in_floodwait, s.invalidated], [3, 0, 1, 2, 1]);
         assert.match(String(s.next_available), TIME);
       });
@@ -147,6 +156,65 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         const r = await post(`/release?session_id=${b.session_id}`).send({ session_id: 999 }).expect(200);
         assert.equal(r.body.session_id, b.session_id);
         assert.equal((await get('/status')).body.free, 3);
+      });
+    });
+
+    describe('POST /release and /floodwait with next=true (one request per cycle)', () => {
+      type Leased = { session_id: number; session_name: string; lease_token: string; lease_expires_at: string; proxy: unknown };
+
+      it('release answers the next session exactly as GET /session does', async () => {
+        const a = (await get('/session').expect(200)).body as Leased;
+        const r = await post('/release').send({ session_id: a.session_id, lease_token: a.lease_token, next: true }).expect(200);
+        const n = r.body as Leased;
+        assert.deepEqual(Object.keys(n).sort(), Object.keys(a).sort(), 'the GET /session body');
+        assert.equal(n.session_name, 'beta', 'the least recently used free one');
+        assert.match(n.lease_expires_at, TIME);
+        const st = (await get('/status')).body as { free: number; in_use: number };
+        assert.deepEqual([st.free, st.in_use], [2, 1], 'a released, beta leased');
+        // next=false (or absent) keeps the plain answer
+        assert.deepEqual((await post('/release').query({ session_id: n.session_id, next: 'false' }).expect(200)).body, { status: 'released', session_id: n.session_id });
+      });
+
+      it('flood wait with next: the session rests and the next one is answered; none left is the 503 of GET /session', async () => {
+        const held: Leased[] = [];
+        for (let i = 0; i < 3; i++) held.push((await get('/session').expect(200)).body as Leased);
+        const [a, b] = held as [Leased, Leased];
+        await post('/release').send({ session_id: b.session_id, lease_token: b.lease_token }).expect(200);
+        const n = (await post('/floodwait').query({ session_id: a.session_id, wait_seconds: 120, lease_token: a.lease_token, next: 'true' }).expect(200)).body as Leased;
+        assert.equal(n.session_id, b.session_id);
+        // nothing free now: 503 no_free_session with Retry-After from the flood wait just set
+        const r = await post('/floodwait').send({ session_id: n.session_id, wait_seconds: 60, lease_token: n.lease_token, next: true }).expect(503);
+        assert.equal(r.body.detail.error, 'no_free_session');
+        assert.equal(r.body.detail.in_floodwait, 2);
+        assert.equal(r.headers['retry-after'], '60');
+        const st = (await get('/status')).body as { in_floodwait: number; in_use: number };
+        assert.deepEqual([st.in_floodwait, st.in_use], [2, 1]);
+      });
+
+      it('a stale token is 409 and nothing is issued; an unknown id on /floodwait is 404', async () => {
+        const a = (await get('/session').expect(200)).body as Leased;
+        const r = await post('/release').send({ session_id: a.session_id, lease_token: 'stale', next: true }).expect(409);
+        assert.deepEqual(r.body, { detail: { error: 'lease_mismatch', session_id: a.session_id } });
+        await post('/floodwait').send({ session_id: 987, wait_seconds: 5, next: true }).expect(404);
+        const st = (await get('/status')).body as { free: number; in_use: number };
+        assert.deepEqual([st.free, st.in_use], [2, 1]);
+      });
+
+      it('with wait, long-polls for the next session like GET /session?wait=', async () => {
+        const held: Leased[] = [];
+        for (let i = 0; i < 3; i++) held.push((await get('/session').expect(200)).body as Leased);
+        const [a, b] = held as [Leased, Leased];
+        const waiting = post('/floodwait').send({ session_id: a.session_id, wait_seconds: 600, lease_token: a.lease_token, next: true, wait: 5 }).then((r) => r);
+        await until(() => t.pool.waiting === 1, 'the request to park');
+        await post('/release').send({ session_id: b.session_id, lease_token: b.lease_token }).expect(200);
+        const r = await waiting;
+        assert.equal(r.status, 200);
+        assert.equal(r.body.session_id, b.session_id);
+      });
+
+      it('next takes GET /session parameters through validation (422)', async () => {
+        const r = await post('/release').send({ session_id: 1, next: 'maybe', wait: 61 }).expect(422);
+        assert.deepEqual((r.body.detail as Array<{ loc: string[] }>).map((d) => d.loc[1]).sort(), ['next', 'wait']);
       });
     });
 
@@ -417,6 +485,20 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       for (const p of ['/release', '/invalidate']) await worker().post(p).query({ session_id: a.session_id, lease_token: b.lease_token }).expect(409);
       await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60, lease_token: b.lease_token }).expect(409);
       assert.equal(await stateOf(a.session_id), 'in_use');
+    });
+
+    it('with admin keys, next=true needs the worker\'s lease token too: 422 without, 409 with another, nothing issued', async () => {
+      await start({ TELEGATE_ADMIN_KEYS: ADMIN_KEY });
+      const a = await lease();
+      const b = await lease();
+      assert.deepEqual((await worker().post('/release').query({ session_id: a.session_id, next: true }).expect(422)).body, MISSING);
+      await worker().post('/release').query({ session_id: a.session_id, lease_token: b.lease_token, next: true }).expect(409);
+      await worker().post('/floodwait').query({ session_id: a.session_id, wait_seconds: 60, lease_token: b.lease_token, next: true }).expect(409);
+      assert.equal(await stateOf(a.session_id), 'in_use');
+      const st = (await admin().get('/status').expect(200)).body as { free: number };
+      assert.equal(st.free, 1, 'nothing issued');
+      const n = (await worker().post('/release').query({ session_id: a.session_id, lease_token: a.lease_token, next: true }).expect(200)).body;
+      assert.equal(typeof n.lease_token, 'string');
     });
 
     it('with admin keys, a worker cannot put a free session it does not hold into a flood wait', async () => {

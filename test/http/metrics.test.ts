@@ -175,7 +175,7 @@ describe('GET /metrics', () => {
 
   it('exports the default process metrics on the app registry', async () => {
     const m = await scrape(t);
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds']) {
       assert.ok(value(m, name) !== undefined, `${name} missing`);
     }
   });

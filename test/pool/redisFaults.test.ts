@@ -37,7 +37,7 @@ function issued(r: AcquireResult): LeasedSession {
 /** Run cancelAcquire for `token` as the store would after a lost answer. */
 function cancel(r: Redis, s: RedisStore, token: string): Promise<unknown> {
   const k = s.keys;
-  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
+  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
 }
 
 describe('RedisStore: an acquire whose answer never reached the client', () => {
@@ -59,6 +59,16 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.deepEqual([st.free, st.inUse], [2, 0]);
     assert.equal(issued(await s.acquire(HOUR)).name, 'a', 'nobody used it: still the least recently used');
     assert.equal(await r.exists(s.keys.acquireToken(a.leaseToken)), 0, 'the token key is gone');
+  });
+
+  it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {
+    await register(s, 'a');
+    const a = issued(await s.acquire(HOUR));
+    await s.floodWait(a.id, HOUR, a.leaseToken, 'x');
+    const scoped = issued(await s.acquire(HOUR, { scopes: ['y'] }));
+    assert.equal(await cancel(r, s, scoped.leaseToken), a.id);
+    assert.equal((await s.acquire(HOUR)).ok, false, 'an unscoped acquire still cannot get it');
+    assert.equal(issued(await s.acquire(HOUR, { scopes: ['y'] })).id, a.id);
   });
 
   it('a compensation never frees a lease that was re-issued to someone else since', async () => {
@@ -136,6 +146,34 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
         check.disconnect();
       }
     });
+
+    it('a release-and-acquire (next=true) that timed out: the give-back stands, the lease it issued is undone', async () => {
+      const conn = await connect(server.url, 300);
+      const st = new RedisStore(conn, 'stallnext');
+      try {
+        const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
+        await register(st, ...names);
+        const held = await Promise.all(names.map(async () => issued(await st.acquire(HOUR))));
+        server.signal('SIGSTOP');
+        let results: Array<PromiseSettledResult<unknown>>;
+        try {
+          results = await Promise.allSettled(held.map((l) => st.giveBackAndAcquire({ kind: 'release', id: l.id, leaseToken: l.leaseToken }, HOUR)));
+        } finally {
+          server.signal('SIGCONT');
+        }
+        for (const res of results) assert.ok(res.status === 'rejected' && res.reason instanceof StoreUnavailableError, JSON.stringify(res));
+        await until(
+          async () => {
+            const now = await st.status().catch(() => null);
+            return now?.free === names.length && now.inUse === 0;
+          },
+          'every session free: released, and no lease issued to nobody',
+          20_000,
+        );
+      } finally {
+        await st.close();
+      }
+    });
   });
 });
 
@@ -192,6 +230,16 @@ describe('RedisStore: a store that lost its data holds issuing for the recovery 
     await r.pexpire(s.keys.recovering, 1); // the grace runs out
     await until(async () => (await s.acquire(HOUR)).ok, 'issuing to resume after the grace');
     assert.equal((await s.status()).recoveryEndsInMs, undefined);
+  });
+
+  it('a release with next=true during the grace gives the session back and answers store_recovering', async () => {
+    await register(s, 'a', 'b');
+    const a = issued(await s.acquire(HOUR));
+    await r.set(s.keys.recovering, 'x', 'PX', GRACE); // a grace under way (as after a detected loss)
+    const res = await s.giveBackAndAcquire({ kind: 'release', id: a.id, leaseToken: a.leaseToken }, HOUR);
+    recovering(res.next);
+    const st = await s.status();
+    assert.deepEqual([st.free, st.inUse], [2, 0]);
   });
 
   it('a counter lower than the one this replica saw (failover to a stale replica) starts the grace', async () => {

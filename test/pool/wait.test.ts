@@ -64,6 +64,18 @@ describe('RedisStore with TELEGATE_REDIS_WAIT_REPLICAS', function () {
       assert.equal((await store.status()).inUse, 0);
     });
 
+    it('a release with next=true answers store-unavailable, and the lease it issued is given back', async () => {
+      await seeded();
+      const lease = await new RedisStore(redis, 'w').acquire(60_000);
+      assert.ok(lease.ok);
+      const store = new RedisStore(redis, 'w', { wait: WAIT_ONE });
+      await assert.rejects(
+        store.giveBackAndAcquire({ kind: 'release', id: lease.session.id, leaseToken: lease.session.leaseToken }, 60_000),
+        ReplicationTimeoutError,
+      );
+      await until(async () => (await store.status()).free === 3, 'the next lease to be given back');
+    });
+
     it('release, flood wait, heartbeat, sync and reap answer store-unavailable', async () => {
       await seeded();
       const lease = await new RedisStore(redis, 'w').acquire(60_000);

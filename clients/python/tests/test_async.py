@@ -28,6 +28,19 @@ class AsyncClient(ServerTestCase):
         s = asyncio.run(main())
         self.assertEqual(self.server.state_of(s['session_id']), 'free')
 
+    def test_release_and_next_and_floodwait_and_next(self):
+        async def main():
+            c = self.aclient(auto_wait=False)
+            a = await c.get_session()
+            b = await c.release_and_next(a['session_id'])
+            d = await c.floodwait_and_next(b['session_id'], 60)
+            return a, b, d
+        a, b, d = asyncio.run(main())
+        self.assertNotEqual(a['session_id'], b['session_id'])
+        self.assertEqual(d['session_id'], a['session_id'])
+        self.assertEqual(self.server.state_of(b['session_id']), 'floodwait')
+        self.assertEqual(self.server.state_of(d['session_id']), 'in_use')
+
     def test_auto_wait_is_served_by_a_release(self):
         async def main():
             holder = self.aclient(auto_wait=False)
@@ -90,7 +103,7 @@ class AsyncClient(ServerTestCase):
                 self.assertEqual((await t.heartbeat())['status'], 'extended')
             return s, t
         s, t = asyncio.run(main())
-        self.assertEqual(s.reported, ('floodwait', 60))
+        self.assertEqual(s.reported, ('report', 'FLOOD_WAIT_60', 'rest'))
         self.assertEqual(self.server.state_of(s.session_id), 'floodwait')
         self.assertEqual(self.server.state_of(t.session_id), 'free')
 

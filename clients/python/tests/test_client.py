@@ -130,6 +130,29 @@ class OriginalApi(ServerTestCase):
         self.assertEqual(st['in_floodwait'], 1)
         self.assertIsNotNone(st['next_available'])
 
+    def test_release_and_next_is_one_request_per_cycle(self):
+        c = self.client(auto_wait=False)
+        a = c.get_session()
+        b = c.release_and_next(a['session_id'])
+        self.assertNotEqual(b['session_id'], a['session_id'])
+        self.assertEqual(self.server.state_of(a['session_id']), 'free')
+        self.assertIsNone(c.lease_token(a['session_id']))
+        self.assertEqual(c.lease_token(b['session_id']), b['lease_token'])
+        d = c.floodwait_and_next(b['session_id'], 60)
+        self.assertEqual(self.server.state_of(b['session_id']), 'floodwait')
+        self.assertEqual(self.server.state_of(d['session_id']), 'in_use')
+        with self.assertRaises(LeaseMismatch):
+            c.release_and_next(d['session_id'], 'stale')
+        self.assertEqual(self.server.state_of(d['session_id']), 'in_use')
+
+    def test_release_and_next_waits_when_the_give_back_left_none_free(self):
+        holder, held = self.drain()
+        c = self.client(max_wait=20)
+        threading.Timer(0.5, holder.release_session, (held[1]['session_id'],)).start()
+        s = c.floodwait_and_next(held[0]['session_id'], 600, held[0]['lease_token'])
+        self.assertEqual(self.server.state_of(held[0]['session_id']), 'floodwait')
+        self.assertEqual(s['session_id'], held[1]['session_id'])
+
     def test_heartbeat_extends_and_needs_a_lease(self):
         c = self.client()
         s = c.get_session()
