@@ -13,7 +13,10 @@
  *   --out FILE  results file (default bench/results/<date>[-quick].json)
  *   --no-profile  skip the CPU-profile step
  *   --only a,b  run only these steps (sweep, replicas, attribution, memory, pool-size,
- *               profile); for development
+ *               profile, ha); the results file gets a -only-<steps> suffix and docs/
+ *               is not regenerated unless --docs (bench/lib/report.ts takes the ha
+ *               section from the newest full results file that has one). --quick
+ *               runs ha only when named here (`--quick --only ha`, about 30 s)
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -43,6 +46,7 @@ import type { HeadlineRound, Measured, PoolCheck, PoolSizePoint, Results } from 
 import { makeSessionFiles, seedRedis } from './lib/seed';
 import { medianBy } from './lib/stats';
 import { useDist } from './lib/built';
+import { measureHa, type HaPlan } from './lib/ha';
 
 export const API_KEY = 'bench-key-3f9c0a7d5e1b4c2a';
 const OTHER_KEYS = ['bench-other-key-1', 'bench-other-key-2'];
@@ -72,6 +76,8 @@ interface Plan {
   profile: boolean;
   /** Unrecorded load on every freshly started server first (JIT, connection pools). */
   serverWarmupMs: number;
+  /** Redis HA (bench/lib/ha.ts): the cost of WAIT and a Sentinel failover. */
+  ha: HaPlan;
   /** Whole-run bound. */
   budgetMs: number;
 }
@@ -92,6 +98,7 @@ const FULL: Plan = {
   attribution: true,
   profile: true,
   serverWarmupMs: 3000,
+  ha: { concurrency: [16, 64], rounds: 3, warmupMs: 1000, durationMs: 5000, failover: { concurrency: 16, beforeMs: 3000, windowMs: 20_000 } },
   budgetMs: 9.5 * 60_000,
 };
 
@@ -111,6 +118,7 @@ const QUICK: Plan = {
   attribution: false,
   profile: false,
   serverWarmupMs: 1000,
+  ha: { concurrency: [16, 64], rounds: 1, warmupMs: 300, durationMs: 1500, failover: { concurrency: 16, beforeMs: 1000, windowMs: 10_000 } },
   budgetMs: 55_000,
 };
 
@@ -140,6 +148,8 @@ function parseArgs(argv: string[]): Args {
     }
   }
   const only = val('--only');
+  // A partial run must not regenerate the whole doc from its few numbers.
+  if (only !== undefined && !argv.includes('--docs')) docs = false;
   return { plan, docs, distDir, out: val('--out'), only: only === undefined ? undefined : new Set(only.split(',')) };
 }
 
@@ -523,6 +533,25 @@ async function main(): Promise<void> {
         log(`  profiled: ${fmt(cycles.result)}`);
       });
     }
+
+    // Redis HA: the throughput cost of TELEGATE_REDIS_WAIT_REPLICAS=1 and a Sentinel failover's window (own Redis processes).
+    const ha = plan.ha;
+    const haMs = ha.concurrency.length * ha.rounds * 2 * (ha.warmupMs + ha.durationMs + 1000) + ha.failover.windowMs;
+    // Not in a plain --quick run (it would double its minute): `--quick --only ha` is its short variant.
+    if (plan.mode === 'full' || args.only?.has('ha')) await step('ha', 90_000 + haMs, async () => {
+      results.ha = await measureHa(ha, {
+        startTeleGate: async (name, prefix, extra) => {
+          const svc = await startService(children, { name, distDir: args.distDir, env: serviceEnv({ prefix, sessionsDir: filesDir, extra }) });
+          await waitForPool(svc.port, plan.cyclePool);
+          await warmUp(plan.serverWarmupMs, svc.port);
+          return svc;
+        },
+        measured,
+        log,
+        fmt,
+        apiKey: API_KEY,
+      });
+    });
   } finally {
     results.machine.loadavgEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
     results.seconds = Math.round((Date.now() - started) / 1000);
@@ -532,7 +561,8 @@ async function main(): Promise<void> {
   }
 
   const stamp = results.date.replace(/[:]/g, '-').replace(/\..*$/, '');
-  const out = args.out ?? path.join(ROOT, 'bench', 'results', `${stamp}${plan.mode === 'quick' ? '-quick' : ''}.json`);
+  const only = args.only ? `-only-${[...args.only].join('+')}` : '';
+  const out = args.out ?? path.join(ROOT, 'bench', 'results', `${stamp}${plan.mode === 'quick' ? '-quick' : ''}${only}.json`);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   log(`results: ${path.relative(ROOT, out)} (${results.seconds} s)`);

@@ -55,7 +55,7 @@ export function createRedisBackend(config: Config & { redis: RedisTarget }, logg
     if (lastError) logger.info('redis connection restored');
     lastError = '';
   });
-  const store = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger, wait });
+  const store = new RedisStore(redis, config.keyPrefix, { recoveryGraceMs: config.recoveryGraceMs, logger, wait, eventsMaxLen: config.eventsMaxLen });
   // The subscriber queues its SUBSCRIBE until connected and resubscribes after reconnects.
   const sub = connectRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
   sub.on('error', () => undefined); // reported by the main connection
@@ -77,8 +77,8 @@ export function createRedisBackend(config: Config & { redis: RedisTarget }, logg
   };
 }
 
-export function createMemoryBackend(logger: Logger): Backend {
-  const store = new MemoryStore();
+export function createMemoryBackend(logger: Logger, eventsMaxLen?: number): Backend {
+  const store = new MemoryStore(Date.now, eventsMaxLen);
   logger.warn(
     { store: 'memory' },
     'REDIS_URL is not set: state is kept IN MEMORY — one replica only, and every lease and flood wait is lost on restart',
@@ -96,5 +96,5 @@ export function createMemoryBackend(logger: Logger): Backend {
 /** The backend the config names: Redis when a Redis target is set, else the embedded store. */
 export function createBackend(config: Config, logger: Logger, replicaId: string): Backend {
   const { redis } = config;
-  return redis ? createRedisBackend({ ...config, redis }, logger, replicaId) : createMemoryBackend(logger);
+  return redis ? createRedisBackend({ ...config, redis }, logger, replicaId) : createMemoryBackend(logger, config.eventsMaxLen);
 }

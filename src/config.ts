@@ -49,6 +49,10 @@ export interface Config {
   reaperIntervalMs: number;
   /** Bound on graceful shutdown. */
   shutdownTimeoutMs: number;
+  /** Account-wide rest after PEER_FLOOD / USER_RESTRICTED / FROZEN_METHOD_INVALID (POST /report), seconds. */
+  restrictedRestSeconds: number;
+  /** Recent events kept in the capped stream (GET /events). */
+  eventsMaxLen: number;
   /** Release / flood wait demand the lease token from every key, admins included. */
   requireLeaseToken: boolean;
   /** Issue nothing this long after Redis is found to have lost data; 0 disables. */
@@ -86,6 +90,8 @@ const envSchema = {
     TELEGATE_ADMIN_KEYS: { type: 'string' },
     TELEGATE_SESSIONS_DIR: { type: 'string', minLength: 1, default: './sessions' },
     TELEGATE_LEASE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 31536000, default: 10800 },
+    TELEGATE_RESTRICTED_REST_SECONDS: { type: 'integer', minimum: 0, maximum: 31536000, default: 86400 },
+    TELEGATE_EVENTS_MAX_LEN: { type: 'integer', minimum: 100, maximum: 10000000, default: 10000 },
     TELEGATE_SYNC_CRON: { type: 'string', minLength: 1, default: '0 * * * *' },
     TELEGATE_DEFAULT_PROXY: { type: 'string' },
     TELEGATE_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'telegate' },
@@ -171,6 +177,8 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     TELEGATE_ADMIN_KEYS?: string;
     TELEGATE_SESSIONS_DIR: string;
     TELEGATE_LEASE_TTL_SECONDS: number;
+    TELEGATE_RESTRICTED_REST_SECONDS: number;
+    TELEGATE_EVENTS_MAX_LEN: number;
     TELEGATE_SYNC_CRON: string;
     TELEGATE_DEFAULT_PROXY?: string;
     TELEGATE_KEY_PREFIX: string;
@@ -239,6 +247,8 @@ export function loadConfig(env: Env, parseProxy: ProxyParser): Config {
     adminKeys,
     sessionsDir: v.TELEGATE_SESSIONS_DIR,
     leaseTtlMs: v.TELEGATE_LEASE_TTL_SECONDS * 1000,
+    restrictedRestSeconds: v.TELEGATE_RESTRICTED_REST_SECONDS,
+    eventsMaxLen: v.TELEGATE_EVENTS_MAX_LEN,
     syncCron: v.TELEGATE_SYNC_CRON,
     defaultProxy,
     keyPrefix: v.TELEGATE_KEY_PREFIX,

@@ -28,6 +28,7 @@ describe('configuration', () => {
       [8000, null, './sessions', 10_800_000, '0 * * * *', null, 'telegate', 'info', 60000, 0],
     );
     assert.deepEqual(c.apiKeys, [KEY]);
+    assert.equal(c.restrictedRestSeconds, 86_400);
   });
 
   it('refuses to start without API keys', () => {
@@ -56,6 +57,7 @@ describe('configuration', () => {
     ['TELEGATE_SYNC_MAX_REMOVE_FRACTION', '1.5'],
     ['TELEGATE_EXPOSE_SESSION_STRING', 'maybe'],
     ['TELEGATE_RATE_LIMIT', '-1'],
+    ['TELEGATE_RESTRICTED_REST_SECONDS', '1.5'],
     ['TELEGATE_REQUIRE_LEASE_TOKEN', 'maybe'],
     ['TELEGATE_RECOVERY_GRACE_SECONDS', '-5'],
   ];

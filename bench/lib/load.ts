@@ -291,6 +291,17 @@ export interface CyclesResult {
   errorExamples: string[];
 }
 
+/** One answer (or failure) as runCycles saw it, for a timeline (bench/lib/ha.ts). */
+export interface ReplyEvent {
+  op: 'acquire' | 'release';
+  /** performance.now() when the request was written and when its answer (or failure) came. */
+  sentAt: number;
+  at: number;
+  /** 0: no answer (connection error or timeout). */
+  status: number;
+  body: Buffer;
+}
+
 /**
  * Acquire → release cycles. A session id is recorded as held from the moment
  * the GET /session answer arrives until just before its POST /release is
@@ -301,7 +312,9 @@ export interface CyclesResult {
  * With `next`, the release carries next=true and its answer is the next
  * session (one request per cycle; a GET /session only when it found none free).
  */
-export async function runCycles(o: { ports: number[]; apiKey: string; concurrency: number; next?: boolean } & Window): Promise<CyclesResult> {
+export async function runCycles(
+  o: { ports: number[]; apiKey: string; concurrency: number; next?: boolean; onReply?: (e: ReplyEvent) => void } & Window,
+): Promise<CyclesResult> {
   const perVu = Array.from({ length: o.concurrency }, () => o.ports.map((p) => new Conn(p)));
   const all = perVu.flat();
   const errors = new Errors();
@@ -341,6 +354,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
         try {
           const r = await c1.send(acquireReq[t] as Buffer);
           const t1 = performance.now();
+          o.onReply?.({ op: 'acquire', sentAt: t0, at: t1, status: r.status, body: r.body });
           if (r.status !== 200) {
             errors.add(`acquire HTTP ${r.status}`, r.body.toString());
             await new Promise((res) => setTimeout(res, 5));
@@ -350,6 +364,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
           cur = { id: s.session_id, token: s.lease_token };
           if (clock.measuring(t0)) acq.add(t1 - t0);
         } catch (err) {
+          o.onReply?.({ op: 'acquire', sentAt: t0, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
           errors.add('acquire connection', (err as Error).message);
           await new Promise((res) => setTimeout(res, 10));
           continue;
@@ -369,6 +384,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
       try {
         const r = await c2.send(req);
         const t3 = performance.now();
+        o.onReply?.({ op: 'release', sentAt: t2, at: t3, status: r.status, body: r.body });
         if (r.status === 409) leaseMismatches++;
         if (o.next && r.status === 503) {
           if (clock.measuring(t3)) cycles++; // released; nothing free at that instant: the next loop acquires
@@ -386,6 +402,7 @@ export async function runCycles(o: { ports: number[]; apiKey: string; concurrenc
           take(cur.id, me);
         }
       } catch (err) {
+        o.onReply?.({ op: 'release', sentAt: t2, at: performance.now(), status: 0, body: Buffer.from((err as Error).message) });
         errors.add('release connection', (err as Error).message);
       }
     }

@@ -51,6 +51,56 @@ export interface PoolCheck {
   ok: boolean;
 }
 
+/** One measured window of the WAIT comparison (bench/lib/ha.ts). */
+export interface WaitRun {
+  /** TELEGATE_REDIS_WAIT_REPLICAS of the replica measured. */
+  wait: number;
+  round: number;
+  run: Measured<CyclesResult>;
+}
+
+/** A Sentinel failover under cycling load; every time in ms after the master's kill -9. */
+export interface FailoverResult {
+  concurrency: number;
+  waitReplicas: number;
+  /** Load ran this long before the kill, and this long in all. */
+  beforeMs: number;
+  windowMs: number;
+  promotedMs: number;
+  /** The killed master back on its port as a replica of the new one (as Kubernetes would restart it), and in sync. */
+  returnedMs: number;
+  returnedOnlineMs: number;
+  /** First and last answer that was not a success (503 store_unavailable, or no answer). */
+  firstFailureMs: number | null;
+  lastFailureMs: number | null;
+  /** First success of a request sent after the promotion. */
+  firstSuccessAfterPromotionMs: number | null;
+  /** Successes between the first and the last failure (the window was not one block). */
+  successesInWindow: number;
+  /** Failures by kind ("acquire 503 store_unavailable", "release no answer", ...). */
+  failures: Record<string, number>;
+  slowestMs: number;
+  /** When the slowest request was sent. */
+  slowestSentMs: number;
+  cyclesPerSecBefore: number;
+  /** From 1 s after the last failure to the end of the window. */
+  cyclesPerSecAfter: number;
+  /** Leased after the load stopped: releases lost to the crash, until the lease TTL. */
+  leasedToNobody: number;
+  run: Measured<CyclesResult>;
+}
+
+/** Issue 13 item 5: the throughput cost of WAIT and the failover window (bench/lib/ha.ts). */
+export interface HaResult {
+  setup: string;
+  waitTimeoutMs: number;
+  loadavgStart: number[];
+  loadavgEnd: number[];
+  /** Interleaved 0, 1, 0, 1... per concurrency. */
+  waitRuns: WaitRun[];
+  failover?: FailoverResult;
+}
+
 export interface Results {
   version: 1;
   date: string;
@@ -94,6 +144,7 @@ export interface Results {
   profile?: ProfileSummary & { cycles: Measured<CyclesResult> };
   /** Mean bytes of one request log line at info (proof that logging was on). */
   logBytesPerRequest?: number;
+  ha?: HaResult;
   steps: StepRecord[];
 }
 

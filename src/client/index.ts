@@ -21,7 +21,7 @@ import {
   TeleGateError,
   httpError,
 } from './errors';
-import { classifyTelegramError } from './telegramErrors';
+import { telegramErrorOf } from './telegramErrors';
 import { WaitPlan } from './waiting';
 
 export {
@@ -34,14 +34,7 @@ export {
   TeleGateConnectionError,
   TeleGateError,
 };
-export {
-  classifyTelegramError,
-  floodWaitSeconds,
-  invalidationReason,
-  INVALIDATING,
-  type InvalidationReason,
-  type TelegramErrorKind,
-} from './telegramErrors';
+export { floodWaitSeconds, telegramErrorOf, type TelegramRpcError } from './telegramErrors';
 
 export const VERSION = '0.1.0';
 
@@ -101,6 +94,25 @@ export interface AcquireOptions extends CallOptions {
   maxWaitMs?: number | null;
   /** Overrides the client's format for this call. */
   format?: SessionStringFormat;
+  /**
+   * The Telegram methods the work will call (`messages.sendMessage`): only a
+   * session resting on none of them is issued. Without it: only sessions with
+   * no running rest at all.
+   */
+  scope?: string | readonly string[];
+  /** Only a session carrying every one of these tags (sidecar "tags"). */
+  tag?: string | readonly string[];
+}
+
+/** What POST /report did (the server's table decides). */
+export interface ReportResult {
+  sessionId: number;
+  error: string;
+  action: 'rest' | 'invalidate' | 'none';
+  /** With action rest: the scope rested, null for account-wide. */
+  scope: string | null;
+  until: string | null;
+  health: string | null;
 }
 
 export interface WithSessionOptions extends AcquireOptions {
@@ -158,7 +170,11 @@ export interface HeartbeatResult {
   leaseExpiresAt: string;
 }
 
-export type Reported = { kind: 'floodwait'; seconds: number } | { kind: 'invalidate'; reason: string | null };
+export type Reported =
+  | { kind: 'floodwait'; seconds: number }
+  | { kind: 'invalidate'; reason: string | null }
+  /** A Telegram RPC error sent to POST /report by name, with what the server did. */
+  | { kind: 'report'; error: string; method: string | null; action: ReportResult['action'] };
 
 /** What withSession() hands to its callback. */
 export interface ActiveLease extends Session {
@@ -174,8 +190,10 @@ export interface ActiveLease extends Session {
   release(): Promise<void>;
   reportFloodwait(seconds: number): Promise<FloodwaitResult>;
   invalidate(reason?: string): Promise<void>;
-  /** Report `err` when it is a Telegram FLOOD_WAIT or dead-session error; true when reported. Never throws. */
+  /** Send `err` to POST /report when it is a Telegram RPC error (its name and method); true when reported. Never throws. */
   reportError(err: unknown): Promise<boolean>;
+  /** Report a Telegram RPC error by name: `lease.report('AUTH_KEY_UNREGISTERED')`; the server's table decides. */
+  report(error: string, method?: string | null): Promise<ReportResult>;
 }
 
 const RETRY_STATUSES = new Set([500, 502, 503, 504]);
@@ -347,13 +365,13 @@ export class TeleGateClient {
   // --- the original operations -------------------------------------------------------
 
   /** GET /session, or a give-back with next=true (`giveBack`): both answer a leased session. */
-  private async acquireOnce(
-    waitSeconds: number,
-    format: SessionStringFormat | undefined,
-    signal?: AbortSignal,
-    giveBack?: { path: '/release' | '/floodwait'; params: Params },
-  ): Promise<Session> {
-    const params = { ...giveBack?.params, wait: waitSeconds > 0 ? waitSeconds : undefined, format };
+  private async acquireOnce(waitSeconds: number, o: AcquireOptions, giveBack?: { path: '/release' | '/floodwait'; params: Params }): Promise<Session> {
+    const format = o.format ?? this.opts.format;
+    const signal = o.signal;
+    const list = (v: string | readonly string[] | undefined): string | undefined => (v === undefined ? undefined : typeof v === 'string' ? v : v.join(',') || undefined);
+    // On /floodwait, `scope` is the rest's scope (and the next session is one not resting on it).
+    const scope = giveBack?.path === '/floodwait' ? undefined : list(o.scope);
+    const params = { ...giveBack?.params, wait: waitSeconds > 0 ? waitSeconds : undefined, format, scope, tag: list(o.tag) };
     const [method, path] = giveBack ? (['POST', giveBack.path] as const) : (['GET', '/session'] as const);
     const raw = await this.request<Record<string, unknown>>(method, path, params, {
       idempotent: false,
@@ -389,7 +407,7 @@ export class TeleGateClient {
 
   private async giveBackAndNext(sessionId: number, giveBack: { path: '/release' | '/floodwait'; params: Params }, o: AcquireOptions): Promise<Session> {
     try {
-      const s = await this.acquireOnce(0, o.format ?? this.opts.format, o.signal, giveBack);
+      const s = await this.acquireOnce(0, o, giveBack);
       if (s.sessionId !== sessionId) this.tokens.delete(sessionId);
       return s;
     } catch (err) {
@@ -419,7 +437,7 @@ export class TeleGateClient {
       const wait = auto ? plan.pollSeconds() : 0;
       const started = Date.now();
       try {
-        return await this.acquireOnce(wait, o.format ?? this.opts.format, o.signal);
+        return await this.acquireOnce(wait, o);
       } catch (err) {
         if (!(err instanceof NoSessionAvailableError) || !auto) throw err;
         const delay = plan.after503(err, wait, Date.now() - started);
@@ -500,6 +518,19 @@ export class TeleGateClient {
     this.tokens.delete(sessionId);
   }
 
+  /**
+   * Report a Telegram RPC error by name (`FLOOD_WAIT_600`, `PEER_FLOOD`,
+   * `AUTH_KEY_UNREGISTERED`, ...) and the method that raised it; the server's
+   * table decides what happens to the session (rest, invalidate, or nothing).
+   */
+  async report(sessionId: number, error: string, method?: string | null, o: CallOptions & { leaseToken?: string } = {}): Promise<ReportResult> {
+    const token = o.leaseToken ?? this.tokens.get(sessionId);
+    const raw = await this.request<Record<string, unknown>>('POST', '/report', { session_id: sessionId, error, method: method ?? undefined, lease_token: token }, o);
+    const action = raw.action as ReportResult['action'];
+    if (action !== 'none') this.tokens.delete(sessionId);
+    return { sessionId, error: String(raw.error), action, scope: str(raw.scope), until: str(raw.until), health: str(raw.health) };
+  }
+
   /** End an invalidation or flood wait now (operators). May need an admin key. */
   async restoreSession(sessionId: number, o: CallOptions = {}): Promise<{ sessionId: number; state: string | null }> {
     const raw = await this.request<Record<string, unknown>>('POST', '/restore', { session_id: sessionId }, o);
@@ -527,11 +558,11 @@ export class TeleGateClient {
 
   /**
    * Lease a session (auto-wait), run `fn` with it while heartbeating, and
-   * release it when `fn` settles. When `fn` throws a Telegram FLOOD_WAIT
-   * (GramJS FloodWaitError `.seconds`, or FLOOD(_PREMIUM)_WAIT_<n> in the
-   * message) it is reported as /floodwait; AUTH_KEY_UNREGISTERED,
-   * AUTH_KEY_DUPLICATED, SESSION_REVOKED, USER_DEACTIVATED(_BAN) as
-   * /invalidate. The error is then rethrown.
+   * release it when `fn` settles. When `fn` throws a Telegram RPC error
+   * (GramJS RPCError and its subclasses, or "<code>: <NAME>" in the message)
+   * its name and method go to POST /report, where the server's table decides
+   * (rest the method, invalidate, or nothing); the error is then rethrown.
+   * With `scope`, only a session resting on none of those methods is issued.
    *
    * Heartbeats go every min(lease TTL / 3, heartbeatIntervalMs = 60 s). When
    * one answers 409 or 404 the lease is lost (it expired, an operator
@@ -695,26 +726,28 @@ class Lease implements ActiveLease {
   }
 
   async reportError(err: unknown): Promise<boolean> {
-    const kind = classifyTelegramError(err);
-    if (kind === null || this.ended) return false;
+    const rpc = telegramErrorOf(err);
+    if (rpc === null || this.ended) return false;
     try {
-      if (kind.kind === 'floodwait') await this.reportFloodwait(kind.seconds);
-      else await this.invalidate(kind.reason);
-      this.reported = kind;
+      await this.report(rpc.error, rpc.method);
       return true;
     } catch (reportErr) {
-      if (reportErr instanceof LeaseMismatchError) {
-        this.lose(reportErr);
-      } else if (kind.kind === 'invalidate') {
-        // Not released: it expires with its lease instead of going back to the pool.
-        this.ended = true;
-        this.client.forget(this.sessionId);
-      }
-      this.client.warn(
-        `session ${this.sessionId}: could not report ${kind.kind === 'floodwait' ? `FLOOD_WAIT ${kind.seconds}` : `invalidate ${kind.reason}`}: ${(reportErr as Error).message}`,
-        reportErr,
-      );
+      this.client.warn(`session ${this.sessionId}: could not report ${rpc.error}: ${(reportErr as Error).message}`, reportErr);
       return false;
     }
+  }
+
+  async report(error: string, method: string | null = null): Promise<ReportResult> {
+    let r: ReportResult;
+    try {
+      r = await this.client.report(this.sessionId, error, method, this.token());
+    } catch (err) {
+      if (err instanceof LeaseMismatchError) this.lose(err);
+      throw err;
+    }
+    // rest or invalidate: the session left in_use; none: it is still ours, released as usual
+    if (r.action !== 'none') this.ended = true;
+    this.reported = { kind: 'report', error, method, action: r.action };
+    return r;
   }
 }

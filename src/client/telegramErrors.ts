@@ -1,45 +1,49 @@
 /**
- * Recognise Telegram errors by duck typing (class names, fields, messages),
- * without importing GramJS or any Telegram library:
+ * Find the Telegram RPC error in an exception, by duck typing (no GramJS
+ * import): its NAME as Telegram sent it and the METHOD that raised it. What
+ * that means for the session is not decided here: POST /report sends both to
+ * the server, whose one table (src/telegram/errors.ts) decides.
  *
- *   GramJS   FloodWaitError with `.seconds`; any other RPCError carries the
- *            Telegram error in `.errorMessage` ('AUTH_KEY_UNREGISTERED',
- *            'FLOOD_PREMIUM_WAIT_5') and in its message
- *   anything an error whose message contains FLOOD_WAIT_<n> /
- *            FLOOD_PREMIUM_WAIT_<n>, or one of the invalidating names below
+ *   GramJS   RPCError keeps Telegram's name in `.errorMessage`
+ *            ('AUTH_KEY_UNREGISTERED', 'FLOOD_PREMIUM_WAIT_5') and formats its
+ *            message "<code>: <NAME> (caused by <method>)"; FloodWaitError,
+ *            SlowModeWaitError and FloodTestPhoneWaitError keep only
+ *            `.seconds` (their errorMessage is the generic 'FLOOD'), so their
+ *            name is rebuilt from the class; the method is `request.className`
+ *            when present, else the "(caused by ...)" of the message
+ *   anything an error whose message is "<code>: <NAME> ..." or names a
+ *            FLOOD_WAIT_<n> / FLOOD_PREMIUM_WAIT_<n>
  *
- * The `cause` chain is searched too, so a wrapped error is still recognised.
+ * The `cause` chain is searched too, so a wrapped error is still found.
  */
 
-/** Telegram errors after which a session can never work again: /invalidate with this reason. */
-export const INVALIDATING = [
-  'AUTH_KEY_UNREGISTERED',
-  'AUTH_KEY_DUPLICATED',
-  'SESSION_REVOKED',
-  'USER_DEACTIVATED_BAN',
-  'USER_DEACTIVATED',
-] as const;
-export type InvalidationReason = (typeof INVALIDATING)[number];
-
 export const MAX_FLOODWAIT_SECONDS = 31_536_000;
-const FLOOD_MESSAGE = /(?<![A-Z0-9_])FLOOD(?:_PREMIUM)?_WAIT_(\d+)(?![A-Z0-9_])/;
-const INVALIDATING_MESSAGE = new RegExp(`(?<![A-Z0-9_])(${INVALIDATING.join('|')})(?![A-Z0-9_])`);
-const FLOOD_NAMES = new Set(['FLOOD_WAIT', 'FLOOD_PREMIUM_WAIT']);
-const SECONDS_FIELDS = ['seconds', 'value', 'x'] as const;
-const STRING_FIELDS = ['errorMessage', 'ID', 'message', 'name'] as const;
-const MAX_CHAIN = 8;
 
-export type TelegramErrorKind = { kind: 'floodwait'; seconds: number } | { kind: 'invalidate'; reason: InvalidationReason };
+/** A Telegram RPC error as POST /report takes it. */
+export interface TelegramRpcError {
+  /** Telegram's error name, e.g. FLOOD_WAIT_600, PEER_FLOOD, AUTH_KEY_UNREGISTERED. */
+  error: string;
+  /** The method that raised it (messages.SendMessage), null when unknown. */
+  method: string | null;
+}
 
 type Bag = Record<string, unknown>;
 
+/** GramJS classes that drop the name but keep `.seconds`. */
+const WAIT_CLASSES: Record<string, string> = {
+  FloodWaitError: 'FLOOD_WAIT',
+  SlowModeWaitError: 'SLOWMODE_WAIT',
+  FloodTestPhoneWaitError: 'FLOOD_TEST_PHONE_WAIT',
+};
+const NAME = /^[A-Z0-9_]{2,128}$/;
+const CODED_MESSAGE = /^-?\d{3}: ([A-Z0-9_]{2,128})\b/;
+const FLOOD_MESSAGE = /(?<![A-Z0-9_])(FLOOD(?:_PREMIUM)?_WAIT_\d+)(?![A-Z0-9_])/;
+const CAUSED_BY = /\(caused by ([A-Za-z0-9_.]{1,64})\)/;
+const SCOPE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const MAX_CHAIN = 8;
+
 function isObject(v: unknown): v is Bag {
   return (typeof v === 'object' || typeof v === 'function') && v !== null;
-}
-
-/** FloodPremiumWaitError -> FLOOD_PREMIUM_WAIT; AuthKeyUnregistered -> AUTH_KEY_UNREGISTERED. */
-function snake(className: string): string {
-  return className.replace(/Error$/, '').replace(/(?<=[a-z0-9])(?=[A-Z])/g, '_').toUpperCase();
 }
 
 function chain(err: unknown): Bag[] {
@@ -52,72 +56,57 @@ function chain(err: unknown): Bag[] {
   return out;
 }
 
-/** Names an error goes by: the constructors along its prototype chain and its name-like fields. */
-function names(e: Bag): string[] {
+/** Constructor names along the prototype chain, and `name`. */
+function classNames(e: Bag): string[] {
   const out: string[] = [];
   for (let p: unknown = Object.getPrototypeOf(e); isObject(p) && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
     const ctor = (p as { constructor?: { name?: unknown } }).constructor;
-    if (typeof ctor?.name === 'string' && ctor.name !== 'Error' && ctor.name !== '') out.push(snake(ctor.name));
+    if (typeof ctor?.name === 'string' && ctor.name !== '') out.push(ctor.name);
   }
-  for (const f of STRING_FIELDS) {
-    const v = e[f];
-    if (typeof v === 'string' && v !== '') out.push(v.trim().toUpperCase(), snake(v.trim()));
-  }
+  if (typeof e.name === 'string') out.push(e.name);
   return out;
 }
 
-function texts(e: Bag): string[] {
-  const out: string[] = [];
-  for (const f of STRING_FIELDS) if (typeof e[f] === 'string') out.push(e[f]);
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- errors stringify usefully; others fall back harmlessly
-    out.push(String(e));
-  } catch {
-    // a broken toString must not break the worker's error path
-  }
-  return out;
+function seconds(e: Bag): number | null {
+  const v = e.seconds;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return Math.min(v, MAX_FLOODWAIT_SECONDS);
+  return null;
 }
 
-function secondsField(e: Bag): number | null {
-  for (const f of SECONDS_FIELDS) {
-    const v = e[f];
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-    if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+function methodOf(e: Bag): string | null {
+  const request = e.request;
+  const className = isObject(request) ? request.className : undefined;
+  if (typeof className === 'string' && SCOPE.test(className)) return className;
+  const m = typeof e.message === 'string' ? CAUSED_BY.exec(e.message) : null;
+  return m?.[1] ?? null;
+}
+
+function nameOf(e: Bag): string | null {
+  const s = seconds(e);
+  if (s !== null) {
+    const base = classNames(e).map((n) => WAIT_CLASSES[n]).find((n) => n !== undefined);
+    if (base !== undefined) return `${base}_${s}`;
+  }
+  if (typeof e.errorMessage === 'string' && NAME.test(e.errorMessage) && e.errorMessage !== 'FLOOD') return e.errorMessage;
+  if (typeof e.message === 'string') {
+    const m = CODED_MESSAGE.exec(e.message) ?? FLOOD_MESSAGE.exec(e.message);
+    if (m?.[1] !== undefined) return m[1];
   }
   return null;
 }
 
-/** Seconds Telegram asked to wait when `err` (or its cause) is a FLOOD_WAIT; else null. */
+/** The Telegram RPC error in `err` (or its cause chain), or null when it is none. */
+export function telegramErrorOf(err: unknown): TelegramRpcError | null {
+  for (const e of chain(err)) {
+    const error = nameOf(e);
+    if (error !== null) return { error, method: methodOf(e) };
+  }
+  return null;
+}
+
+/** Seconds Telegram asked to wait when `err` (or its cause) is a FLOOD_WAIT / FLOOD_PREMIUM_WAIT; else null. */
 export function floodWaitSeconds(err: unknown): number | null {
-  for (const e of chain(err)) {
-    if (names(e).some((n) => FLOOD_NAMES.has(n.replace(/_X$/, '')))) {
-      const s = secondsField(e);
-      if (s !== null) return Math.min(s, MAX_FLOODWAIT_SECONDS);
-    }
-    for (const t of texts(e)) {
-      const m = FLOOD_MESSAGE.exec(t);
-      if (m?.[1] !== undefined) return Math.min(Number(m[1]), MAX_FLOODWAIT_SECONDS);
-    }
-  }
-  return null;
-}
-
-/** AUTH_KEY_UNREGISTERED / ... when `err` (or its cause) says the session is dead; else null. */
-export function invalidationReason(err: unknown): InvalidationReason | null {
-  for (const e of chain(err)) {
-    for (const n of names(e)) if ((INVALIDATING as readonly string[]).includes(n)) return n as InvalidationReason;
-    for (const t of texts(e)) {
-      const m = INVALIDATING_MESSAGE.exec(t);
-      if (m?.[1] !== undefined) return m[1] as InvalidationReason;
-    }
-  }
-  return null;
-}
-
-export function classifyTelegramError(err: unknown): TelegramErrorKind | null {
-  const seconds = floodWaitSeconds(err);
-  if (seconds !== null) return { kind: 'floodwait', seconds };
-  const reason = invalidationReason(err);
-  if (reason !== null) return { kind: 'invalidate', reason };
-  return null;
+  const rpc = telegramErrorOf(err);
+  const m = rpc ? /^FLOOD(?:_PREMIUM)?_WAIT_(\d+)$/.exec(rpc.error) : null;
+  return m?.[1] === undefined ? null : Math.min(Number(m[1]), MAX_FLOODWAIT_SECONDS);
 }

@@ -17,16 +17,17 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { Pool } from '../pool/pool';
-import type { AcquireResult } from '../pool/types';
+import type { AcquireOptions, AcquireResult } from '../pool/types';
 import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams } from './params';
-import { ceilSeconds, presentListed, presentSession, presentStatus } from './present';
+import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus } from './present';
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
+import { decide } from '../telegram/errors';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
 export interface AppDeps {
@@ -54,8 +55,10 @@ export const ROUTES: Record<string, readonly string[]> = {
   '/sync': ['POST'],
   '/floodwait': ['POST'],
   '/restore': ['POST'],
+  '/report': ['POST'],
   '/heartbeat': ['POST'],
   '/sessions': ['GET'],
+  '/events': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
   '/metrics': ['GET'],
@@ -89,6 +92,11 @@ export const API_HEADERS: ReadonlyArray<[string, string]> = [
 
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Scopes and tags compare case-insensitively: lowercased, each once. */
+function lowerOnce(values: readonly string[] | undefined): string[] {
+  return [...new Set((values ?? []).map((s) => s.toLowerCase()))];
+}
 
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
@@ -207,13 +215,13 @@ export function createApp(deps: AppDeps): express.Express {
    * first attempt (POST /release or /floodwait with next=true: the give-back
    * and the acquire in one store step).
    */
-  async function lease(res: Response, p: S.NextParams, first?: () => Promise<AcquireResult>): Promise<void> {
+  async function lease(res: Response, p: S.NextParams, want: AcquireOptions, first?: () => Promise<AcquireResult>): Promise<void> {
     const gone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) gone.abort();
     });
     let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), first);
+    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), want, first);
     if (gone.signal.aborted) metrics?.acquisition('abandoned');
     else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
     if (!r.ok && r.recoveryEndsInMs !== undefined) {
@@ -238,14 +246,16 @@ export function createApp(deps: AppDeps): express.Express {
   }
 
   app.get('/session', async (req, res) => {
-    await lease(res, readParams<S.AcquireParams>(req, S.schemas.acquire));
+    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
+    await lease(res, p, { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
   });
 
   app.post('/release', async (req, res) => {
     const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
     if (p.next) {
       const giveBack = { kind: 'release', id: p.session_id, leaseToken: p.lease_token } as const;
-      await lease(res, p, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs)).next);
+      const want = { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) };
+      await lease(res, p, want, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want)).next);
       return;
     }
     await pool.store.release(p.session_id, p.lease_token);
@@ -254,16 +264,19 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
+    const scope = p.scope?.toLowerCase();
     if (p.next) {
-      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token } as const;
-      await lease(res, p, async () => {
-        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs);
+      // The next session is one not resting on the scope this rest is for (and carrying the asked tags).
+      const want = { scopes: scope === undefined ? [] : [scope], tags: lowerOnce(p.tag) };
+      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope } as const;
+      await lease(res, p, want, async () => {
+        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want);
         metrics?.floodWait();
         return r.next;
       });
       return;
     }
-    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token);
+    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, scope);
     metrics?.floodWait();
     res.json({
       status: 'floodwait_set',
@@ -272,6 +285,21 @@ export function createApp(deps: AppDeps): express.Express {
       floodwait_until: formatUtc(r.until),
       in_floodwait: r.state !== 'free',
       state: r.state,
+      ...(r.scope === null ? {} : { scope: r.scope }),
+    });
+  });
+
+  app.post('/report', async (req, res) => {
+    const p = readParams<S.ReportParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.report : S.schemas.report);
+    const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
+    const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
+    res.json({
+      status: 'reported',
+      session_id: r.id,
+      error: p.error.toUpperCase(),
+      action: r.action,
+      ...(r.action === 'rest' ? { scope: r.scope, until: r.until === null ? null : formatUtc(r.until) } : {}),
+      ...(r.health === null ? {} : { health: r.health }),
     });
   });
 
@@ -307,8 +335,21 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/sessions', requireAdmin, async (req, res) => {
     const p = readParams<S.ListParams>(req, S.schemas.list);
-    const page = await pool.store.list({ state: p.state, cursor: p.cursor === undefined ? undefined : String(p.cursor), limit: p.limit ?? 100 });
+    const page = await pool.store.list({
+      state: p.state,
+      health: p.health,
+      tag: p.tag?.toLowerCase(),
+      scope: p.scope?.toLowerCase(),
+      cursor: p.cursor === undefined ? undefined : String(p.cursor),
+      limit: p.limit ?? 100,
+    });
     res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
+  });
+
+  app.get('/events', requireAdmin, async (req, res) => {
+    const p = readParams<S.EventsParams>(req, S.schemas.events);
+    const page = await pool.store.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
+    res.json({ events: page.events.map(presentEvent), next_cursor: page.nextCursor });
   });
 
   if (metrics) {

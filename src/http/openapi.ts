@@ -11,7 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SESSION_STATES } from '../pool/types';
+import { EVENT_TYPES, SESSION_STATES } from '../pool/types';
+import { HEALTH_STATES } from '../telegram/errors';
 import type { ParamSchema } from './params';
 import { schemas } from './schemas';
 
@@ -50,6 +51,9 @@ const SESSION_META: Record<string, Json> = {
   user_id: { ...int, description: 'Telegram user id of the account' },
 };
 
+const COUNTS_BY_SCOPE: Json = { type: 'object', additionalProperties: int, description: 'scope (lowercased Telegram method) → count', examples: [{ 'messages.sendmessage': 12 }] };
+const HEALTH: Json = { type: 'string', enum: HEALTH_STATES };
+
 const componentSchemas: Record<string, Json> = {
   Proxy: object(
     {
@@ -70,9 +74,11 @@ const componentSchemas: Record<string, Json> = {
       in_floodwait: { ...int, description: 'floodwait + invalidated, as the original counted them' },
       next_available: { ...nullable(TIME), description: 'Earliest deadline of a timed flood wait; null when none' },
       invalidated: { ...int, description: 'How many of in_floodwait are invalidated (added)' },
+      rests: { ...COUNTS_BY_SCOPE, description: 'Sessions with a running rest per scope (added). A session with only scoped rests counts in in_floodwait' },
+      health: { ...object(Object.fromEntries(HEALTH_STATES.map((h) => [h, int]))), description: 'Sessions per health (added)' },
       ...RECOVERY,
     },
-    ['total', 'free', 'in_use', 'in_floodwait', 'next_available', 'invalidated'],
+    ['total', 'free', 'in_use', 'in_floodwait', 'next_available', 'invalidated', 'rests', 'health'],
   ),
   LeasedSession: object(
     {
@@ -102,6 +108,16 @@ const componentSchemas: Record<string, Json> = {
       floodwait_until: { ...nullable(TIME), description: 'Deadline when in floodwait' },
       lease_expires_at: { ...nullable(TIME), description: 'Lease expiry when in use' },
       reason: { type: ['string', 'null'], description: 'Why it was invalidated' },
+      rests: { type: 'object', additionalProperties: TIME, description: 'Running scoped rests: scope → deadline (added)' },
+      health: HEALTH,
+      tags: { type: 'array', items: { type: 'string' }, description: 'Sidecar "tags", lowercased (added)' },
+      counters: object({
+        issued: { ...int, description: 'Times issued' },
+        rests: { ...int, description: 'Rests (POST /floodwait and reported *_WAIT_X)' },
+        rested_seconds: { ...int, description: 'Seconds of rest asked, in total' },
+        rests_by_scope: { ...COUNTS_BY_SCOPE, description: 'Rests per scope ("*": account-wide)' },
+      }),
+      last_error: { ...nullable(object({ error: { type: 'string' }, at: TIME })), description: 'The last error reported for it (POST /report)' },
       file_missing: {
         type: 'boolean',
         description:
@@ -126,9 +142,41 @@ const componentSchemas: Record<string, Json> = {
       floodwait_until: TIME,
       in_floodwait: { type: 'boolean' },
       state: { type: 'string', enum: SESSION_STATES },
+      scope: { type: 'string', description: 'The scope rested, when one was given (added)' },
     },
     ['status', 'session_id', 'session_name', 'floodwait_until', 'in_floodwait'],
   ),
+  Reported: object(
+    {
+      status: { const: 'reported' },
+      session_id: int,
+      error: { type: 'string', description: 'The error name, upper-cased' },
+      action: { type: 'string', enum: ['rest', 'invalidate', 'none'], description: 'What the server-side table did' },
+      scope: { type: ['string', 'null'], description: 'With action rest: the scope rested, null for account-wide' },
+      until: { ...TIME, description: 'With action rest: the deadline that now applies' },
+      health: { ...HEALTH, description: 'When the report set a health (restricted, logged_out, banned)' },
+    },
+    ['status', 'session_id', 'error', 'action'],
+  ),
+  Event: object(
+    {
+      id: { type: 'string', description: 'Stream id "<ms>-<seq>": pass as cursor for older events' },
+      at: TIME,
+      type: { type: 'string', enum: EVENT_TYPES },
+      session_id: int,
+      session_name: { type: 'string', description: 'file_changed, removed' },
+      scope: { type: 'string' },
+      until: TIME,
+      error: { type: 'string', description: 'report: the Telegram error name' },
+      action: { type: 'string', description: 'report: what was done' },
+      reason: { type: 'string', description: 'invalidated: why' },
+    },
+    ['id', 'at', 'type', 'session_id'],
+  ),
+  EventsPage: object({
+    events: { type: 'array', items: ref('Event'), description: 'Newest first' },
+    next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for older events; null at the oldest kept' },
+  }),
   Extended: object({ status: { const: 'extended' }, session_id: int, lease_expires_at: TIME }),
   SyncComplete: object({
     status: { const: 'sync complete' },
@@ -169,7 +217,10 @@ const componentSchemas: Record<string, Json> = {
       {
         error: { const: 'no_free_session' },
         in_floodwait: int,
-        next_release_in: { type: ['integer', 'null'], description: 'Whole seconds until the earliest timed flood wait ends; null when none' },
+        next_release_in: {
+          type: ['integer', 'null'],
+          description: 'Whole seconds until the earliest rest keeping a session from this request (its scopes and tags) ends; null when none',
+        },
         in_use: { ...int, description: 'Sessions leased now (added): tells "wait" from "never"' },
       },
       ['error', 'in_floodwait', 'next_release_in'],
@@ -266,7 +317,10 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'acquireSession',
       tag: 'workers',
       summary: 'Lease the least recently used free session',
-      description: 'With `wait`, holds the request open (long-poll) until a session is free or the wait runs out.',
+      description:
+        'With `wait`, holds the request open (long-poll) until a session this request can use is free or the wait runs out. ' +
+        'With `scope`: only a session resting on none of the scopes (and on no account-wide rest); without it, only sessions with no running rest at all. ' +
+        'With `tag`: only a session carrying every tag.',
       params: schemas.acquire,
       ok: json(ref('LeasedSession'), 'A leased session'),
       responses: {
@@ -289,10 +343,29 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       operationId: 'reportFloodWait',
       tag: 'workers',
       summary: 'Report FLOOD_WAIT: keep the session out until now + wait_seconds',
-      description: `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ${TOKEN_NOTE} ${NEXT_NOTE}`,
+      description:
+        `wait_seconds 0 simply releases. An invalidated session stays invalidated. A retry with the same token answers the deadline that applies (never shortened). ` +
+        'With `scope`, the rest applies to that scope only: the session leaves in_use and is free for other scopes; a longer running rest on the same scope is never shortened ' +
+        '(with next=true the next session is one not resting on that scope). ' +
+        `${TOKEN_NOTE} ${NEXT_NOTE}`,
       params: schemas.floodwait,
       ok: orNext('FloodwaitSet', 'Flood wait set'),
       responses: { '404': resp('NotFound'), '409': resp('Conflict'), '503': NO_SESSION },
+      store: true,
+    },
+    '/report': {
+      method: 'post',
+      operationId: 'reportTelegramError',
+      tag: 'workers',
+      summary: 'Report a Telegram RPC error by name: the server-side table decides',
+      description:
+        '*_WAIT_X and SESSION_TOO_FRESH_X: rest `method` for X s (account-wide without a method). PEER_FLOOD, USER_RESTRICTED, FROZEN_METHOD_INVALID: health restricted, ' +
+        'account-wide rest for TELEGATE_RESTRICTED_REST_SECONDS. AUTH_KEY_UNREGISTERED, AUTH_KEY_INVALID, SESSION_REVOKED, SESSION_EXPIRED, AUTH_KEY_DUPLICATED: invalidated, ' +
+        'health logged_out, back by itself when sync sees a new auth key in its file. USER_DEACTIVATED, USER_DEACTIVATED_BAN, PHONE_NUMBER_BANNED: invalidated, health banned, ' +
+        'until /restore. Anything else: no change (action none), still recorded. Matched by name, never by numeric code.',
+      params: schemas.report,
+      ok: json(ref('Reported'), 'What the table did'),
+      responses: { '404': resp('NotFound'), '409': resp('Conflict') },
       store: true,
     },
     '/heartbeat': {
@@ -345,10 +418,21 @@ function operations(opts: OpenApiOptions): Record<string, Op> {
       method: 'get',
       operationId: 'listSessions',
       tag: 'operators',
-      summary: 'Paged listing of sessions (proxy passwords masked)',
-      description: ADMIN_NOTE,
+      summary: 'Paged listing of sessions (proxy passwords masked), with health, rests, tags and counters',
+      description: `Filters: state, health, tag, scope (a running rest on it). ${ADMIN_NOTE}`,
       params: schemas.list,
       ok: json(ref('SessionsPage'), 'One page'),
+      admin: true,
+      store: true,
+    },
+    '/events': {
+      method: 'get',
+      operationId: 'listEvents',
+      tag: 'operators',
+      summary: 'Recent events (issued, released, rest, report, invalidated, restored, file_changed, removed), newest first',
+      description: `From one capped stream (TELEGATE_EVENTS_MAX_LEN events, approximately). With session_id, one session's history; a page may hold fewer than limit with a next_cursor (bounded work). ${ADMIN_NOTE}`,
+      params: schemas.events,
+      ok: json(ref('EventsPage'), 'One page'),
       admin: true,
       store: true,
     },

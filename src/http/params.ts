@@ -31,10 +31,21 @@ export interface ParamSchema {
   additionalProperties?: true;
 }
 
+export interface StringSchema {
+  type: 'string';
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  enum?: readonly string[];
+  description?: string;
+}
+
 export type PropSchema =
   | { type: 'integer'; minimum?: number; maximum?: number; description?: string; default?: number }
-  | { type: 'string'; minLength?: number; maxLength?: number; enum?: readonly string[]; description?: string }
-  | { type: 'boolean'; description?: string; default?: boolean };
+  | StringSchema
+  | { type: 'boolean'; description?: string; default?: boolean }
+  /** A list: repeated keys (`?scope=a&scope=b`), comma-separated values (`?scope=a,b`), or a JSON array. */
+  | { type: 'array'; items: StringSchema; maxItems?: number; description?: string };
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
 const compiled = new WeakMap<ParamSchema, ValidateFunction>();
@@ -48,8 +59,15 @@ function scalar(v: unknown): unknown {
   return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v[v.length - 1] : v;
 }
 
+/** Every value of a list parameter, comma-separated ones split (non-strings are left for ajv to refuse). */
+function list(v: unknown): unknown {
+  const values = Array.isArray(v) ? (v as unknown[]) : [v];
+  return values.flatMap((x) => (typeof x === 'string' ? x.split(',') : [x]));
+}
+
 /** Pydantic's lax coercions: decimal-digit strings to integers, the usual words to booleans. */
 function coerce(schema: PropSchema, v: unknown): unknown {
+  if (schema.type === 'array') return list(v);
   if (schema.type === 'integer' && typeof v === 'string' && INT_RE.test(v)) {
     const n = Number(v);
     return Number.isSafeInteger(n) ? n : v;
@@ -63,16 +81,28 @@ function coerce(schema: PropSchema, v: unknown): unknown {
   return v;
 }
 
-function issueFor(e: ErrorObject, schema: ParamSchema, where: Map<string, Loc>, raw: Record<string, unknown>): ValidationIssue {
+function issueFor(
+  e: ErrorObject,
+  schema: ParamSchema,
+  where: Map<string, Loc>,
+  raw: Record<string, unknown>,
+  values: Record<string, unknown>,
+): ValidationIssue {
   const p = e.params as Record<string, unknown>;
   if (e.keyword === 'required') {
     const name = String(p.missingProperty);
     return { type: 'missing', loc: ['query', name], msg: 'Field required', input: null };
   }
-  const name = e.instancePath.replace(/^\//, '');
+  const [name = '', item] = e.instancePath.replace(/^\//, '').split('/');
   const loc: ValidationIssue['loc'] = [where.get(name) ?? 'query', name];
-  const input = raw[name];
-  const prop = schema.properties[name];
+  let input = raw[name];
+  let prop = schema.properties[name];
+  if (item !== undefined && prop?.type === 'array') {
+    // one element of a list: located and shown as that element, as pydantic does
+    loc.push(Number(item));
+    input = (values[name] as unknown[] | undefined)?.[Number(item)];
+    prop = prop.items;
+  }
   switch (e.keyword) {
     case 'type':
       if (prop?.type === 'integer') {
@@ -87,6 +117,7 @@ function issueFor(e: ErrorObject, schema: ParamSchema, where: Map<string, Loc>, 
           ? { type: 'bool_parsing', loc, msg: 'Input should be a valid boolean, unable to interpret input', input }
           : { type: 'bool_type', loc, msg: 'Input should be a valid boolean', input };
       }
+      if (prop?.type === 'array') return { type: 'list_type', loc, msg: 'Input should be a valid list', input };
       return { type: 'string_type', loc, msg: 'Input should be a valid string', input };
     case 'minimum':
       return { type: 'greater_than_equal', loc, msg: `Input should be greater than or equal to ${String(p.limit)}`, input, ctx: { ge: p.limit } };
@@ -94,6 +125,10 @@ function issueFor(e: ErrorObject, schema: ParamSchema, where: Map<string, Loc>, 
       return { type: 'less_than_equal', loc, msg: `Input should be less than or equal to ${String(p.limit)}`, input, ctx: { le: p.limit } };
     case 'maxLength':
       return { type: 'string_too_long', loc, msg: `String should have at most ${String(p.limit)} characters`, input, ctx: { max_length: p.limit } };
+    case 'pattern':
+      return { type: 'string_pattern_mismatch', loc, msg: `String should match pattern '${String(p.pattern)}'`, input, ctx: { pattern: p.pattern } };
+    case 'maxItems':
+      return { type: 'too_long', loc, msg: `List should have at most ${String(p.limit)} items after validation`, input, ctx: { max_length: p.limit } };
     case 'minLength':
       return { type: 'string_too_short', loc, msg: `String should have at least ${String(p.limit)} character${p.limit === 1 ? '' : 's'}`, input, ctx: { min_length: p.limit } };
     case 'enum': {
@@ -130,7 +165,7 @@ export function readParams<T>(req: Request, schema: ParamSchema): T {
   for (const [name, prop] of Object.entries(schema.properties)) {
     let v: unknown;
     if (query[name] !== undefined) {
-      v = scalar(query[name]);
+      v = prop.type === 'array' ? query[name] : scalar(query[name]);
       where.set(name, 'query');
     } else if (bodyObj[name] !== undefined && bodyObj[name] !== null) {
       v = bodyObj[name];
@@ -140,7 +175,7 @@ export function readParams<T>(req: Request, schema: ParamSchema): T {
     values[name] = coerce(prop, v);
   }
   if (!validate(values)) {
-    throw new RequestValidationError((validate.errors ?? []).map((e) => issueFor(e, schema, where, raw)));
+    throw new RequestValidationError((validate.errors ?? []).map((e) => issueFor(e, schema, where, raw, values)));
   }
   return values as T;
 }

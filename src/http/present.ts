@@ -1,5 +1,5 @@
 /** JSON shapes of the answers (spec §3–§4), built from pool results. */
-import type { LeasedSession, ListedSession, PoolStatus, SessionMeta } from '../pool/types';
+import type { LeasedSession, ListedSession, PoolEvent, PoolStatus, SessionMeta } from '../pool/types';
 import { maskProxy } from '../sessionfiles';
 import { convertSessionString, type ConvertResult, type SessionStringFormat } from '../sessionfiles/convert';
 import { formatUtc } from '../time';
@@ -51,6 +51,8 @@ export function presentStatus(s: PoolStatus): Record<string, unknown> {
     in_floodwait: s.inFloodwait,
     next_available: s.nextAvailable === null ? null : formatUtc(s.nextAvailable),
     invalidated: s.invalidated,
+    rests: s.rests,
+    health: s.health,
     ...(s.recoveryEndsInMs === undefined ? {} : { recovering: true, recovery_ends_in: ceilSeconds(s.recoveryEndsInMs) }),
   };
 }
@@ -63,9 +65,30 @@ export function presentListed(s: ListedSession): Record<string, unknown> {
     floodwait_until: s.floodwaitUntil === null ? null : formatUtc(s.floodwaitUntil),
     lease_expires_at: s.leaseExpiresAt === null ? null : formatUtc(s.leaseExpiresAt),
     reason: s.reason,
+    rests: Object.fromEntries(Object.entries(s.rests).map(([scope, dl]) => [scope, formatUtc(dl)])),
+    health: s.health,
+    tags: s.meta.tags ?? [],
+    counters: {
+      issued: s.counters.issued,
+      rests: s.counters.rests,
+      rested_seconds: s.counters.restedSeconds,
+      rests_by_scope: s.counters.restsByScope,
+    },
+    last_error: s.lastError === null ? null : { error: s.lastError.name, at: formatUtc(s.lastError.at) },
     file_missing: s.fileMissing,
     ...metaFields(s.meta, { exposeSessionString: false, maskPassword: true }),
   };
+}
+
+export function presentEvent(e: PoolEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: e.id, at: formatUtc(e.at), type: e.type, session_id: e.sessionId };
+  if (e.name !== undefined) out.session_name = e.name;
+  if (e.scope !== undefined) out.scope = e.scope;
+  if (e.until !== undefined) out.until = formatUtc(e.until);
+  if (e.error !== undefined) out.error = e.error;
+  if (e.action !== undefined) out.action = e.action;
+  if (e.reason !== undefined) out.reason = e.reason;
+  return out;
 }
 
 /** Whole seconds, rounded up. */

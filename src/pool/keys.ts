@@ -7,10 +7,33 @@
  *   `{p}:s:<floor(id / SESSION_BUCKET)>`  field `<id>`   → "<name>\t<meta JSON>"
  *                                          field `<id>:t` → lease token (current or last)
  *                                          field `<id>:r` → invalidation reason
+ *                                          field `<id>:rs` → scoped rests, JSON {scope: deadlineMs}
+ *                                          field `<id>:re` → latest scoped deadline (ms)
+ *                                          field `<id>:e` → last reported error "<NAME><TAB><ms>"
+ *                                          field `<id>:tg` → its tags, "t1,t2" (sorted)
+ *                                          field `<id>:c` → counters JSON {i, n, s, r: {scope: n}}
  *                                          field `<id>:g` → "1": its file was missing at a sync
  *                                                           while leased or resting (see lua/applySync)
  * (a name never holds a tab: sync rejects names with control characters).
+ *
+ * Scoped rests (rests on one Telegram method): `free` holds only sessions with
+ * no running rest at all (an unscoped acquire touches nothing else); `rfree`
+ * holds, in the same LRU order, sessions free of lease and account-wide rest
+ * but resting on some scope; `rend` scores each `rfree` member with the end
+ * of its last scoped rest (promotion back to `free`); `{p}:rest:<scope>` holds
+ * id → deadline per scope, and `scopes` scope → the latest deadline ever set
+ * on it (so a scope whose rests all ended is dropped whole).
+ *
+ * Tags: `{p}:tag:<tag>` is the set of ids carrying it (kept by sync).
+ *
+ * Health (`health` zset, one score per session that is not simply ok):
+ * restricted → the end of its restriction rest (ms, counted while ahead),
+ * HEALTH_LOGGED_OUT, HEALTH_BANNED, HEALTH_FILE_ERROR (small codes below).
  */
+
+export const HEALTH_LOGGED_OUT = 1;
+export const HEALTH_BANNED = 2;
+export const HEALTH_FILE_ERROR = 3;
 
 /**
  * The signature stored (ids hash "<id>:gone") for a session whose file was
@@ -19,7 +42,7 @@
  */
 export const GONE_SIG = 'gone';
 
-/** Sessions per bucket hash: 64 x up to 4 fields stays under Redis's default hash-max-listpack-entries (512). */
+/** Sessions per bucket hash: 64 x up to 9 fields (576 entries: past Redis's default hash-max-listpack-entries of 512 only when every session has every field, which does not happen). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -28,6 +51,20 @@ export interface Keys {
   leased: string;
   flood: string;
   invalid: string;
+  /** Free of lease and account-wide rest, resting on some scope: id → LRU score. */
+  rfree: string;
+  /** Members of rfree: id → when their last scoped rest ends (ms). */
+  rend: string;
+  /** scope → latest deadline set on it (ms). */
+  scopes: string;
+  /** Prefix of the per-scope rest zsets: `${restPrefix}${scope}` id → deadline (ms). */
+  restPrefix: string;
+  /** id → health code or restriction end (see above). */
+  health: string;
+  /** Prefix of the per-tag id sets: `${tagPrefix}${tag}`. */
+  tagPrefix: string;
+  /** The capped stream of recent events (XADD MAXLEN ~). */
+  events: string;
   fence: string;
   leader: string;
   /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (acquireSession-7.lua). */
@@ -49,6 +86,11 @@ export const sessionField = {
   data: (id: number | string): string => `${id}`,
   token: (id: number | string): string => `${id}:t`,
   reason: (id: number | string): string => `${id}:r`,
+  rests: (id: number | string): string => `${id}:rs`,
+  restEnd: (id: number | string): string => `${id}:re`,
+  lastError: (id: number | string): string => `${id}:e`,
+  tags: (id: number | string): string => `${id}:tg`,
+  counters: (id: number | string): string => `${id}:c`,
   gone: (id: number | string): string => `${id}:g`,
 };
 
@@ -62,6 +104,13 @@ export function makeKeys(prefix: string): Keys {
     leased: `${p}:leased`,
     flood: `${p}:flood`,
     invalid: `${p}:invalid`,
+    rfree: `${p}:rfree`,
+    rend: `${p}:rend`,
+    scopes: `${p}:scopes`,
+    restPrefix: `${p}:rest:`,
+    health: `${p}:health`,
+    tagPrefix: `${p}:tag:`,
+    events: `${p}:events`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     epoch: `${p}:epoch`,

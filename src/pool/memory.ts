@@ -5,14 +5,18 @@
  *
  * Due flood waits and expired leases are moved back to `free` at the start of
  * every operation (each one once, so the cost is amortised), scored with the
- * instant they became free, exactly as the scripts do.
+ * instant they became free, exactly as the scripts do. Scoped rests use the
+ * same layout as Redis (src/pool/keys.ts): `free` holds only sessions with no
+ * running rest, `rfree`/`rend` those resting on some scope, one set per scope.
  */
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
+import type { Health } from '../telegram/errors';
 import { GONE_SIG } from './keys';
-import { newLeaseToken } from './redis';
+import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './redis';
 import type {
+  AcquireOptions,
   AcquireResult,
   FloodWaitResult,
   GiveBack,
@@ -22,6 +26,13 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  EventInput,
+  EventPage,
+  EventQuery,
+  PoolEvent,
+  ReportInput,
+  ReportOutcome,
+  SessionCounters,
   RestoreResult,
   SessionMeta,
   SessionState,
@@ -58,6 +69,10 @@ class ZSet {
   min(): Entry | undefined {
     return this.tree.minKey();
   }
+  /** Entries lowest first. */
+  entries(): IterableIterator<Entry> {
+    return this.tree.keys();
+  }
   /** Entries with score > after, lowest first. */
   firstAbove(after: number): Entry | undefined {
     return this.tree.nextHigherKey([after, Number.MAX_SAFE_INTEGER]);
@@ -70,8 +85,33 @@ interface Session {
   token: string | null;
   reason: string | null;
   sig: string | null;
+  /** Scoped rests: scope → deadline (ms); ended ones are pruned lazily. */
+  rests: Map<string, number>;
+  /** Latest scoped deadline (ms), 0 for none. */
+  restEnd: number;
+  /** Health other than ok and restricted (restricted: the `restricted` set). */
+  mark: 'logged_out' | 'banned' | 'file_error' | null;
+  lastError: { name: string; at: number } | null;
+  counters: SessionCounters;
   /** Its file was missing at a sync while it was leased or resting (see lua/applySync-7.lua). */
   gone: boolean;
+}
+
+/** Run `fn` as a promise: its throw becomes the rejection. */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err); // eslint-disable-line @typescript-eslint/prefer-promise-reject-errors -- rethrown as thrown
+  }
+}
+
+type Mark = NonNullable<Session['mark']>;
+
+/** "<ms>-<seq>" → [ms, seq]. */
+function streamId(id: string): [number, number] {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return [Number(ms), Number(seq)];
 }
 
 /** The reason a gone session carries once its lease or rest has ended (the file_error path). */
@@ -88,10 +128,69 @@ export class MemoryStore implements PoolStore {
   private readonly leased = new ZSet();
   private readonly flood = new ZSet();
   private readonly invalid = new ZSet();
+  private readonly rfree = new ZSet();
+  private readonly rend = new ZSet();
+  /** scope → id → deadline; entries are dropped when their deadline passes. */
+  private readonly restsByScope = new Map<string, ZSet>();
+  /** id → end of its restriction rest; entries are dropped when it passes. */
+  private readonly restricted = new ZSet();
+  private readonly marks: Record<Mark, Set<number>> = { logged_out: new Set(), banned: new Set(), file_error: new Set() };
   private fence: number | null = null;
 
-  constructor(private readonly clock: () => number = Date.now) {
+  /** The capped event history: a ring buffer of `eventsMaxLen` entries. */
+  private readonly ring: PoolEvent[] = [];
+  private ringStart = 0;
+  private lastEventAt = 0;
+  private lastEventSeq = 0;
+
+  constructor(
+    private readonly clock: () => number = Date.now,
+    private readonly eventsMaxLen = DEFAULT_EVENTS_MAX_LEN,
+  ) {
     this.events.setMaxListeners(0);
+  }
+
+  /** An event into the ring (ids "<ms>-<seq>" as Redis streams make them), and the counter bump. */
+  private record(e: EventInput, count?: { id: number; kind: 'issued' } | ReturnType<typeof restCount>): void {
+    const now = this.clock();
+    if (now > this.lastEventAt) {
+      this.lastEventAt = now;
+      this.lastEventSeq = 0;
+    } else this.lastEventSeq++;
+    const event: PoolEvent = { id: `${this.lastEventAt}-${this.lastEventSeq}`, at: this.lastEventAt, ...e };
+    for (const k of Object.keys(event) as Array<keyof PoolEvent>) if (event[k] === undefined) delete event[k];
+    if (this.ring.length < this.eventsMaxLen) this.ring.push(event);
+    else {
+      this.ring[this.ringStart] = event;
+      this.ringStart = (this.ringStart + 1) % this.eventsMaxLen;
+    }
+    const c = count && this.sessions.get(count.id)?.counters;
+    if (!c || !count) return;
+    if (count.kind === 'issued') c.issued++;
+    else {
+      c.rests++;
+      c.restedSeconds += count.seconds;
+      c.restsByScope[count.scope] = (c.restsByScope[count.scope] ?? 0) + 1;
+    }
+  }
+
+  history(query: EventQuery): Promise<EventPage> {
+    const events: PoolEvent[] = [];
+    const n = this.ring.length;
+    const before = query.cursor === undefined ? null : streamId(query.cursor);
+    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let last: string | null = null;
+    for (let i = n - 1; i >= 0 && events.length < query.limit && budget > 0; i--) {
+      const e = this.ring[(this.ringStart + i) % n];
+      if (!e) continue;
+      const [ms, seq] = streamId(e.id);
+      if (before && (ms > before[0] || (ms === before[0] && seq >= before[1]))) continue;
+      budget--;
+      last = e.id;
+      if (query.sessionId === undefined || e.sessionId === query.sessionId) events.push({ ...e });
+      if (i === 0) last = null;
+    }
+    return Promise.resolve({ events, nextCursor: last });
   }
 
   /** Leadership is trivially this process's; kept for the cluster code path. */
@@ -104,11 +203,80 @@ export class MemoryStore implements PoolStore {
     for (const [set, isLease] of [[this.leased, true], [this.flood, false]] as const) {
       for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) {
         set.remove(e[1]);
-        if (!this.outIfGone(e[1], now)) this.free.add(e[1], e[0]);
+        this.place(e[1], e[0], now);
         if (isLease) reclaimed++;
       }
     }
+    for (let e = this.rend.min(); e !== undefined && e[0] <= now; e = this.rend.min()) {
+      this.rend.remove(e[1]);
+      const lru = this.rfree.score(e[1]) ?? now;
+      this.rfree.remove(e[1]);
+      this.free.add(e[1], lru);
+    }
+    for (let e = this.restricted.min(); e !== undefined && e[0] <= now; e = this.restricted.min()) this.restricted.remove(e[1]);
+    for (const [scope, set] of this.restsByScope) {
+      for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) set.remove(e[1]);
+      if (set.size === 0) this.restsByScope.delete(scope);
+    }
     return reclaimed;
+  }
+
+  /**
+   * A session that just became available: `free`, or `rfree` while a scoped
+   * rest runs. A session whose file is gone is never freed: it waits out its
+   * scoped rests in `flood`, then goes out (outIfGone). Says where it went.
+   */
+  private place(id: number, score: number, now: number): 'free' | 'rfree' | 'flood' | 'invalidated' {
+    const s = this.sessions.get(id);
+    if (s?.gone) {
+      if (s.restEnd > now) {
+        this.flood.add(id, s.restEnd);
+        return 'flood';
+      }
+      this.outIfGone(id, now);
+      return 'invalidated';
+    }
+    if (s && s.restEnd > now) {
+      this.rfree.add(id, score);
+      this.rend.add(id, s.restEnd);
+      return 'rfree';
+    }
+    this.free.add(id, score);
+    return 'free';
+  }
+
+  /** Announce a placed session to long-poll waiters (scoped ones only for `rfree`). */
+  private announce(id: number, where: ReturnType<MemoryStore['place']>): void {
+    if (where === 'free') this.freed(id);
+    else if (where === 'rfree') this.freed(`scoped:${id}`);
+  }
+  private setMark(id: number, s: Session, mark: Mark | null): void {
+    if (s.mark !== null) this.marks[s.mark].delete(id);
+    s.mark = mark;
+    if (mark !== null) {
+      this.marks[mark].add(id);
+      this.restricted.remove(id);
+    }
+  }
+
+  private healthOf(id: number, s: Session): Health {
+    return s.mark ?? (this.restricted.score(id) !== undefined ? 'restricted' : 'ok');
+  }
+
+  private clearRests(id: number, s: Session): void {
+    for (const scope of s.rests.keys()) this.restsByScope.get(scope)?.remove(id);
+    s.rests.clear();
+    s.restEnd = 0;
+  }
+
+  /** The deadline of the latest running rest of `id` on any of `scopes`, 0 for none. */
+  private blockedUntil(id: number, scopes: readonly string[], now: number): number {
+    let blocked = 0;
+    for (const scope of scopes) {
+      const dl = this.restsByScope.get(scope)?.score(id) ?? 0;
+      if (dl > now && dl > blocked) blocked = dl;
+    }
+    return blocked;
   }
 
   /**
@@ -132,7 +300,7 @@ export class MemoryStore implements PoolStore {
   private stateOf(id: number): SessionState {
     if (this.invalid.score(id) !== undefined) return 'invalidated';
     if (this.leased.score(id) !== undefined) return 'in_use';
-    if (this.flood.score(id) !== undefined) return 'floodwait';
+    if (this.flood.score(id) !== undefined || this.rend.score(id) !== undefined) return 'floodwait';
     return 'free';
   }
 
@@ -147,45 +315,73 @@ export class MemoryStore implements PoolStore {
     this.leased.remove(id);
     this.flood.remove(id);
     this.invalid.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
   }
 
-  acquire(leaseTtlMs: number): Promise<AcquireResult> {
-    return Promise.resolve(this.acquireNow(leaseTtlMs));
+  acquire(leaseTtlMs: number, opts: AcquireOptions = {}): Promise<AcquireResult> {
+    return Promise.resolve(this.acquireNow(leaseTtlMs, opts));
   }
 
-  private acquireNow(leaseTtlMs: number): AcquireResult {
+  private acquireNow(leaseTtlMs: number, opts: AcquireOptions): AcquireResult {
     const now = this.clock();
     this.promoteDue(now);
-    const first = this.free.min();
-    if (!first) {
-      const next = this.flood.min();
+    const scopes = opts.scopes ?? [];
+    const tags = opts.tags ?? [];
+    const tagged = (candidate: number): boolean => {
+      const own = this.sessions.get(candidate)?.meta.tags ?? [];
+      return tags.every((t) => own.includes(t));
+    };
+    // Free's first member carrying the tags (a linear walk: the embedded store serves small pools).
+    let first: Entry | undefined;
+    for (const e of this.free.entries()) {
+      if (tagged(e[1])) {
+        first = e;
+        break;
+      }
+    }
+    let next = this.flood.min()?.[0];
+    let id = first?.[1];
+    if (scopes.length === 0) {
+      const rested = this.rend.min()?.[0];
+      if (rested !== undefined && (next === undefined || rested < next)) next = rested;
+    } else {
+      // The LRU rfree member resting on none of the scopes, if used less recently than free's first
+      // (looking at SCOPED_WALK of them at most while free has one, as the script does).
+      let budget = first ? SCOPED_WALK : Infinity;
+      for (const [score, candidate] of this.rfree.entries()) {
+        if (first && score >= first[0]) break;
+        if (budget-- <= 0) break;
+        if (!tagged(candidate)) continue;
+        const blocked = this.blockedUntil(candidate, scopes, now);
+        if (blocked === 0) {
+          id = candidate;
+          break;
+        }
+        if (next === undefined || blocked < next) next = blocked;
+      }
+    }
+    if (id === undefined) {
       return {
         ok: false,
-        inFloodwait: this.flood.size + this.invalid.size,
-        nextReleaseInMs: next ? Math.max(0, next[0] - now) : null,
+        inFloodwait: this.flood.size + this.invalid.size + this.rend.size,
+        nextReleaseInMs: next === undefined ? null : Math.max(0, next - now),
         inUse: this.leased.size,
       };
     }
-    const id = first[1];
     const s = this.mustGet(id);
     this.free.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
     const leaseExpiresAt = now + leaseTtlMs;
     this.leased.add(id, leaseExpiresAt);
     s.token = newLeaseToken();
+    this.record({ type: 'issued', sessionId: id }, { id, kind: 'issued' });
     return { ok: true, session: { id, name: s.name, leaseToken: s.token, leaseExpiresAt, meta: s.meta } };
   }
 
   release(id: number, leaseToken?: string): Promise<void> {
-    return this.settle(() => this.releaseNow(id, leaseToken));
-  }
-
-  /** A synchronous step as a promise: what it returns, or its throw as a rejection. */
-  private settle<T>(step: () => T): Promise<T> {
-    try {
-      return Promise.resolve(step());
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return attempt(() => this.releaseNow(id, leaseToken));
   }
 
   private releaseNow(id: number, leaseToken?: string): void {
@@ -194,66 +390,148 @@ export class MemoryStore implements PoolStore {
     const s = this.sessions.get(id);
     if (!s) return;
     if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
-    if (this.leased.remove(id) && !this.outIfGone(id, now)) {
-      this.free.add(id, now);
-      this.freed(id);
+    if (this.leased.remove(id)) {
+      this.announce(id, this.place(id, now, now));
+      this.record({ type: 'released', sessionId: id });
     }
   }
 
   /** The give-back and the acquire run in one synchronous step: nothing can come between them. */
-  giveBackAndAcquire(g: GiveBack, leaseTtlMs: number): Promise<GiveBackAndAcquireResult> {
-    return this.settle(() => {
+  giveBackAndAcquire(g: GiveBack, leaseTtlMs: number, opts: AcquireOptions = {}): Promise<GiveBackAndAcquireResult> {
+    return attempt(() => {
       if (g.kind === 'release') {
         this.releaseNow(g.id, g.leaseToken);
-        return { next: this.acquireNow(leaseTtlMs) };
+        return { next: this.acquireNow(leaseTtlMs, opts) };
       }
-      const floodWait = this.floodWaitNow(g.id, g.waitMs, g.leaseToken);
-      return { floodWait, next: this.acquireNow(leaseTtlMs) };
+      const floodWait = this.restNow(g.id, g.waitMs, g.leaseToken, g.scope);
+      if (floodWait.state === 'floodwait') this.record({ type: 'rest', sessionId: g.id, scope: g.scope, until: floodWait.until }, restCount(g.id, g.scope, g.waitMs));
+      return { floodWait, next: this.acquireNow(leaseTtlMs, opts) };
     });
   }
 
-  floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
-    return this.settle(() => this.floodWaitNow(id, waitMs, leaseToken));
+  report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    return attempt(() => {
+      const r = this.reportNow(id, input);
+      const d = input.decision;
+      const event: EventInput = { type: 'report', sessionId: id, error: input.error, action: r.action };
+      if (r.scope !== null) event.scope = r.scope;
+      if (r.until !== null) event.until = r.until;
+      this.record(event, r.action === 'rest' && d.action === 'rest' ? restCount(id, d.scope ?? undefined, d.seconds * 1000) : undefined);
+      return r;
+    });
   }
 
-  private floodWaitNow(id: number, waitMs: number, leaseToken?: string): FloodWaitResult {
+  private reportNow(id: number, input: ReportInput): ReportOutcome {
+    const d = input.decision;
+    const s = this.sessions.get(id);
+    if (!s) throw new SessionNotFoundError(id);
+    if (input.leaseToken !== undefined && s.token !== input.leaseToken) throw new LeaseMismatchError(id);
+    if (d.action === 'rest') {
+      const r = this.restNow(id, d.seconds * 1000, undefined, d.scope ?? undefined);
+      if (d.health === 'restricted' && r.state === 'floodwait' && s.mark === null) {
+        this.restricted.add(id, Math.max(r.until, this.restricted.score(id) ?? 0));
+      }
+      s.lastError = { name: input.error, at: this.clock() };
+      return reportedRest(r, d);
+    }
+    s.lastError = { name: input.error, at: this.clock() };
+    if (d.action === 'invalidate') {
+      this.invalidateNow(id, input.error);
+      this.setMark(id, s, d.health);
+      return { id, action: 'invalidate', scope: null, until: null, health: d.health };
+    }
+    return { id, action: 'none', scope: null, until: null, health: null };
+  }
+
+  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    return attempt(() => {
+      const r = this.restNow(id, waitMs, leaseToken, scope);
+      if (r.state === 'floodwait') this.record({ type: 'rest', sessionId: id, scope, until: r.until }, restCount(id, scope, waitMs));
+      return r;
+    });
+  }
+
+  /** The rest itself (floodWaitSession). Throws SessionNotFoundError, LeaseMismatchError. */
+  private restNow(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined): FloodWaitResult {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) throw new SessionNotFoundError(id);
     if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
+    const base = { id, name: s.name, scope: scope ?? null };
     let until = now + waitMs;
-    if (this.invalid.score(id) !== undefined) return { id, name: s.name, until, state: 'invalidated' };
+    if (this.invalid.score(id) !== undefined) return { ...base, until, state: 'invalidated' };
+    if (scope !== undefined) return this.scopedRest(id, s, scope, until, now);
     until = Math.max(until, this.flood.score(id) ?? 0);
     if (until <= now) {
       this.flood.remove(id);
-      if (this.outIfGone(id, now)) return { id, name: s.name, until: now, state: 'invalidated' };
-      if (this.leased.remove(id) || this.free.score(id) === undefined) {
-        this.free.add(id, now);
-        this.freed(id);
+      if (this.leased.remove(id) || (this.free.score(id) === undefined && this.rfree.score(id) === undefined)) {
+        const where = this.place(id, now, now);
+        this.announce(id, where);
+        if (where !== 'free') return { ...base, until: now, state: where === 'invalidated' ? 'invalidated' : 'floodwait' };
       }
-      return { id, name: s.name, until: now, state: 'free' };
+      return { ...base, until: now, state: 'free' };
     }
     this.free.remove(id);
     this.leased.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
     this.flood.add(id, until);
-    return { id, name: s.name, until, state: 'floodwait' };
+    return { ...base, until, state: 'floodwait' };
+  }
+
+  /** A rest on one scope: recorded, then the session leaves `in_use` (as floodWaitSession's scoped branch). */
+  private scopedRest(id: number, s: Session, scope: string, wanted: number, now: number): FloodWaitResult {
+    for (const [sc, dl] of s.rests) {
+      if (dl <= now) {
+        s.rests.delete(sc);
+        this.restsByScope.get(sc)?.remove(id);
+      }
+    }
+    const until = Math.max(wanted, s.rests.get(scope) ?? 0);
+    if (until > now) {
+      s.rests.set(scope, until);
+      let set = this.restsByScope.get(scope);
+      if (!set) this.restsByScope.set(scope, (set = new ZSet()));
+      set.add(id, until);
+    }
+    s.restEnd = Math.max(0, ...s.rests.values());
+    const base = { id, name: s.name, scope, until };
+    const flood = this.flood.score(id) ?? 0;
+    const wasLeased = this.leased.remove(id);
+    if (flood > now) return { ...base, state: 'floodwait' };
+    let lru = wasLeased ? now : (this.free.score(id) ?? this.rfree.score(id) ?? now);
+    if (flood > 0) lru = flood;
+    this.flood.remove(id);
+    this.free.remove(id);
+    this.rfree.remove(id);
+    this.rend.remove(id);
+    const where = this.place(id, lru, now);
+    if (wasLeased) this.announce(id, where);
+    return { ...base, state: where === 'free' ? 'free' : where === 'invalidated' ? 'invalidated' : 'floodwait' };
   }
 
   invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
+    const s = this.sessions.get(id);
+    if (s && leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if (this.invalidateNow(id, reason)) this.record({ type: 'invalidated', sessionId: id, reason });
+    return Promise.resolve();
+  }
+
+  /** True when invalidated now (false: unknown, or already invalidated). */
+  private invalidateNow(id: number, reason?: string): boolean {
     const now = this.clock();
     this.promoteDue(now);
     const s = this.sessions.get(id);
-    if (!s) return Promise.resolve();
-    if (leaseToken !== undefined && s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if (!s) return false;
     if (this.invalid.score(id) !== undefined) {
       if (reason) s.reason = reason;
-      return Promise.resolve();
+      return false;
     }
     this.removeEverywhere(id);
     this.invalid.add(id, now);
     s.reason = reason || null;
-    return Promise.resolve();
+    return true;
   }
 
   restore(id: number): Promise<RestoreResult> {
@@ -261,16 +539,23 @@ export class MemoryStore implements PoolStore {
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
+    this.clearRests(id, s);
+    this.setMark(id, s, null);
+    this.restricted.remove(id);
+    this.rend.remove(id);
     if (s.gone) {
-      if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined) this.outIfGone(id, now);
+      if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined || this.rfree.score(id) !== undefined) this.outIfGone(id, now);
+      this.record({ type: 'restored', sessionId: id });
       return Promise.resolve({ id, state: this.stateOf(id) });
     }
-    if (this.invalid.remove(id) || this.flood.remove(id)) {
+    if (this.invalid.remove(id) || this.flood.remove(id) || this.rfree.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
       this.freed(id);
+      this.record({ type: 'restored', sessionId: id });
       return Promise.resolve({ id, state: 'free' });
     }
+    this.record({ type: 'restored', sessionId: id });
     return Promise.resolve({ id, state: this.leased.score(id) !== undefined ? 'in_use' : 'free' });
   }
 
@@ -288,21 +573,36 @@ export class MemoryStore implements PoolStore {
   status(): Promise<PoolStatus> {
     const now = this.clock();
     this.promoteDue(now);
-    const next = this.flood.min();
-    const inFloodwait = this.flood.size + this.invalid.size;
+    const deadlines = [this.flood.min()?.[0], this.rend.min()?.[0]].filter((d): d is number => d !== undefined);
+    const inFloodwait = this.flood.size + this.invalid.size + this.rend.size;
+    const rests: Record<string, number> = {};
+    for (const [scope, set] of this.restsByScope) rests[scope] = set.size;
+    const total = this.free.size + this.leased.size + inFloodwait;
+    const m = this.marks;
+    const marked = this.restricted.size + m.logged_out.size + m.banned.size + m.file_error.size;
+    const health = {
+      ok: total - marked,
+      restricted: this.restricted.size,
+      logged_out: m.logged_out.size,
+      banned: m.banned.size,
+      file_error: m.file_error.size,
+    };
     return Promise.resolve({
+      health,
       total: this.free.size + this.leased.size + inFloodwait,
       free: this.free.size,
       inUse: this.leased.size,
       inFloodwait,
       invalidated: this.invalid.size,
-      nextAvailable: next ? next[0] : null,
+      nextAvailable: deadlines.length > 0 ? Math.min(...deadlines) : null,
+      rests,
       now,
     });
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    this.promoteDue(this.clock());
+    const now = this.clock();
+    this.promoteDue(now);
     const after = query.cursor === undefined ? 0 : Number(query.cursor);
     const sessions: ListedSession[] = [];
     let last = after;
@@ -311,13 +611,21 @@ export class MemoryStore implements PoolStore {
       last = id;
       const state = this.stateOf(id);
       if (query.state !== undefined && query.state !== state) continue;
+      const health = this.healthOf(id, s);
+      if (query.health !== undefined && query.health !== health) continue;
+      if (query.tag !== undefined && !(s.meta.tags ?? []).includes(query.tag)) continue;
+      if (query.scope !== undefined && (s.rests.get(query.scope) ?? 0) <= now) continue;
       sessions.push({
         id,
         name: s.name,
         state,
-        floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? null) : null,
+        floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? this.rend.score(id) ?? null) : null,
         leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
         reason: s.reason,
+        rests: Object.fromEntries([...s.rests].filter(([, dl]) => dl > now)),
+        health,
+        lastError: s.lastError,
+        counters: { ...s.counters, restsByScope: { ...s.counters.restsByScope } },
         fileMissing: s.gone,
         meta: s.meta,
       });
@@ -343,36 +651,56 @@ export class MemoryStore implements PoolStore {
       if (existing === undefined) {
         const id = ++this.seq;
         this.ids.set(u.name, id);
-        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null, gone: false });
+        this.sessions.set(id, {
+          name: u.name,
+          meta: u.meta,
+          token: null,
+          reason: null,
+          sig: u.sig ?? null,
+          rests: new Map(),
+          restEnd: 0,
+          mark: null,
+          lastError: null,
+          counters: { issued: 0, rests: 0, restedSeconds: 0, restsByScope: {} },
+          gone: false,
+        });
         if (u.fileError) this.fileError(id, u.fileError, now);
         else this.free.add(id, id);
         added++;
         continue;
       }
       const s = this.mustGet(existing);
+      if (u.sig !== undefined && s.sig !== null && u.sig !== s.sig) this.record({ type: 'file_changed', sessionId: existing, name: u.name });
+      // a new login replaced the file (another auth key): logged_out ends by itself
+      const relogged = !u.fileError && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
       s.meta = u.meta;
       s.sig = u.sig ?? null;
       s.gone = false; // the file is back (if it was gone): the session simply continues
-      if (u.fileError) this.fileError(existing, u.fileError, now);
+      if (relogged) {
+        this.setMark(existing, s, null);
+        if (this.invalid.remove(existing)) {
+          s.reason = null;
+          this.place(existing, now, now);
+        }
+      } else if (u.fileError) this.fileError(existing, u.fileError, now);
       else if (s.reason?.startsWith('file_error:')) {
         // Repaired: back into circulation (a leased or resting one simply continues).
         s.reason = null;
-        if (this.invalid.remove(existing)) this.free.add(existing, now);
+        if (s.mark === 'file_error') this.setMark(existing, s, null);
+        if (this.invalid.remove(existing)) this.place(existing, now, now);
       }
       updated++;
     }
     for (const name of batch.removes) {
       const id = this.ids.get(name);
       if (id === undefined) continue;
-      if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now) {
-        // Leased or resting: keep id, token and deadline; not issued again while gone.
-        const s = this.mustGet(id);
-        s.gone = true;
-        s.sig = GONE_SIG; // re-sent by sync when the file returns
-        continue;
-      }
+      if (this.keepGone(id, this.mustGet(id), now)) continue;
       this.removeEverywhere(id);
+      this.clearRests(id, this.mustGet(id));
+      this.setMark(id, this.mustGet(id), null);
+      this.restricted.remove(id);
       this.sessions.delete(id);
+      this.record({ type: 'removed', sessionId: id, name });
       this.ids.delete(name);
       removed++;
     }
@@ -385,13 +713,32 @@ export class MemoryStore implements PoolStore {
    * or a running rest: such a session is marked gone (re-read at the next sync)
    * and goes out as invalidated when its lease or rest ends.
    */
+  /**
+   * A file missing or broken never ends a lease or a rest: a leased or resting
+   * session (account-wide or on a scope) keeps id, token and deadlines and is
+   * marked gone, never issued again while gone; one free for other scopes waits
+   * out its last scoped rest in `flood`. False when it is neither (the caller
+   * removes or invalidates it).
+   */
+  private keepGone(id: number, s: Session, now: number): boolean {
+    const restEnd = this.rend.score(id) ?? 0;
+    if (this.leased.score(id) === undefined && (this.flood.score(id) ?? 0) <= now && restEnd <= now) return false;
+    s.gone = true;
+    s.sig = GONE_SIG; // re-sent by sync when the file returns
+    if (restEnd > now) {
+      this.rfree.remove(id);
+      this.rend.remove(id);
+      this.flood.add(id, restEnd);
+    }
+    return true;
+  }
+
   private fileError(id: number, error: string, now: number): void {
     const s = this.mustGet(id);
     s.reason = `file_error: ${error}`;
-    if (this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now) {
-      s.gone = true;
-      s.sig = GONE_SIG;
-    } else if (this.invalid.score(id) === undefined) {
+    if (s.mark !== 'logged_out' && s.mark !== 'banned') this.setMark(id, s, 'file_error');
+    if (this.keepGone(id, s, now)) return;
+    if (this.invalid.score(id) === undefined) {
       this.removeEverywhere(id);
       this.invalid.add(id, now);
     }

@@ -5,11 +5,15 @@
  * and is answered with the normal "none free" result when its wait runs out
  * or the process shuts down.
  */
-import type { AcquireResult, PoolStore } from './types';
+import type { AcquireOptions, AcquireResult, PoolStore } from './types';
 
 /** Source of "a session became free" announcements (pub/sub or in-process). */
 export interface FreedSource {
-  /** Returns an unsubscribe function. `what` is a session id, or "reap"/"sync" for many at once. */
+  /**
+   * Returns an unsubscribe function. `what` is a session id (free for every
+   * request), "scoped:<id>" (free only for scopes it does not rest on), or
+   * "reap"/"sync" for many at once.
+   */
   onFreed(listener: (what: string) => void): () => void;
 }
 
@@ -18,6 +22,8 @@ export const SAFETY_POLL_MS = 1000;
 
 interface Waiter {
   wake: () => void;
+  /** Asks for scopes: only such a waiter can use a session freed with scoped rests. */
+  scoped: boolean;
 }
 
 export class Pool {
@@ -42,14 +48,19 @@ export class Pool {
     if (/^\d+$/.test(what)) {
       // One session freed: wake the longest-parked waiter only (no thundering herd).
       this.queue.shift()?.wake();
+    } else if (what.startsWith('scoped:')) {
+      // Free but resting on some scopes: which scoped waiter can use it is for
+      // the store to say, so every scoped waiter retries; unscoped ones sleep on.
+      for (const w of this.queue.filter((x) => x.scoped)) w.wake();
     } else {
       for (const w of this.queue.splice(0)) w.wake();
     }
   }
 
-  private park(ms: number, signal?: AbortSignal): Promise<void> {
+  private park(ms: number, scoped: boolean, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const waiter: Waiter = {
+        scoped,
         wake: () => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
@@ -69,12 +80,21 @@ export class Pool {
    * Acquire, waiting up to waitMs for a session to become free. An aborted
    * signal (client gone) stops waiting without acquiring. `onPark` is called
    * once if the request parks (metrics tell "issued at once" from "waited").
+   * `want` says which sessions this request can use (scopes); it parks until
+   * one of those frees, the store's scope-aware next release included.
    * `first` replaces the first attempt (a give-back and acquire in one step,
    * POST /release?next=true); the retries while parked are plain acquires.
    */
-  async acquire(waitMs = 0, signal?: AbortSignal, onPark?: () => void, first?: () => Promise<AcquireResult>): Promise<AcquireResult> {
+  async acquire(
+    waitMs = 0,
+    signal?: AbortSignal,
+    onPark?: () => void,
+    want: AcquireOptions = {},
+    first?: () => Promise<AcquireResult>,
+  ): Promise<AcquireResult> {
     const deadline = Date.now() + waitMs;
-    let result = await (first ? first() : this.store.acquire(this.leaseTtlMs));
+    const scoped = (want.scopes?.length ?? 0) > 0;
+    let result = await (first ? first() : this.store.acquire(this.leaseTtlMs, want));
     let parked = false;
     while (!result.ok && !this.closing && !signal?.aborted) {
       const remaining = deadline - Date.now();
@@ -83,9 +103,9 @@ export class Pool {
         parked = true;
         onPark?.();
       }
-      await this.park(Math.min(remaining, SAFETY_POLL_MS, result.nextReleaseInMs ?? Infinity), signal);
+      await this.park(Math.min(remaining, SAFETY_POLL_MS, result.nextReleaseInMs ?? Infinity), scoped, signal);
       if (this.closing || signal?.aborted) break;
-      result = await this.store.acquire(this.leaseTtlMs);
+      result = await this.store.acquire(this.leaseTtlMs, want);
     }
     return result;
   }

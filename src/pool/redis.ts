@@ -7,6 +7,7 @@ import {
   CODE_STALE_FENCE,
   PoolError,
   ReplicationTimeoutError,
+  SessionNotFoundError,
   StoreMisconfiguredError,
   StoreRefusedError,
   StoreReplyError,
@@ -15,13 +16,15 @@ import {
   storeErrorSummary,
 } from '../errors';
 import type { Logger } from '../log';
+import type { Decision, Health } from '../telegram/errors';
 import { redisOptions } from './connect';
-import { SESSION_BUCKET, makeKeys, type Keys } from './keys';
+import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { randomString } from './random';
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
 import { defineScripts, type RedisClient } from './scripts';
 import type {
+  AcquireOptions,
   AcquireResult,
   FloodWaitResult,
   GiveBack,
@@ -31,16 +34,33 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
+  EventInput,
+  EventPage,
+  EventQuery,
+  PoolEvent,
+  ReportInput,
+  ReportOutcome,
+  SessionCounters,
+  EventType,
   RestoreResult,
   SessionMeta,
   SessionState,
   SyncApplyResult,
   SyncBatch,
 } from './types';
-import { SESSION_STATES } from './types';
+import { EVENT_TYPES, SESSION_STATES } from './types';
 
 /** Due flood waits / expired leases moved back to `free` per set per acquire. */
 export const PROMOTE_BATCH = 100;
+/**
+ * A scoped acquire looks at this many sessions resting on some scope that were
+ * used less recently than the first fully free one, then takes that one: work
+ * per acquire stays bounded while a free session exists (exactness never
+ * depends on it; only how strictly LRU a scoped acquire is).
+ */
+export const SCOPED_WALK = 32;
+/** /status counts at most this many scopes with running rests. */
+export const MAX_STATUS_SCOPES = 1000;
 
 /**
  * Life of an acquire's token key (`{p}:tok:<token>`). The compensation for a
@@ -161,6 +181,75 @@ function unpackSession(data: string): { name: string; meta: SessionMeta } {
   return tab < 0 ? { name: data, meta: {} } : { name: data.slice(0, tab), meta: parseMeta(data.slice(tab + 1)) };
 }
 
+/** A session's "<id>:rs" field (JSON {scope: deadlineMs}) as its rests still running at `now`. */
+function runningRests(json: string, now: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (json === '') return out;
+  const parsed: unknown = JSON.parse(json);
+  if (typeof parsed !== 'object' || parsed === null) return out;
+  for (const [scope, dl] of Object.entries(parsed)) if (typeof dl === 'number' && dl > now) out[scope] = dl;
+  return out;
+}
+
+/** A `health` zset score (src/pool/keys.ts) as a health, at `now`. */
+function healthOf(score: number, now: number): Health {
+  if (score === HEALTH_LOGGED_OUT) return 'logged_out';
+  if (score === HEALTH_BANNED) return 'banned';
+  if (score === HEALTH_FILE_ERROR) return 'file_error';
+  return score > now ? 'restricted' : 'ok';
+}
+
+/** Events kept by default (TELEGATE_EVENTS_MAX_LEN). */
+export const DEFAULT_EVENTS_MAX_LEN = 10_000;
+
+const EVENT_FIELDS = ['scope', 'until', 'error', 'action', 'reason', 'name'] as const;
+
+/** An event as stream fields: t (type), sid (session id), and the optional ones by name. */
+function eventFields(e: EventInput): string[] {
+  const out = ['t', e.type, 'sid', String(e.sessionId)];
+  for (const f of EVENT_FIELDS) if (e[f] !== undefined) out.push(f, String(e[f]));
+  return out;
+}
+
+function parseEvent(id: string, flat: string[]): PoolEvent | null {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i] ?? '', flat[i + 1] ?? '');
+  const type = f.get('t');
+  if (!(EVENT_TYPES as readonly string[]).includes(type ?? '')) return null;
+  const e: PoolEvent = { id, at: Number(id.split('-')[0]), type: type as EventType, sessionId: Number(f.get('sid')) };
+  for (const name of EVENT_FIELDS) {
+    const v = f.get(name);
+    if (v === undefined) continue;
+    if (name === 'until') e.until = Number(v);
+    else e[name] = v;
+  }
+  return e;
+}
+
+/** The counter bump for a rest of `waitMs` on `scope` ("*": account-wide). */
+export function restCount(id: number, scope: string | undefined, waitMs: number): { id: number; kind: 'rest'; scope: string; seconds: number } {
+  return { id, kind: 'rest', scope: scope ?? '*', seconds: Math.round(waitMs / 1000) };
+}
+
+/** A session's "<id>:c" field (lua/countSession-1.lua). */
+function countersOf(json: string): SessionCounters {
+  const c = (json === '' ? {} : JSON.parse(json)) as { i?: number; n?: number; s?: number; r?: Record<string, number> | unknown[] };
+  // cjson writes an empty table as [] — no rests by scope then
+  const byScope = c.r !== undefined && !Array.isArray(c.r) ? c.r : {};
+  return { issued: c.i ?? 0, rests: c.n ?? 0, restedSeconds: c.s ?? 0, restsByScope: byScope };
+}
+
+/** A session's "<id>:e" field: "<NAME><TAB><ms>". */
+function lastError(field: string): { name: string; at: number } | null {
+  const tab = field.indexOf('\t');
+  return tab < 0 ? null : { name: field.slice(0, tab), at: Number(field.slice(tab + 1)) };
+}
+
+/** The answer to a reported rest: an invalidated session rests on nothing (it stays invalidated). */
+export function reportedRest(r: FloodWaitResult, d: Extract<Decision, { action: 'rest' }>): ReportOutcome {
+  if (r.state === 'invalidated') return { id: r.id, action: 'none', scope: null, until: null, health: null };
+  return { id: r.id, action: 'rest', scope: d.scope, until: r.until, health: d.health ?? null };
+}
 /** `{prefix}:epoch` as acquireSession reads it; any other value counts as no epoch. */
 const EPOCH_VALUE = /^([^:]+):(\d+)$/;
 
@@ -173,6 +262,8 @@ export interface RedisStoreOptions {
   recoveryGraceMs?: number;
   /** Where the eviction-policy verdict is logged (once per change). */
   logger?: Logger;
+  /** Events kept in the capped stream (approximately: XADD MAXLEN ~). */
+  eventsMaxLen?: number;
   /** TELEGATE_REDIS_WAIT_REPLICAS / _TIMEOUT_MS: replicas that must hold a change before it is answered. */
   wait?: ReplicaWait;
 }
@@ -181,6 +272,7 @@ export class RedisStore implements PoolStore {
   readonly kind = 'redis' as const;
   readonly keys: Keys;
   private readonly recoveryGraceMs: number;
+  private readonly eventsMaxLen: number;
   private readonly logger: Logger | undefined;
   /** Replicas that must hold a change before it is answered (replication.ts). */
   readonly wait: ReplicaWait;
@@ -210,9 +302,50 @@ export class RedisStore implements PoolStore {
     this.keys = makeKeys(prefix);
     this.recoveryGraceMs = opts.recoveryGraceMs ?? 0;
     this.logger = opts.logger;
+    this.eventsMaxLen = opts.eventsMaxLen ?? DEFAULT_EVENTS_MAX_LEN;
     this.wait = opts.wait ?? NO_WAIT;
     redis.on('ready', this.onReady);
     if (redis.status === 'ready') this.onReady();
+  }
+
+  /**
+   * Append to the capped event stream and bump counters, after the state
+   * change succeeded. Best effort on purpose: the change is made and must be
+   * answered; a lost history line must not turn it into an error.
+   */
+  private async record(events: EventInput[], count?: { id: number; kind: 'issued' } | { id: number; kind: 'rest'; scope: string; seconds: number }): Promise<void> {
+    const k = this.keys;
+    const writes: Array<Promise<unknown>> = events.map((e) =>
+      this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)),
+    );
+    if (count?.kind === 'issued') writes.push(this.redis.countSession(k.session(count.id), count.id, 'issued', '', 0));
+    if (count?.kind === 'rest') writes.push(this.redis.countSession(k.session(count.id), count.id, 'rest', count.scope, count.seconds));
+    await Promise.all(writes).catch(() => undefined);
+  }
+
+  async history(query: EventQuery): Promise<EventPage> {
+    const k = this.keys;
+    const events: PoolEvent[] = [];
+    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
+    let last: string | null = null;
+    while (events.length < query.limit && budget > 0) {
+      const count = Math.min(budget, 500);
+      const page = arr(await this.run(() => this.redis.xrevrange(k.events, end, '-', 'COUNT', count)), 'xrevrange');
+      for (const [i, entry] of page.entries()) {
+        const [id, fields] = arr(entry, 'stream entry', 2) as [unknown, unknown];
+        last = str(id, 'stream id');
+        budget--;
+        const e = parseEvent(last, arr(fields, 'stream fields').map((f) => str(f, 'stream field')));
+        if (e && (query.sessionId === undefined || e.sessionId === query.sessionId)) events.push(e);
+        const endOfStream = page.length < count && i === page.length - 1;
+        if (endOfStream) return { events, nextCursor: null };
+        if (events.length >= query.limit) return { events, nextCursor: last };
+      }
+      if (page.length < count) return { events, nextCursor: null };
+      end = `(${last ?? ''}`;
+    }
+    return { events, nextCursor: last };
   }
 
   /** Commands that need the store to be safe to use (everything the routes call). */
@@ -307,7 +440,7 @@ export class RedisStore implements PoolStore {
    */
   private cancelAcquire(token: string): void {
     const k = this.keys;
-    this.redis.cancelAcquire(k.free, k.leased, k.acquireToken(token), token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET).then(
+    this.redis.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET).then(
       (id) => {
         if (typeof id === 'number' && id > 0) this.logger?.warn({ session_id: id }, 'lease of an unanswered acquire cancelled');
       },
@@ -325,15 +458,20 @@ export class RedisStore implements PoolStore {
   }
 
   /** acquireSession's KEYS for an acquire made with `token`. */
-  private acquireKeys(token: string): [string, string, string, string, string, string, string] {
+  private acquireKeys(token: string): string[] {
     const k = this.keys;
-    return [k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(token)];
+    return [k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token)];
   }
 
   /** acquireSession's ARGV (issue mode) for an acquire made with `token`. */
-  private acquireArgv(token: string, leaseTtlMs: number): Array<string | number> {
+  private acquireArgv(token: string, leaseTtlMs: number, opts: AcquireOptions): Array<string | number> {
     const k = this.keys;
-    return [leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs()];
+    const scopes = (opts.scopes ?? []).join(',');
+    const tags = (opts.tags ?? []).join(',');
+    return [
+      leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
+      k.restPrefix, scopes, tags, k.tagPrefix, SCOPED_WALK,
+    ];
   }
 
   /** A write that may issue the lease `token`: when its answer is lost but it may still run, that lease is cancelled. */
@@ -347,14 +485,16 @@ export class RedisStore implements PoolStore {
     }
   }
 
-  async acquire(leaseTtlMs: number): Promise<AcquireResult> {
+  async acquire(leaseTtlMs: number, opts: AcquireOptions = {}): Promise<AcquireResult> {
     const token = newLeaseToken();
-    const written = await this.issuingWrite(token, (c) => c.acquireSession(...this.acquireKeys(token), ...this.acquireArgv(token, leaseTtlMs)));
+    const keys = this.acquireKeys(token);
+    const argv = this.acquireArgv(token, leaseTtlMs, opts);
+    const written = await this.issuingWrite(token, (c) => c.acquireSession(...(keys as [string, string, string, string, string, string, string, string, string, string]), ...argv));
     return this.acquireResult(written, written.reply, token);
   }
 
   /** An acquireSession reply (issue mode) as an AcquireResult; a lease not on enough replicas is cancelled. */
-  private acquireResult(written: WriteResult & { durable: boolean }, raw: unknown, token: string): AcquireResult {
+  private async acquireResult(written: WriteResult & { durable: boolean }, raw: unknown, token: string): Promise<AcquireResult> {
     const reply = this.acquireReply(raw, 'acquireSession');
     if (reply[0] === 3) {
       const left = int(reply[1], 'acquire grace');
@@ -367,9 +507,11 @@ export class RedisStore implements PoolStore {
         throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
       }
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
+      const id = int(reply[1], 'acquire id');
+      await this.record([{ type: 'issued', sessionId: id }], { id, kind: 'issued' });
       return {
         ok: true,
-        session: { id: int(reply[1], 'acquire id'), name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
+        session: { id, name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
       };
     }
     if (reply[0] === 0) {
@@ -386,65 +528,129 @@ export class RedisStore implements PoolStore {
   }
 
   /** releaseSession / floodWaitSession, then acquireSession, in one composed script (scripts.ts COMPOSED). */
-  async giveBackAndAcquire(g: GiveBack, leaseTtlMs: number): Promise<GiveBackAndAcquireResult> {
+  async giveBackAndAcquire(g: GiveBack, leaseTtlMs: number, opts: AcquireOptions = {}): Promise<GiveBackAndAcquireResult> {
     const k = this.keys;
     const token = newLeaseToken();
     const [name, keys, argv] =
       g.kind === 'release'
-        ? (['releaseAndAcquire', [k.free, k.leased, k.session(g.id), k.invalid], [g.id, g.leaseToken ?? '', k.freedChannel]] as const)
-        : (['floodWaitAndAcquire', [k.free, k.leased, k.flood, k.invalid, k.session(g.id)], [g.id, g.waitMs, g.leaseToken ?? '', k.freedChannel]] as const);
+        ? ([
+            'releaseAndAcquire',
+            [k.free, k.leased, k.session(g.id), k.invalid, k.rfree, k.rend, k.flood],
+            [g.id, g.leaseToken ?? '', k.freedChannel],
+          ] as const)
+        : ([
+            'floodWaitAndAcquire',
+            [k.free, k.leased, k.flood, k.invalid, k.session(g.id), k.rfree, k.rend, k.scopes, k.health],
+            [g.id, g.waitMs, g.leaseToken ?? '', k.freedChannel, g.scope ?? '', k.restPrefix, '', ''],
+          ] as const);
     const written = await this.issuingWrite(token, (c) =>
-      c[name](...keys, ...this.acquireKeys(token), argv.length, ...argv, ...this.acquireArgv(token, leaseTtlMs)),
+      c[name](...keys, ...this.acquireKeys(token), argv.length, ...argv, ...this.acquireArgv(token, leaseTtlMs, opts)),
     );
     const r = arr(written.reply, name, 1);
     if (typeof r[0] === 'number' && r[0] < 0) throw codeToError(r[0], g.id);
     if (r.length !== 2) fail(name, written.reply);
-    const next = this.acquireResult(written, r[1], token);
     // The give-back is a change like any other: answered only once it is on enough replicas.
-    if (!written.durable) throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
-    return g.kind === 'release' ? { next } : { floodWait: this.floodWaitResult(g.id, r[0]), next };
+    if (!written.durable) {
+      this.acquireReply(r[1], 'acquireSession'); // learn the epoch; a lease it made is cancelled below
+      this.cancelAcquire(token);
+      throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
+    }
+    if (g.kind === 'release') {
+      if (r[0] === 2) await this.record([{ type: 'released', sessionId: g.id }]);
+      return { next: await this.acquireResult(written, r[1], token) };
+    }
+    const floodWait = this.floodWaitResult(g.id, r[0], g.scope);
+    if (floodWait.state === 'floodwait') {
+      await this.record([{ type: 'rest', sessionId: g.id, scope: g.scope, until: floodWait.until }], restCount(g.id, g.scope, g.waitMs));
+    }
+    return { floodWait, next: await this.acquireResult(written, r[1], token) };
   }
 
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), k.invalid, id, leaseToken ?? '', k.freedChannel)),
+      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, id, leaseToken ?? '', k.freedChannel)),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
+    if (code === 2) await this.record([{ type: 'released', sessionId: id }]);
   }
 
-  async floodWait(id: number, waitMs: number, leaseToken?: string): Promise<FloodWaitResult> {
+  async floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    const r = await this.rest(id, waitMs, leaseToken, scope, '', '');
+    if (r.state === 'floodwait') await this.record([{ type: 'rest', sessionId: id, scope, until: r.until }], restCount(id, scope, waitMs));
+    return r;
+  }
+
+  private async rest(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string): Promise<FloodWaitResult> {
     const k = this.keys;
     const reply = await this.durableWrite((c) =>
-      c.floodWaitSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, waitMs, leaseToken ?? '', k.freedChannel),
+      c.floodWaitSession(
+        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes, k.health,
+        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix, health, error,
+      ),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
-    return this.floodWaitResult(id, reply);
+    return this.floodWaitResult(id, reply, scope);
   }
 
-  private floodWaitResult(id: number, reply: unknown): FloodWaitResult {
+  private floodWaitResult(id: number, reply: unknown, scope?: string): FloodWaitResult {
     const r = arr(reply, 'floodWaitSession', 4);
     const state = str(r[2], 'floodwait state');
     if (!isState(state)) fail('floodWaitSession', reply);
-    return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name') };
+    return { id, until: int(r[1], 'floodwait until'), state, name: str(r[3], 'floodwait name'), scope: scope ?? null };
   }
 
   async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
+    if ((await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '')) === 1) await this.record([{ type: 'invalidated', sessionId: id, reason }]);
+  }
+
+  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already. */
+  private async invalidateAs(id: number, reason: string, leaseToken: string, health: number | '', error: string): Promise<number> {
     const k = this.keys;
     const code = int(
-      await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, reason ?? '', leaseToken ?? '')),
+      await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, reason, leaseToken, health, error)),
       'invalidateSession',
     );
     if (code < 0) throw codeToError(code, id);
+    return code;
+  }
+
+  async report(id: number, input: ReportInput): Promise<ReportOutcome> {
+    const r = await this.reportOnce(id, input);
+    const d = input.decision;
+    const event: EventInput = { type: 'report', sessionId: id, error: input.error, action: r.action };
+    if (r.scope !== null) event.scope = r.scope;
+    if (r.until !== null) event.until = r.until;
+    await this.record([event], r.action === 'rest' && d.action === 'rest' ? restCount(id, d.scope ?? undefined, d.seconds * 1000) : undefined);
+    return r;
+  }
+
+  private async reportOnce(id: number, input: ReportInput): Promise<ReportOutcome> {
+    const d = input.decision;
+    const token = input.leaseToken ?? '';
+    if (d.action === 'rest') {
+      const r = await this.rest(id, d.seconds * 1000, input.leaseToken, d.scope ?? undefined, d.health ?? '', input.error);
+      return reportedRest(r, d);
+    }
+    if (d.action === 'invalidate') {
+      const code = d.health === 'banned' ? HEALTH_BANNED : HEALTH_LOGGED_OUT;
+      if ((await this.invalidateAs(id, input.error, token, code, input.error)) === 0) throw new SessionNotFoundError(id);
+      return { id, action: 'invalidate', scope: null, until: null, health: d.health };
+    }
+    const k = this.keys;
+    const code = int(await this.run(() => this.redis.recordError(k.session(id), id, token, input.error)), 'recordError');
+    if (code < 0) throw codeToError(code, id);
+    return { id, action: 'none', scope: null, until: null, health: null };
   }
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), id, k.freedChannel));
+    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, k.freedChannel, k.restPrefix));
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
+    await this.record([{ type: 'restored', sessionId: id }]);
     return { id, state };
   }
 
@@ -457,20 +663,33 @@ export class RedisStore implements PoolStore {
 
   async status(): Promise<PoolStatus> {
     const k = this.keys;
-    const [raw, grace] = (await this.run(() => Promise.all([this.redis.poolStatus(k.free, k.leased, k.flood, k.invalid, k.sessionPrefix, SESSION_BUCKET, PROMOTE_BATCH), this.redis.pttl(k.recovering)]))) as [
-      unknown,
-      unknown,
-    ];
-    const r = arr(raw, 'poolStatus', 6);
-    const [free, inUse, inFloodwait, invalidated, next, now] = r.map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number];
+    const [raw, grace] = (await this.run(() =>
+      Promise.all([
+        this.redis.poolStatus(
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.health,
+          k.restPrefix, MAX_STATUS_SCOPES, k.sessionPrefix, SESSION_BUCKET, PROMOTE_BATCH,
+        ),
+        this.redis.pttl(k.recovering),
+      ]),
+    )) as [unknown, unknown];
+    const r = arr(raw, 'poolStatus', 10);
+    const [free, inUse, inFloodwait, invalidated, next, now, restricted, loggedOut, banned, fileError] = r
+      .slice(0, 10)
+      .map((v) => int(v, 'poolStatus')) as [number, number, number, number, number, number, number, number, number, number];
+    const rests: Record<string, number> = {};
+    for (let i = 10; i + 1 < r.length; i += 2) rests[str(r[i], 'status scope')] = int(r[i + 1], 'status rest count');
+    const total = free + inUse + inFloodwait;
+    const health = { ok: Math.max(0, total - restricted - loggedOut - banned - fileError), restricted, logged_out: loggedOut, banned, file_error: fileError };
     const graceMs = int(grace, 'recovering pttl');
     return {
-      total: free + inUse + inFloodwait,
+      total,
       free,
       inUse,
       inFloodwait,
       invalidated,
       nextAvailable: next < 0 ? null : next,
+      rests,
+      health,
       now,
       ...(graceMs > 0 ? { recoveryEndsInMs: graceMs } : {}),
     };
@@ -482,14 +701,19 @@ export class RedisStore implements PoolStore {
     const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
     const r = arr(
       await this.run(() =>
-        this.redis.listSessions(k.free, k.leased, k.flood, k.invalid, k.seq, k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET),
+        this.redis.listSessions(
+          k.free, k.leased, k.flood, k.invalid, k.seq, k.rend, k.health,
+          k.sessionPrefix, after, query.limit, query.state ?? '', budget, SESSION_BUCKET,
+          query.health ?? '', query.tag === undefined ? '' : k.tagPrefix + query.tag, query.scope === undefined ? '' : k.restPrefix + query.scope,
+        ),
       ),
       'listSessions',
       2,
     );
     const next = int(r[0], 'list cursor');
+    const now = int(r[1], 'list now');
     const sessions: ListedSession[] = [];
-    for (let i = 2; i + 5 < r.length; i += 6) {
+    for (let i = 2; i + 9 < r.length; i += 10) {
       const state = str(r[i + 2], 'list state');
       if (!isState(state)) fail('listSessions', state);
       const deadline = int(r[i + 3], 'list deadline');
@@ -501,7 +725,11 @@ export class RedisStore implements PoolStore {
         floodwaitUntil: state === 'floodwait' ? deadline : null,
         leaseExpiresAt: state === 'in_use' ? deadline : null,
         reason: reason === '' ? null : reason,
-        fileMissing: int(r[i + 5], 'list gone') === 1,
+        rests: runningRests(str(r[i + 5], 'list rests'), now),
+        health: healthOf(int(r[i + 6], 'list health'), now),
+        lastError: lastError(str(r[i + 7], 'list last error')),
+        counters: countersOf(str(r[i + 8], 'list counters')),
+        fileMissing: int(r[i + 9], 'list gone') === 1,
       });
     }
     return { sessions, nextCursor: next < 0 ? null : String(next) };
@@ -529,18 +757,33 @@ export class RedisStore implements PoolStore {
     // the grace before it registers anything, so a replica started since (which can compare with
     // nothing) finds the grace running instead of issuing sessions that workers still hold.
     if (this.epoch !== undefined) await this.reap(0);
+    // ids and stored signatures before the change: which files changed, which sessions go
+    const names = [...batch.upserts.map((u) => u.name), ...batch.removes];
+    const before = names.length === 0 ? [] : arr(await this.run(() => this.redis.hmget(k.ids, ...names)), 'hmget ids');
     const payload = JSON.stringify({
-      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
+      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(',') })),
       r: batch.removes,
     });
     const reply = await this.durableWrite((c) =>
       c.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
-        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health,
+        fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix, k.tagPrefix,
       ),
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
+    const events: EventInput[] = [];
+    names.forEach((name, i) => {
+      const v = before[i];
+      if (typeof v !== 'string') return;
+      const colon = v.indexOf(':');
+      const id = colon < 0 ? v : v.slice(0, colon);
+      const sig = colon < 0 ? undefined : v.slice(colon + 1);
+      const u = batch.upserts[i];
+      if (u === undefined) events.push({ type: 'removed', sessionId: Number(id), name });
+      else if (sig !== undefined && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
+    });
+    if (events.length > 0) await this.record(events);
     return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
   }
 
@@ -550,8 +793,8 @@ export class RedisStore implements PoolStore {
     const r = this.acquireReply(
       await this.durableWrite((c) =>
         c.acquireSession(
-          k.free, k.leased, k.flood, k.invalid, k.epoch, k.recovering, k.acquireToken(''),
-          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''),
+          0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix, SCOPED_WALK,
         ),
       ),
       'reap',

@@ -95,16 +95,18 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     releaseAndAcquire(...keysThenArgv: Arg[]): Result<Reply, Context>;
     floodWaitAndAcquire(...keysThenArgv: Arg[]): Result<Reply, Context>;
-    acquireSession(free: string, leased: string, flood: string, invalid: string, epoch: string, recovering: string, token: string, ...argv: Arg[]): Result<Reply, Context>;
-    cancelAcquire(free: string, leased: string, token: string, ...argv: Arg[]): Result<Reply, Context>;
-    releaseSession(free: string, leased: string, session: string, invalid: string, ...argv: Arg[]): Result<Reply, Context>;
-    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
+    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, epoch: string, recovering: string, token: string, ...argv: Arg[]): Result<Reply, Context>;
+    cancelAcquire(free: string, leased: string, token: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
+    releaseSession(free: string, leased: string, session: string, invalid: string, rfree: string, rend: string, flood: string, ...argv: Arg[]): Result<Reply, Context>;
+    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
-    poolStatus(free: string, leased: string, flood: string, invalid: string, ...argv: Arg[]): Result<Reply, Context>;
-    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
-    listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, ...argv: Arg[]): Result<Reply, Context>;
+    poolStatus(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    recordError(session: string, ...argv: Arg[]): Result<Reply, Context>;
+    countSession(session: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseLeadership(leader: string, ...argv: Arg[]): Result<Reply, Context>;

@@ -9,3 +9,4 @@ export { normalizeProxy, parseProxyUrl, maskProxy, ProxyFormatError } from './pr
 export { createSessionFileReaderPool, type SessionFileReaderPool, type SessionFileReaderPoolOptions } from './pool';
 export { fileSignature } from './signature';
 export { readSessionFile, type ReadSessionFileOptions, type SessionFileInfo } from './read';
+export { authKeyId } from './read';

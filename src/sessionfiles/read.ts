@@ -19,6 +19,7 @@
  *   (./convert.ts); is_bot from the file, else the sidecar's.
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
+import { createHash } from 'node:crypto';
 import type { SqlJsStatic } from 'sql.js';
 import type { Proxy, SessionMeta } from '../pool/types';
 import { loadSqlJs, parseSessionBytes, type ParseResult } from './sqlite';
@@ -36,6 +37,11 @@ export interface SessionFileInfo {
 export interface ReadSessionFileOptions {
   /** Applies when the sidecar gives no proxy. */
   defaultProxy: Proxy | null;
+}
+
+/** Telegram's auth_key_id: the low 64 bits of SHA-1(auth_key) (core.telegram.org/mtproto/description), hex. */
+export function authKeyId(authKey: Uint8Array): string {
+  return createHash('sha1').update(authKey).digest().subarray(12, 20).toString('hex');
 }
 
 /** A session file's bytes, or why it cannot be read (a missing one included). */
@@ -94,6 +100,7 @@ function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileO
   if (parsed.ok) {
     meta.format = parsed.session.format;
     meta.dcId = parsed.session.dcId;
+    meta.authKeyId = authKeyId(parsed.session.authKey);
   } else {
     errors.push(parsed.error);
     if (parsed.partial?.format !== undefined) meta.format = parsed.partial.format;
@@ -112,6 +119,7 @@ function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileO
   else meta.proxy = opts.defaultProxy === null ? null : { ...opts.defaultProxy };
 
   if (sidecar !== null) meta.account = sidecar.account;
+  if (sidecar?.tags !== undefined && sidecar.tags.length > 0) meta.tags = sidecar.tags;
 
   if (parsed.ok) {
     const s = parsed.session;

@@ -8,6 +8,10 @@ import type { Proxy } from '../pool/types';
 import { locateJsonError } from './jsonError';
 import { normalizeProxy, ProxyFormatError } from './proxy';
 import { MAX_SIDECAR_BYTES, readRegularFileSync, type FileBytes } from './safeRead';
+import { SCOPE_RE } from '../telegram/scope';
+
+/** At most this many tags per session. */
+export const MAX_TAGS = 32;
 
 /** Deeper sidecars are refused: the secret stripping walks them recursively. */
 export const MAX_SIDECAR_DEPTH = 64;
@@ -21,6 +25,16 @@ export interface Sidecar {
   userId: bigint | null;
   /** `is_bot` / `bot` when given; false when a phone number is (bots have none); else null. */
   isBot: boolean | null;
+  /** `"tags": [...]`: lowercased, each once, sorted; undefined when not given. */
+  tags?: string[];
+}
+
+/** A sidecar's `tags`: a list of 1-64 chars of [A-Za-z0-9_.:-] each (as scopes), compared case-insensitively. */
+function readTags(v: unknown): string[] | string {
+  if (!Array.isArray(v)) return 'must be a list of strings';
+  if (v.length > MAX_TAGS) return `at most ${MAX_TAGS} tags`;
+  for (const t of v) if (typeof t !== 'string' || !SCOPE_RE.test(t)) return `${JSON.stringify(t)?.slice(0, 80)} is not 1-64 characters of A-Z a-z 0-9 _ . : -`;
+  return [...new Set((v as string[]).map((t) => t.toLowerCase()))].sort();
 }
 
 export type SidecarResult = { ok: true; sidecar: Sidecar | null } | { ok: false; error: string };
@@ -124,6 +138,11 @@ export function interpretSidecar(data: unknown): SidecarResult {
   const phone = first(obj, ['phone', 'phone_number']);
   if (typeof isBot === 'boolean') sidecar.isBot = isBot;
   else if ((typeof phone === 'string' && /\d/.test(phone)) || (typeof phone === 'number' && phone > 0)) sidecar.isBot = false;
+  if (obj.tags !== undefined && obj.tags !== null) {
+    const tags = readTags(obj.tags);
+    if (typeof tags === 'string') return { ok: false, error: `sidecar tags: ${tags}` };
+    sidecar.tags = tags;
+  }
   if ('proxy' in obj) {
     try {
       sidecar.proxy = normalizeProxy(obj.proxy);

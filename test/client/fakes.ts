@@ -2,8 +2,11 @@
  * Fake GramJS errors, shaped like telegram/errors (RPCBaseErrors, RPCErrorList):
  * an RPCError keeps Telegram's error in `errorMessage` and formats its message
  * as "<code>: <errorMessage> (caused by <request>)"; FloodWaitError has
- * `.seconds`, `errorMessage` 'FLOOD' and a prose message.
+ * `.seconds`, `errorMessage` 'FLOOD' and a prose message. And the shared test
+ * vectors (test/vectors/telegram-errors.json) as such errors.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 interface FakeRequest {
   className: string;
@@ -49,4 +52,23 @@ export class SlowModeWaitError extends FloodError {
     super(`A wait of ${seconds} seconds is required before sending another message in this chat`, args.request);
     this.seconds = seconds;
   }
+}
+
+export interface Vector {
+  error: string;
+  method: string | null;
+  action: 'rest' | 'invalidate' | 'none';
+  scope?: string | null;
+}
+
+export const VECTORS = (
+  JSON.parse(readFileSync(path.resolve(__dirname, '..', 'vectors', 'telegram-errors.json'), 'utf8')) as { vectors: Vector[] }
+).vectors;
+
+/** A GramJS-shaped error for a vector, as GramJS's RPCMessageToError would raise it. */
+export function gramjsError(v: Vector): Error {
+  const request = v.method === null ? undefined : { className: v.method };
+  const flood = /^FLOOD_WAIT_(\d+)$/.exec(v.error);
+  if (flood) return new FloodWaitError({ capture: Number(flood[1]), request });
+  return new RPCError(v.error, request, 400);
 }

@@ -46,6 +46,7 @@ export interface ListedSession {
   state: string;
   reason: string | null;
   floodwait_until: string | null;
+  rests?: Record<string, string>;
 }
 
 export interface ServerOptions {

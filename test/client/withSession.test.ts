@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
-import { FloodWaitError, RPCError } from './fakes';
+import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, telegramErrorOf, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
+import { FloodWaitError, RPCError, VECTORS, gramjsError } from './fakes';
 import { TeleGateServer, waitUntil } from './server';
 
 function connect(server: TeleGateServer, o: Partial<TeleGateClientOptions> = {}): TeleGateClient {
@@ -65,39 +65,55 @@ describe('client: withSession()', function () {
       assert.equal(await server.stateOf(s.sessionId), 'free');
     });
 
-    for (const [label, make, seconds] of [
-      ['GramJS FloodWaitError (.seconds)', () => new FloodWaitError({ capture: 120 }), 120],
-      ['a GramJS RPCError FLOOD_PREMIUM_WAIT_<n>', () => new RPCError('FLOOD_PREMIUM_WAIT_75', undefined, 420), 75],
-      ['a plain error with FLOOD_WAIT_<n> in its message', () => new Error('420: FLOOD_WAIT_70 (caused by messages.SendMessage)'), 70],
-      ['a wrapped FloodWaitError (cause)', () => new Error('job failed', { cause: new FloodWaitError({ capture: 65 }) }), 65],
-    ] as const) {
-      it(`reports ${label} as /floodwait`, async () => {
-        const s = await runThrowing(client(), make());
-        assert.deepEqual(s.reported, { kind: 'floodwait', seconds });
+    it('sends every shared vector to /report by name and method, and the server\'s table decides', async () => {
+      for (const v of VECTORS) {
+        const s = await runThrowing(client(), gramjsError(v));
+        const error = telegramErrorOf(gramjsError(v))?.error;
+        assert.deepEqual(s.reported, { kind: 'report', error, method: v.method, action: v.action }, v.error);
         const listed = (await server.sessions()).get(s.sessionId);
-        assert.equal(listed?.state, 'floodwait');
-        assert.ok(listed.floodwait_until);
+        const expected = v.action === 'rest' ? 'floodwait' : v.action === 'invalidate' ? 'invalidated' : 'free';
+        assert.equal(listed?.state, expected, v.error);
+        if (v.action === 'rest' && v.scope !== null) assert.ok(Object.keys(listed?.rests ?? {}).includes(v.scope ?? ''), v.error);
         assert.equal((await server.status()).in_use, 0);
-      });
-    }
-
-    it('reports dead-session RPCErrors as /invalidate with the reason', async () => {
-      for (const reason of ['AUTH_KEY_UNREGISTERED', 'AUTH_KEY_DUPLICATED', 'SESSION_REVOKED', 'USER_DEACTIVATED_BAN', 'USER_DEACTIVATED']) {
-        const s = await runThrowing(admin(), new RPCError(reason, undefined, 401));
-        assert.deepEqual(s.reported, { kind: 'invalidate', reason });
-        const listed = (await server.sessions()).get(s.sessionId);
-        assert.deepEqual([listed?.state, listed?.reason], ['invalidated', reason]);
         await server.reset();
       }
     });
 
-    it('a worker key invalidates the dead session it holds (its lease token proves it)', async () => {
+    it('a wrapped GramJS error and a plain "<code>: <NAME>" message are reported too', async () => {
+      for (const [err, name] of [
+        [new Error('job failed', { cause: new FloodWaitError({ capture: 65, request: { className: 'messages.SendMessage' } }) }), 'FLOOD_WAIT_65'],
+        [new Error('420: FLOOD_WAIT_70 (caused by messages.SendMessage)'), 'FLOOD_WAIT_70'],
+      ] as const) {
+        const s = await runThrowing(client(), err);
+        assert.deepEqual(s.reported, { kind: 'report', error: name, method: 'messages.SendMessage', action: 'rest' });
+        assert.equal(await server.stateOf(s.sessionId), 'floodwait');
+        await server.reset();
+      }
+    });
+
+    it('a worker key reports the dead session it holds (its lease token proves it)', async () => {
       const warnings: string[] = [];
       const s = await runThrowing(client({ onWarning: (m) => warnings.push(m) }), new RPCError('AUTH_KEY_UNREGISTERED', undefined, 401));
-      assert.deepEqual(s.reported, { kind: 'invalidate', reason: 'AUTH_KEY_UNREGISTERED' });
+      assert.deepEqual(s.reported, { kind: 'report', error: 'AUTH_KEY_UNREGISTERED', method: null, action: 'invalidate' });
       assert.equal(s.ended, true);
       assert.equal(await server.stateOf(s.sessionId), 'invalidated');
       assert.deepEqual(warnings, []);
+    });
+
+    it('lease.report(name) in one line: the server decides, and the session is not released afterwards', async () => {
+      const { c, calls } = recorded({});
+      const r = await c.withSession((s) => s.report('AUTH_KEY_UNREGISTERED'));
+      assert.deepEqual([r.action, r.health], ['invalidate', 'logged_out']);
+      assert.equal(await server.stateOf(r.sessionId), 'invalidated');
+      assert.deepEqual(calls, ['GET /session', 'POST /report']);
+    });
+
+    it('withSession({scope}) is issued only a session not resting on the scope', async () => {
+      const first = await runThrowing(client(), new FloodWaitError({ capture: 600, request: { className: 'contacts.ResolveUsername' } }));
+      const other = await client().withSession((s) => s.sessionId, { scope: 'contacts.resolveUsername' });
+      assert.notEqual(other, first.sessionId);
+      const same = await client().withSession((s) => s.sessionId, { scope: ['messages.sendMessage'] });
+      assert.ok([first.sessionId, other].includes(same));
     });
 
     /** A client whose requests are recorded as `METHOD /path`. */

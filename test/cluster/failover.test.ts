@@ -233,7 +233,7 @@ describe('failover: Redis Sentinel, master killed under load (WAIT 1)', function
     console.log(
       `      failover: promoted after ${promotedAt - killedAt} ms; 503s from +${load.firstOutageAt - killedAt} to +${load.lastOutageAt! - killedAt} ms; ` +
         `${load.unavailable} 503s; slowest answer ${load.slowestMs} ms; ${load.cycles} cycles, ${load.ackedFloods.size} flood waits; ` +
-        `leases to nobody: ${inUseBefore} before the crash, ${(await poolStatus(replicas[1]!)).in_use} after`,
+        `in use: ${inUseBefore} before the crash (held by the cycling clients), ${(await poolStatus(replicas[1]!)).in_use} after they stopped (a lease to nobody would show here)`,
     );
 
     // The pool afterwards, through the API and in the new master.

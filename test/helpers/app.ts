@@ -1,6 +1,6 @@
 /** Build an app (no listen) on a chosen store, for supertest. */
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Redis from 'ioredis';
@@ -53,6 +53,20 @@ export interface MakeAppOptions {
   storeTimeoutMs?: number;
   /** Log here instead of nowhere. */
   logger?: Logger;
+}
+
+/** An app on a directory holding `names`, synced; close() also removes the directory. */
+export async function syncedApp(kind: StoreKind, names: string[], env: Record<string, string> = {}): Promise<TestApp> {
+  const dir = sessionsDir(...names);
+  const t = await makeApp(kind, { TELEGATE_SESSIONS_DIR: dir, ...env });
+  await t.store.applySync({ upserts: names.map((name) => ({ name, meta: { proxy: null } })), removes: [] });
+  return {
+    ...t,
+    close: async () => {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function makeApp(

@@ -50,6 +50,7 @@ export class SentinelSet {
     private readonly procs: ChildProcess[],
     private readonly dir: string,
     readonly name: string,
+    private readonly serverArgs: string[],
   ) {}
 
   /** `REDIS_SENTINELS` for TeleGate. */
@@ -60,10 +61,14 @@ export class SentinelSet {
   /**
    * A master, one replica and three Sentinels (quorum 2). down-after 1 s and a
    * short failover timeout: a master killed with SIGKILL is replaced in a few seconds.
+   * `serverArgs` go to both data nodes (and to the first master when it returns),
+   * e.g. the bench's AOF settings as deployed.
    */
-  static async start(name = 'mymaster'): Promise<SentinelSet> {
-    const master = await RedisServer.start();
-    const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  static async start(opts: { name?: string; serverArgs?: string[] } = {}): Promise<SentinelSet> {
+    const name = opts.name ?? 'mymaster';
+    const serverArgs = opts.serverArgs ?? [];
+    const master = await RedisServer.start({ args: serverArgs });
+    const replica = await RedisServer.start({ args: [...serverArgs, '--replicaof', '127.0.0.1', String(master.port)] });
     await replicasOnline(master.url, 1);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-sentinel-'));
     const ports: number[] = [];
@@ -90,7 +95,7 @@ export class SentinelSet {
       ports.push(port);
       procs.push(spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }));
     }
-    const set = new SentinelSet(master, replica, ports, procs, dir, name);
+    const set = new SentinelSet(master, replica, ports, procs, dir, name, serverArgs);
     // Ready when every Sentinel knows the replica and the two other Sentinels (needed to elect a failover leader).
     for (const port of ports) {
       await until(
@@ -133,11 +138,23 @@ export class SentinelSet {
   async restartAsReplica(): Promise<RedisServer> {
     const port = await this.masterPort();
     if (port === null) throw new Error('no Sentinel answers');
-    this.returned = await RedisServer.start({ port: this.master.port, args: ['--replicaof', '127.0.0.1', String(port)] });
+    this.returned = await RedisServer.start({ port: this.master.port, args: [...this.serverArgs, '--replicaof', '127.0.0.1', String(port)] });
     return this.returned;
   }
 
+  /** Every live process of the set (for a synchronous SIGKILL from an exit handler). */
+  pids(): number[] {
+    const servers = [this.master, this.replica, this.returned].filter((s): s is RedisServer => s?.running === true).map((s) => s.pid);
+    return [...servers, ...this.procs.flatMap((p) => (p.exitCode === null && p.signalCode === null && p.pid !== undefined ? [p.pid] : []))];
+  }
+
+  /**
+   * SIGKILL, not SIGTERM, for the data nodes: a node that has just finished a
+   * full sync with AOF on refuses a SIGTERM ("Writing initial AOF, can't exit")
+   * and would never exit.
+   */
   async stop(): Promise<void> {
+    for (const s of [this.returned, this.master, this.replica]) await s?.kill('SIGKILL');
     await this.returned?.stop();
     await Promise.all(
       this.procs.map(

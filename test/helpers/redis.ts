@@ -150,7 +150,12 @@ export class RedisServer {
 export async function testClient(url: string): Promise<Redis> {
   const c = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true });
   c.on('error', () => undefined);
-  await c.connect();
+  try {
+    await c.connect();
+  } catch (err) {
+    c.disconnect(); // else it retries in the background for ever and keeps the process alive
+    throw err;
+  }
   return c;
 }
 

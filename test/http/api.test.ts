@@ -83,7 +83,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
         await post('/invalidate').query({ session_id: b.session_id }).expect(200);
         await get('/session').expect(200);
         const s = (await get('/status').expect(200)).body as Record<string, unknown>;
-        assert.deepEqual(Object.keys(s).sort(), ['free', 'in_floodwait', 'in_use', 'invalidated', 'next_available', 'total']);
+        assert.deepEqual(Object.keys(s).sort(), ['free', 'health', 'in_floodwait', 'in_use', 'invalidated', 'next_available', 'rests', 'total']);
         assert.deepEqual([s.total, s.free, s.in_use, s.in_floodwait, s.invalidated], [3, 0, 1, 2, 1]);
         assert.match(String(s.next_available), TIME);
       });

@@ -27,6 +27,8 @@ const ROUTE_SCHEMAS: Record<string, ParamSchema> = {
   '/heartbeat': schemas.heartbeat,
   '/sync': schemas.sync,
   '/sessions': schemas.list,
+  '/report': schemas.report,
+  '/events': schemas.events,
 };
 
 function refs(node: unknown, out: string[] = []): string[] {
@@ -201,6 +203,14 @@ describe('real answers validate against the documented responses', () => {
     await call('post', '/release', 413, { session_id: 1, lease_token: 'x'.repeat(20_000) });
     await call('post', '/floodwait', 200, { session_id: b.session_id, wait_seconds: 60, lease_token: b.lease_token });
     await call('post', '/floodwait', 404, { session_id: 999, wait_seconds: 1 });
+    await call('post', '/floodwait', 200, { session_id: b.session_id, wait_seconds: 60, scope: 'messages.sendMessage' });
+    await call('post', '/report', 200, { session_id: b.session_id, error: 'FLOOD_WAIT_60', method: 'contacts.resolveUsername' });
+    await call('post', '/report', 200, { session_id: b.session_id, error: 'RPC_CALL_FAIL' });
+    await call('post', '/report', 404, { session_id: 999, error: 'PEER_FLOOD' });
+    await call('post', '/report', 409, { session_id: b.session_id, error: 'PEER_FLOOD', lease_token: 'stale' });
+    await call('post', '/report', 422, { session_id: b.session_id });
+    await call('get', '/session', 503, { scope: 'messages.sendMessage', tag: 'x' });
+    await call('get', '/session', 422, { scope: 'a b' });
     const c = (await call('get', '/session', 200)).body as { session_id: number; lease_token: string };
     const d = (await call('post', '/release', 200, { session_id: c.session_id, lease_token: c.lease_token, next: true })).body as typeof c;
     await call('post', '/floodwait', 503, { session_id: d.session_id, wait_seconds: 60, lease_token: d.lease_token, next: true });
@@ -210,6 +220,11 @@ describe('real answers validate against the documented responses', () => {
     await call('get', '/sessions', 200, { limit: 1 });
     await call('get', '/sessions', 200, { state: 'invalidated' });
     await call('get', '/sessions', 422, { state: 'bogus' });
+    await call('get', '/sessions', 200, { health: 'ok', scope: 'messages.sendmessage', tag: 'x' });
+    await call('get', '/sessions', 200, {});
+    await call('get', '/events', 200, { limit: 3 });
+    await call('get', '/events', 200, { session_id: b.session_id });
+    await call('get', '/events', 422, { cursor: 'nope' });
     await call('post', '/restore', 200, { session_id: a.session_id });
     await call('post', '/restore', 404, { session_id: 999 });
     await call('get', '/healthz', 200, undefined, null);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { MemoryStore } from '../../src/pool/memory';
 import { storeContract } from './store.contract';
 
@@ -16,3 +17,26 @@ storeContract(
   },
   () => store.close(),
 );
+
+describe('MemoryStore: the event history is a ring buffer', () => {
+  it('keeps the last eventsMaxLen events, newest first', async () => {
+    const m = new MemoryStore(Date.now, 100);
+    await m.applySync({ upserts: [{ name: 'a', meta: {} }], removes: [] });
+    for (let i = 0; i < 300; i++) {
+      const x = await m.acquire(60_000);
+      assert.ok(x.ok);
+      await m.release(x.session.id, x.session.leaseToken);
+    }
+    const all = await m.history({ limit: 1000 });
+    assert.equal(all.events.length, 100);
+    assert.equal(all.events[0]?.type, 'released');
+    const ids = all.events.map((e) => e.id);
+    const sorted = [...ids].sort((x, y) => {
+      const [a1 = 0, a2 = 0] = x.split('-').map(Number);
+      const [b1 = 0, b2 = 0] = y.split('-').map(Number);
+      return b1 - a1 || b2 - a2;
+    });
+    assert.deepEqual(ids, sorted);
+    await m.close();
+  });
+});

@@ -37,7 +37,7 @@ function issued(r: AcquireResult): LeasedSession {
 /** Run cancelAcquire for `token` as the store would after a lost answer. */
 function cancel(r: Redis, s: RedisStore, token: string): Promise<unknown> {
   const k = s.keys;
-  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
+  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
 }
 
 describe('RedisStore: an acquire whose answer never reached the client', () => {
@@ -59,6 +59,16 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.deepEqual([st.free, st.inUse], [2, 0]);
     assert.equal(issued(await s.acquire(HOUR)).name, 'a', 'nobody used it: still the least recently used');
     assert.equal(await r.exists(s.keys.acquireToken(a.leaseToken)), 0, 'the token key is gone');
+  });
+
+  it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {
+    await register(s, 'a');
+    const a = issued(await s.acquire(HOUR));
+    await s.floodWait(a.id, HOUR, a.leaseToken, 'x');
+    const scoped = issued(await s.acquire(HOUR, { scopes: ['y'] }));
+    assert.equal(await cancel(r, s, scoped.leaseToken), a.id);
+    assert.equal((await s.acquire(HOUR)).ok, false, 'an unscoped acquire still cannot get it');
+    assert.equal(issued(await s.acquire(HOUR, { scopes: ['y'] })).id, a.id);
   });
 
   it('a compensation never frees a lease that was re-issued to someone else since', async () => {

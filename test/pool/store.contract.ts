@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import { GONE_SIG } from '../../src/pool/keys';
-import type { LeasedSession, PoolStore, SessionState } from '../../src/pool/types';
+import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
+import { decide } from '../../src/telegram/errors';
 import { until } from '../helpers/poll';
 
 export interface StoreHarness {
@@ -506,6 +507,28 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         await invariant();
       });
 
+      it('a gone session with scoped rests is issued for no scope, keeps them, and goes out when they end', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 1500, a.leaseToken, 'x'); // free for other scopes
+        await store.floodWait(b.id, 1500, b.leaseToken, 'x');
+        const b2 = await store.acquire(HOUR, { scopes: ['y'] });
+        assert.ok(b2.ok);
+        assert.deepEqual(await gone('a'), { added: 0, removed: 0, updated: 0 }, 'resting on a scope: kept');
+        await gone('b');
+        assert.equal((await store.acquire(HOUR, { scopes: ['y'] })).ok, false, 'never issued while its file is gone');
+        await store.release(b2.session.id, b2.session.leaseToken);
+        assert.equal((await store.acquire(HOUR, { scopes: ['y'] })).ok, false, 'released while gone: still not issued');
+        await invariant();
+        await until(async () => (await listed(a.id)).state === 'invalidated' && (await listed(b.id)).state === 'invalidated', 'the scoped rests to end');
+        assert.equal((await listed(a.id)).reason, 'file_error: file_missing');
+        await store.acquire(HOUR); // promotes whatever is due
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await invariant();
+        assert.deepEqual(await gone('a', 'b'), { added: 0, removed: 2, updated: 0 });
+      });
+
       it('a gone session whose file returns after its lease ended comes back free under the same id', async () => {
         await register('a');
         const a = await take();
@@ -615,6 +638,394 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         const flooded = await store.list({ limit: 10, state: 'floodwait' });
         assert.deepEqual(flooded.sessions.map((s) => s.name), ['s00']);
         assert.ok(flooded.sessions[0]?.floodwaitUntil);
+      });
+    });
+
+    describe('scoped rests', () => {
+      const scoped = async (...scopes: string[]): Promise<LeasedSession | null> => {
+        const r = await store.acquire(HOUR, { scopes });
+        return r.ok ? r.session : null;
+      };
+
+      it('rest one scope only: the session leaves in_use, is free for other scopes and never for an unscoped acquire', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 100_000, a.leaseToken, 'messages.sendmessage');
+        assert.deepEqual([r.state, r.scope], ['floodwait', 'messages.sendmessage']);
+        const s = await store.status();
+        assert.deepEqual([s.free, s.inUse, s.inFloodwait, s.rests], [0, 0, 1, { 'messages.sendmessage': 1 }]);
+        assert.ok(s.nextAvailable !== null && Math.abs(s.nextAvailable - r.until) < 5, 'next_available includes scoped deadlines');
+        await invariant();
+        const none = await store.acquire(HOUR);
+        assert.ok(!none.ok, 'an unscoped acquire never gets a session with a running rest');
+        assert.ok(none.nextReleaseInMs !== null && none.nextReleaseInMs > 90_000, String(none.nextReleaseInMs));
+        const same = await store.acquire(HOUR, { scopes: ['contacts.resolveusername', 'messages.sendmessage'] });
+        assert.ok(!same.ok, 'never issued while resting on an asked scope');
+        assert.equal(same.inFloodwait, 1);
+        assert.ok(same.nextReleaseInMs !== null && same.nextReleaseInMs > 90_000 && same.nextReleaseInMs <= 100_000, String(same.nextReleaseInMs));
+        const other = await scoped('contacts.resolveusername');
+        assert.equal(other?.id, a.id, 'free for a scope it does not rest on');
+        assert.equal(await stateOf(a.id), 'in_use');
+        await invariant();
+        // given back with its rest still running: free for other scopes only
+        await store.release(a.id, other.leaseToken);
+        assert.equal(await stateOf(a.id), 'floodwait');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        assert.equal((await scoped('messages.getdialogs'))?.id, a.id);
+        await invariant();
+      });
+
+      it('a longer rest on a scope is never shortened; scopes rest independently', async () => {
+        await register('a');
+        const a = await take();
+        const long = await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        const short = await store.floodWait(a.id, 1_000, undefined, 'x');
+        assert.equal(short.until, long.until);
+        await store.floodWait(a.id, 200_000, undefined, 'y');
+        const listed = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual(Object.keys(listed?.rests ?? {}).sort(), ['x', 'y']);
+        assert.equal(listed?.rests.x, long.until);
+        assert.equal(listed?.state, 'floodwait');
+        assert.equal(listed?.floodwaitUntil, listed?.rests.y, 'free for an unscoped client when the last rest ends');
+        assert.deepEqual((await store.status()).rests, { x: 1, y: 1 });
+        assert.equal(await scoped('x'), null);
+        assert.equal(await scoped('y'), null);
+        assert.equal((await scoped('z'))?.id, a.id);
+      });
+
+      it('a scoped acquire issues the least recently used session among fully free and scoped-free ones', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        const rested = await store.floodWait(a.id, 100_000, a.leaseToken, 'x'); // free for other scopes since now
+        await until(async () => (await store.status()).now > rested.until - 100_000, 'the store clock to move on');
+        await store.release(b.id, b.leaseToken); // fully free, more recently
+        assert.equal((await scoped('x'))?.id, b.id, 'a rests on x: b');
+        await store.release(b.id);
+        assert.equal((await scoped('y'))?.id, a.id, 'a was used longest ago');
+        await store.release(a.id);
+        assert.equal((await take()).id, b.id, 'unscoped: only b');
+      });
+
+      it('answers the earliest moment a session this request can use frees', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(b.id, 50_000, b.leaseToken, 'x');
+        await store.floodWait(b.id, 200_000, undefined, 'y');
+        const r = await store.acquire(HOUR, { scopes: ['x', 'y'] });
+        assert.ok(!r.ok);
+        // a frees for [x, y] in 100 s; b only in 200 s
+        assert.ok(r.nextReleaseInMs !== null && r.nextReleaseInMs > 90_000 && r.nextReleaseInMs <= 100_000, String(r.nextReleaseInMs));
+        const onlyX = await store.acquire(HOUR, { scopes: ['x'] });
+        assert.ok(!onlyX.ok && onlyX.nextReleaseInMs !== null && onlyX.nextReleaseInMs <= 50_000, String(!onlyX.ok && onlyX.nextReleaseInMs));
+      });
+
+      it('a scoped rest ends by itself: the session is free for everyone again', async () => {
+        await register('a');
+        const a = await take();
+        await store.floodWait(a.id, 1500, a.leaseToken, 'x');
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await until(async () => (await store.status()).free === 1, 'the scoped rest to end');
+        const s = await store.status();
+        assert.deepEqual([s.inFloodwait, s.nextAvailable, s.rests], [0, null, {}]);
+        assert.equal((await take()).id, a.id);
+        assert.deepEqual((await store.list({ limit: 10 })).sessions[0]?.rests, {});
+        await invariant();
+      });
+
+      it('scoped rests outlive an account-wide one; an account-wide one covers them', async () => {
+        await register('a');
+        const a = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(a.id, 1500);
+        assert.equal(await scoped('y'), null, 'the account-wide rest blocks every scope');
+        await until(async () => (await scoped('y')) !== null, 'the account-wide rest to end');
+        const s = await store.status();
+        assert.deepEqual([s.inUse, s.rests], [1, { x: 1 }]);
+        await store.release(a.id);
+        assert.equal((await store.acquire(HOUR)).ok, false, 'still resting on x');
+        await invariant();
+      });
+
+      it('restore ends scoped rests; invalidate and removal take the session out of every set', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.floodWait(b.id, 100_000, b.leaseToken, 'x');
+        assert.deepEqual(await store.restore(a.id), { id: a.id, state: 'free' });
+        assert.equal((await take()).id, a.id);
+        await store.invalidate(b.id, 'banned');
+        assert.equal(await scoped('y'), null);
+        assert.equal(await stateOf(b.id), 'invalidated');
+        await invariant();
+        await store.applySync({ upserts: [], removes: ['b'] });
+        const s = await store.status();
+        assert.deepEqual([s.total, s.rests], [1, {}]);
+        await invariant();
+      });
+
+      it('a scoped rest of 0 seconds releases the session like an account-wide one', async () => {
+        await register('a');
+        const a = await take();
+        const r = await store.floodWait(a.id, 0, a.leaseToken, 'x');
+        assert.equal(r.state, 'free');
+        assert.equal((await take()).id, a.id);
+      });
+
+      it('an invalidated session stays invalidated under a scoped rest', async () => {
+        await register('a');
+        const a = await take();
+        await store.invalidate(a.id);
+        assert.equal((await store.floodWait(a.id, 10_000, undefined, 'x')).state, 'invalidated');
+        assert.equal(await stateOf(a.id), 'invalidated');
+        assert.deepEqual((await store.status()).rests, {});
+      });
+
+      it('100 scoped and unscoped acquires in parallel never issue a session resting on an asked scope', async () => {
+        await register(...Array.from({ length: 40 }, (_, i) => `q${i}`));
+        const all: LeasedSession[] = [];
+        for (let i = 0; i < 40; i++) all.push(await take());
+        for (const [i, x] of all.entries()) {
+          if (i % 2 === 0) await store.floodWait(x.id, 100_000, x.leaseToken, i % 4 === 0 ? 'x' : 'y');
+          else await store.release(x.id, x.leaseToken);
+        }
+        const restsOf = new Map(all.map((x, i) => [x.id, i % 2 === 0 ? (i % 4 === 0 ? 'x' : 'y') : null]));
+        const asks = Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? [] : i % 3 === 1 ? ['x'] : ['x', 'y']));
+        const results = await Promise.all(asks.map((scopes) => store.acquire(HOUR, { scopes })));
+        const issued = results.flatMap((r, i) => (r.ok ? [[r.session.id, asks[i] ?? []] as const] : []));
+        assert.equal(new Set(issued.map(([id]) => id)).size, issued.length, 'issued twice');
+        for (const [id, scopes] of issued) {
+          const rest = restsOf.get(id) ?? null;
+          if (scopes.length === 0) assert.equal(rest, null, `unscoped got ${id} resting on ${rest}`);
+          else assert.ok(rest === null || !scopes.includes(rest), `session ${id} resting on ${rest} issued for ${scopes.join(',')}`);
+        }
+        // 20 fully free, 10 free for y-less asks... every eligible one was issued: none left for any ask
+        assert.equal(issued.length, 20 + 10);
+        await invariant();
+      });
+    });
+
+    describe('report and health', () => {
+      const report = (id: number, error: string, method?: string, leaseToken?: string) =>
+        store.report(id, { error, decision: decide(error, method, 3600), leaseToken });
+      const listed = async (id: number) => (await store.list({ limit: 1000 })).sessions.find((s) => s.id === id);
+
+      it('a *_WAIT_X rests the method that raised it and records the error', async () => {
+        await register('a');
+        const a = await take();
+        const r = await report(a.id, 'FLOOD_WAIT_600', 'contacts.resolveusername', a.leaseToken);
+        assert.deepEqual([r.action, r.scope, r.health], ['rest', 'contacts.resolveusername', null]);
+        assert.ok(r.until !== null && Math.abs(r.until - (Date.now() + 600_000)) < 5000);
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.lastError?.name, Object.keys(row?.rests ?? {})], ['floodwait', 'ok', 'FLOOD_WAIT_600', ['contacts.resolveusername']]);
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.sendmessage'] })).ok, true);
+      });
+
+      it('PEER_FLOOD: restricted, an account-wide rest; /restore ends both', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const r = await report(a.id, 'PEER_FLOOD', 'messages.sendmessage');
+        assert.deepEqual([r.action, r.scope, r.health], ['rest', null, 'restricted']);
+        assert.ok(r.until !== null && r.until > Date.now() + 3_500_000);
+        let s = await store.status();
+        assert.deepEqual(s.health, { ok: 1, restricted: 1, logged_out: 0, banned: 0, file_error: 0 });
+        assert.equal((await listed(a.id))?.health, 'restricted');
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.getdialogs'] })).ok, true, 'b');
+        assert.equal((await store.acquire(HOUR, { scopes: ['messages.getdialogs'] })).ok, false, 'a rests account-wide');
+        await store.restore(a.id);
+        s = await store.status();
+        assert.equal(s.health.restricted, 0);
+        assert.equal((await listed(a.id))?.health, 'ok');
+        await invariant();
+      });
+
+      it('AUTH_KEY_UNREGISTERED: logged_out until the file holds another auth key', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '1' }], removes: [] });
+        const a = await take();
+        const r = await report(a.id, 'AUTH_KEY_UNREGISTERED', undefined, a.leaseToken);
+        assert.deepEqual([r.action, r.health], ['invalidate', 'logged_out']);
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health, (await listed(a.id))?.reason], ['invalidated', 'logged_out', 'AUTH_KEY_UNREGISTERED']);
+        assert.equal((await store.status()).health.logged_out, 1);
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '2' }], removes: [] });
+        assert.equal(await stateOf(a.id), 'invalidated', 'the same auth key: still logged out');
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k2' }, sig: '3' }], removes: [] });
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.reason], ['free', 'ok', null]);
+        assert.equal((await take()).id, a.id);
+        await invariant();
+      });
+
+      it('USER_DEACTIVATED_BAN: banned whatever the file says, until /restore', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k1' }, sig: '1' }], removes: [] });
+        const a = await take();
+        assert.deepEqual((await report(a.id, 'USER_DEACTIVATED_BAN')).health, 'banned');
+        await store.applySync({ upserts: [{ name: 'a', meta: { authKeyId: 'k2' }, sig: '2' }], removes: [] });
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health], ['invalidated', 'banned']);
+        assert.equal((await store.status()).health.banned, 1);
+        await store.restore(a.id);
+        assert.deepEqual([(await listed(a.id))?.state, (await listed(a.id))?.health], ['free', 'ok']);
+        assert.equal((await store.status()).health.banned, 0);
+      });
+
+      it('transient and unknown errors change nothing but are recorded', async () => {
+        await register('a');
+        const a = await take();
+        for (const e of ['RPC_CALL_FAIL', 'PHONE_MIGRATE_2', 'SOMETHING_NEW']) {
+          const r = await report(a.id, e, 'messages.sendmessage', a.leaseToken);
+          assert.deepEqual([r.action, r.scope, r.until, r.health], ['none', null, null, null]);
+        }
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.health, row?.lastError?.name], ['in_use', 'ok', 'SOMETHING_NEW']);
+      });
+
+      it('refuses unknown ids and foreign tokens, changing nothing', async () => {
+        await register('a');
+        const a = await take();
+        for (const e of ['FLOOD_WAIT_5', 'AUTH_KEY_UNREGISTERED', 'RPC_CALL_FAIL']) {
+          await assert.rejects(report(404, e), SessionNotFoundError);
+          await assert.rejects(report(a.id, e, undefined, 'not-the-token'), LeaseMismatchError);
+        }
+        const row = await listed(a.id);
+        assert.deepEqual([row?.state, row?.lastError], ['in_use', null]);
+      });
+
+      it('a reported rest on an invalidated session changes nothing', async () => {
+        await register('a');
+        const a = await take();
+        await store.invalidate(a.id, 'operator');
+        const r = await report(a.id, 'PEER_FLOOD');
+        assert.deepEqual([r.action, r.health], ['none', null]);
+        assert.equal((await store.status()).health.restricted, 0);
+      });
+
+      it('file errors count as health file_error and stop counting when repaired', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1', fileError: 'not a SQLite database' }], removes: [] });
+        assert.equal((await store.status()).health.file_error, 1);
+        assert.equal((await store.list({ limit: 10 })).sessions[0]?.health, 'file_error');
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2' }], removes: [] });
+        assert.deepEqual((await store.status()).health, { ok: 1, restricted: 0, logged_out: 0, banned: 0, file_error: 0 });
+      });
+    });
+
+    describe('tags', () => {
+      const tagged = (name: string, ...tags: string[]) => ({ name, meta: { tags } });
+      const ask = async (tags: string[], scopes: string[] = []) => {
+        const r = await store.acquire(HOUR, { tags, scopes });
+        return r.ok ? r.session.name : null;
+      };
+
+      it('issues only sessions carrying every asked tag, least recently used first', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru'), tagged('b', 'premium', 'ru'), tagged('c', 'premium'), tagged('d')], removes: [] });
+        assert.equal(await ask(['premium', 'ru']), 'b');
+        assert.equal(await ask(['premium', 'ru']), null);
+        assert.equal(await ask(['ru']), 'a');
+        assert.equal(await ask(['nope']), null);
+        assert.equal(await ask([]), 'c');
+        await invariant();
+      });
+
+      it('stays exact when the tagged sessions are the most recently used of many', async () => {
+        // 12 untagged sessions come first in LRU order: a store that looks only at the head must search further
+        await register(...Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')}`));
+        await store.applySync({ upserts: [tagged('t1', 'x'), tagged('t2', 'x')], removes: [] });
+        assert.equal(await ask(['x']), 't1');
+        assert.equal(await ask(['x']), 't2');
+        assert.equal(await ask(['x']), null);
+      });
+
+      it('tags change with the file at sync, and go with it', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru')], removes: [] });
+        await store.applySync({ upserts: [tagged('a', 'de')], removes: [] });
+        assert.equal(await ask(['ru']), null);
+        assert.equal(await ask(['de']), 'a');
+        await store.applySync({ upserts: [], removes: ['a'] });
+        await store.applySync({ upserts: [tagged('b')], removes: [] });
+        assert.equal(await ask(['de']), null, 'a removed session leaves no tag behind');
+      });
+
+      it('combine with scopes: the tags and no rest on an asked scope', async () => {
+        await store.applySync({ upserts: [tagged('a', 'ru'), tagged('b', 'ru'), tagged('c')], removes: [] });
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 100_000, a.leaseToken, 'x');
+        await store.release(b.id, b.leaseToken);
+        assert.equal(await ask(['ru'], ['x']), 'b');
+        assert.equal(await ask(['ru'], ['y']), 'a', 'free for y, resting on x');
+        const none = await store.acquire(HOUR, { tags: ['ru'], scopes: ['x'] });
+        assert.equal(none.ok, false);
+      });
+    });
+
+    describe('history, counters and filters', () => {
+      it('records issued, released, rest, report, invalidated, restored, file changes and removals, newest first', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }, { name: 'b', meta: {}, sig: '1' }], removes: [] });
+        const a = await take();
+        await store.release(a.id, a.leaseToken);
+        const a2 = await take();
+        await store.floodWait(a2.id, 60_000, a2.leaseToken, 'x');
+        await store.report(a2.id, { error: 'RPC_CALL_FAIL', decision: decide('RPC_CALL_FAIL', undefined, 1) });
+        await store.invalidate(a2.id, 'operator');
+        await store.restore(a2.id);
+        await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '2' }], removes: ['b'] });
+        const page = await store.history({ limit: 100 });
+        assert.deepEqual(page.events.slice(0, 2).map((e) => e.type).sort(), ['file_changed', 'removed'], 'one sync: either order');
+        assert.deepEqual(page.events.slice(2).map((e) => e.type), ['restored', 'invalidated', 'report', 'rest', 'issued', 'released', 'issued']);
+        const rest = page.events.find((e) => e.type === 'rest');
+        assert.deepEqual([rest?.sessionId, rest?.scope], [a2.id, 'x']);
+        assert.ok(rest?.until !== undefined && rest.until > Date.now());
+        const report = page.events.find((e) => e.type === 'report');
+        assert.deepEqual([report?.error, report?.action], ['RPC_CALL_FAIL', 'none']);
+        assert.equal(page.events.find((e) => e.type === 'removed')?.name, 'b');
+        assert.equal(page.events.find((e) => e.type === 'invalidated')?.reason, 'operator');
+        const ids = page.events.map((e) => e.id);
+        assert.equal(new Set(ids).size, ids.length);
+        assert.ok(page.events.every((e, i) => i === 0 || e.at <= (page.events[i - 1]?.at ?? 0)), 'newest first');
+      });
+
+      it('pages with a cursor and filters by session', async () => {
+        await register('a', 'b');
+        for (let i = 0; i < 5; i++) {
+          const x = await take();
+          await store.release(x.id, x.leaseToken);
+        }
+        const first = await store.history({ limit: 4 });
+        assert.equal(first.events.length, 4);
+        assert.ok(first.nextCursor);
+        const rest = await store.history({ limit: 100, cursor: first.nextCursor });
+        assert.equal(rest.events.length, 6);
+        assert.equal(rest.nextCursor, null);
+        assert.deepEqual([...first.events, ...rest.events].map((e) => e.id), (await store.history({ limit: 100 })).events.map((e) => e.id));
+        const onlyA = await store.history({ limit: 100, sessionId: 1 });
+        assert.ok(onlyA.events.length > 0 && onlyA.events.every((e) => e.sessionId === 1));
+      });
+
+      it('counts times issued, rests per scope and seconds rested', async () => {
+        await register('a');
+        let a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken);
+        a = await take();
+        await store.floodWait(a.id, 60_000, a.leaseToken, 'x');
+        await store.report(a.id, { error: 'FLOOD_WAIT_30', decision: decide('FLOOD_WAIT_30', 'x', 1) });
+        await store.report(a.id, { error: 'FLOOD_WAIT_20', decision: decide('FLOOD_WAIT_20', undefined, 1) });
+        const row = (await store.list({ limit: 10 })).sessions[0];
+        assert.deepEqual(row?.counters, { issued: 2, rests: 3, restedSeconds: 110, restsByScope: { x: 2, '*': 1 } });
+      });
+
+      it('lists by health, tag and scope', async () => {
+        await store.applySync({ upserts: [{ name: 'a', meta: { tags: ['ru'] } }, { name: 'b', meta: {} }, { name: 'c', meta: { tags: ['ru'] } }], removes: [] });
+        const a = await take();
+        const b = await take();
+        await store.floodWait(a.id, 60_000, a.leaseToken, 'x');
+        await store.report(b.id, { error: 'USER_DEACTIVATED_BAN', decision: decide('USER_DEACTIVATED_BAN', undefined, 1) });
+        const names = async (q: Partial<ListQuery>) => (await store.list({ limit: 100, ...q })).sessions.map((s) => s.name);
+        assert.deepEqual(await names({ tag: 'ru' }), ['a', 'c']);
+        assert.deepEqual(await names({ scope: 'x' }), ['a']);
+        assert.deepEqual(await names({ scope: 'y' }), []);
+        assert.deepEqual(await names({ health: 'banned' }), ['b']);
+        assert.deepEqual(await names({ health: 'ok', tag: 'ru' }), ['a', 'c']);
       });
     });
 

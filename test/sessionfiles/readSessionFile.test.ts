@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
-import { readSessionFile, type SessionFileInfo } from '../../src/sessionfiles';
+import { authKeyId, readSessionFile, type SessionFileInfo } from '../../src/sessionfiles';
 import { loadSqlJs, parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
 import { makeSessions, tempDir, type Expected, type FixtureSpec } from './fixtures';
 
@@ -144,8 +144,14 @@ describe('sessionfiles: readSessionFile', () => {
     assert.equal(info.meta.userId, e.user_id);
     assert.ok(e.session_string, `fixture ${name} has an expected string`);
     assert.equal(info.meta.sessionString, e.session_string);
+    assert.match(info.meta.authKeyId ?? '', /^[0-9a-f]{16}$/, 'auth_key_id of the file (ends logged_out when it changes)');
     return info;
   }
+
+  it("authKeyId is Telegram's auth_key_id: the low 64 bits of SHA-1(auth_key)", () => {
+    // python3 -c "import hashlib; print(hashlib.sha1(bytes(range(256))).digest()[-8:].hex())"
+    assert.equal(authKeyId(Uint8Array.from({ length: 256 }, (_, i) => i)), '32d1586ea457dfc8');
+  });
 
   /** The api_id packed in a Pyrogram string the reader returned ('>BI?256sQ?': bytes 1-4). */
   function stringApiId(info: SessionFileInfo): number {

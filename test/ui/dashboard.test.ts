@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { decide } from '../../src/telegram/errors';
 import { ADMIN_KEY, KEY, makeApp, type TestApp } from '../helpers/app';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -191,8 +192,8 @@ describe('dashboard (/ui) and API docs (/docs) in headless Chromium', function (
 
   it('/docs renders Swagger UI from local assets with every operation, and "Try it out" works with the key', async () => {
     const { page, context, problems } = await open('/docs');
-    await page.locator('.opblock').nth(14).waitFor({ timeout: 15_000 });
-    assert.equal(await page.locator('.opblock').count(), 15);
+    await page.locator('.opblock').nth(16).waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('.opblock').count(), 17); // with POST /report and GET /events
     await page.locator('.info .title', { hasText: 'TeleGate' }).waitFor();
     assert.equal(await page.getByText('Warning', { exact: true }).count(), 0, 'Swagger UI warns about the document');
 
@@ -207,6 +208,27 @@ describe('dashboard (/ui) and API docs (/docs) in headless Chromium', function (
     const shot = path.join(mkdtempSync(path.join(os.tmpdir(), 'telegate-docs-')), 'docs.png');
     await page.screenshot({ path: shot });
     console.log(`      screenshot: ${shot}`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  it("shows health counts, rests per Telegram method, and a session's history", async () => {
+    const x = ids['acct-20'] as number;
+    const y = ids['acct-21'] as number;
+    await t.store.floodWait(x, 3600_000, undefined, 'messages.sendmessage');
+    await t.store.report(y, { error: 'PEER_FLOOD', decision: decide('PEER_FLOOD', undefined, 86_400) });
+    const { page, context, problems } = await open('/ui');
+    await signIn(page, ADMIN_KEY);
+    await page.locator('#rests li[data-scope="messages.sendmessage"]', { hasText: '· 1' }).waitFor({ timeout: 10_000 });
+    await page.locator('#health [data-health="restricted"]', { hasText: 'restricted 1' }).waitFor();
+    await page.selectOption('#page-size', '100');
+    await page.locator(`#rows tr[data-session-id="${y}"] td.health`, { hasText: 'restricted' }).waitFor();
+    await page.click(`#rows tr[data-session-id="${x}"] .btn-history`);
+    await page.locator('#history li[data-type="rest"]', { hasText: 'on messages.sendmessage' }).waitFor({ timeout: 10_000 });
+    assert.match(String(await page.locator('#history-rests').textContent()), /^Resting on messages\.sendmessage until \d{4}-/);
+    await page.click('#history-dialog button[value="close"]');
+    await page.click(`#rows tr[data-session-id="${y}"] .btn-history`);
+    await page.locator('#history li[data-type="report"]', { hasText: 'PEER_FLOOD → rest' }).waitFor({ timeout: 10_000 });
     assert.deepEqual(problems, []);
     await context.close();
   });

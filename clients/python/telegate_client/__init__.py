@@ -15,7 +15,7 @@ __version__ = '0.1.0'
 from .client import Lease, TelegramSessionManagerClient  # noqa: E402
 from .errors import (AuthError, LeaseLost, LeaseMismatch, NoSessionAvailable, SessionNotFound,  # noqa: E402
                      TeleGateConnectionError, TeleGateError, TeleGateHTTPError)
-from .telegram_errors import classify, floodwait_seconds, invalidation_reason  # noqa: E402
+from .telegram_errors import floodwait_seconds, rpc_error_of  # noqa: E402
 from .aio import AsyncLease, AsyncTelegramSessionManagerClient  # noqa: E402
 
 #: Shorter alias.
@@ -24,5 +24,5 @@ TeleGateClient = TelegramSessionManagerClient
 __all__ = [
     'TelegramSessionManagerClient', 'TeleGateClient', 'AsyncTelegramSessionManagerClient', 'Lease', 'AsyncLease',
     'TeleGateError', 'NoSessionAvailable', 'TeleGateHTTPError', 'AuthError', 'LeaseLost', 'LeaseMismatch', 'SessionNotFound',
-    'TeleGateConnectionError', 'classify', 'floodwait_seconds', 'invalidation_reason', '__version__',
+    'TeleGateConnectionError', 'floodwait_seconds', 'rpc_error_of', '__version__',
 ]

@@ -58,8 +58,9 @@ class AsyncTelegramSessionManagerClient:
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
-    async def _acquire_once(self, wait: int, format: Optional[str] = None) -> Dict[str, Any]:
-        return await self._leasing(self.sync._acquire_once, wait, format)
+    async def _acquire_once(self, wait: int, format: Optional[str] = None, scope: Any = None,
+                            tag: Any = None) -> Dict[str, Any]:
+        return await self._leasing(self.sync._acquire_once, wait, format, scope, tag)
 
     async def release_and_next(self, session_id: int, lease_token: Optional[str] = None, **kw: Any) -> Dict[str, Any]:
         """The blocking client's release_and_next(): give back and lease the next session in one request."""
@@ -86,7 +87,7 @@ class AsyncTelegramSessionManagerClient:
             raise
 
     async def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None,
-                          format: Optional[str] = None) -> Dict[str, Any]:
+                          format: Optional[str] = None, scope: Any = None, tag: Any = None) -> Dict[str, Any]:
         auto = self.sync.auto_wait if auto_wait is None else auto_wait
         plan = self.sync._plan(max_wait)
         told = False
@@ -94,7 +95,7 @@ class AsyncTelegramSessionManagerClient:
             wait = plan.poll_seconds() if auto else 0
             started = time.monotonic()
             try:
-                return await self._acquire_once(wait, format)
+                return await self._acquire_once(wait, format, scope, tag)
             except NoSessionAvailable as exc:
                 if not auto:
                     raise
@@ -115,6 +116,10 @@ class AsyncTelegramSessionManagerClient:
         return await self._run(self.sync.report_floodwait, session_id, seconds,  # type: ignore[no-any-return]
                                lease_token)
 
+    async def report(self, session_id: int, error: str, method: Optional[str] = None,
+                     lease_token: Optional[str] = None) -> Dict[str, Any]:
+        return await self._run(self.sync.report, session_id, error, method, lease_token)  # type: ignore[no-any-return]
+
     async def invalidate_session(self, session_id: int, reason: Optional[str] = None) -> Dict[str, Any]:
         return await self._run(self.sync.invalidate_session, session_id, reason)  # type: ignore[no-any-return]
 
@@ -126,14 +131,14 @@ class AsyncTelegramSessionManagerClient:
 
     @asynccontextmanager
     async def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None,
-                      format: Optional[str] = None) -> AsyncIterator[AsyncLease]:
+                      format: Optional[str] = None, scope: Any = None, tag: Any = None) -> AsyncIterator[AsyncLease]:
         """
         ``async with client.session() as s:``, with the semantics of the blocking
         session(); and when a heartbeat says the lease is lost (409/404), the
         task running the block is cancelled at its next await, and the
         CancelledError leaves the block as LeaseLost.
         """
-        lease = Lease(self.sync, await self.get_session(max_wait=max_wait, format=format))
+        lease = Lease(self.sync, await self.get_session(max_wait=max_wait, format=format, scope=scope, tag=tag))
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         state = {'open': True, 'cancelled': False}

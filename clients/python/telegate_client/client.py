@@ -19,7 +19,7 @@ from . import __version__
 from ._waiting import WaitPlan
 from .errors import (LeaseLost, LeaseMismatch, NoSessionAvailable, SessionNotFound, TeleGateConnectionError,
                      TeleGateError, TeleGateHTTPError, http_error)
-from .telegram_errors import classify
+from .telegram_errors import rpc_error_of
 
 log = logging.getLogger('telegate_client')
 
@@ -133,31 +133,44 @@ class Lease:
 
     def report_error(self, exc: BaseException) -> bool:
         """
-        Report ``exc`` if it is a Telegram FLOOD_WAIT or a dead-session error
-        (what the context manager does with an error escaping its block).
-        Returns True when something was reported. Never raises: a failed report
-        is logged. When the invalidation itself fails (for instance 403: the
-        server allows /invalidate to admin keys only), the lease is left to
-        expire rather than handing a dead session to the next worker.
+        Send ``exc`` to ``POST /report`` when it is a Telegram RPC error: its
+        name and the method that raised it; the server's table decides (rest
+        the method, invalidate, or nothing). What the context manager does
+        with an error escaping its block. Returns True when reported; sets
+        ``reported`` to ('report', name, action). Never raises: a failed report
+        is logged. An error the server answers ``none`` for leaves the session
+        ours (the block's end releases it).
         """
-        kind = classify(exc)
-        if kind is None or self.ended:
+        found = rpc_error_of(exc)
+        if found is None or self.ended:
             return False
+        name, method = found
         try:
-            if kind[0] == 'floodwait':
-                self.report_floodwait(int(kind[1]))  # type: ignore[call-overload]
-            else:
-                self.invalidate(str(kind[1]))
-            return True
+            self.report(name, method)
+        except LeaseMismatch:
+            log.warning('session %s: lease lost before %s could be reported', self.session_id, name)
+            return False
+        except Exception as err:
+            log.warning('session %s: could not report %s: %s', self.session_id, name, err)
+            return False
+        return True
+
+    def report(self, error: str, method: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Report a Telegram RPC error by name (and the method that raised it):
+        ``s.report('AUTH_KEY_UNREGISTERED')``. The server's table decides; unless
+        it answers ``none`` the lease ends (the session rests or is invalidated).
+        """
+        try:
+            r = self._client.report(self.session_id, error, method, lease_token=self.lease_token)
         except LeaseMismatch as err:
             self._lose(err)
-            log.warning('session %s: lease lost before %s could be reported', self.session_id, kind[0])
-        except Exception as err:
-            if kind[0] == 'invalidate':
-                self.ended = True  # not released: it expires with its lease instead of going back to the pool
-                self._client._forget(self.session_id)
-            log.warning('session %s: could not report %s %s: %s', self.session_id, kind[0], kind[1], err)
-        return False
+            raise
+        action = r.get('action') if isinstance(r, dict) else None
+        if action != 'none':
+            self.ended = True
+        self.reported = ('report', error, action)
+        return r
 
 
 class _Heartbeat:
@@ -329,11 +342,13 @@ class TelegramSessionManagerClient:
 
     # --- the original API -----------------------------------------------------------
 
-    def _acquire_once(self, wait: int, format: Optional[str] = None,
+    def _acquire_once(self, wait: int, format: Optional[str] = None, scope: Any = None, tag: Any = None,
                       give_back: Optional[Tuple[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
         """GET /session, or with ``give_back`` (path, params) a POST with next=true: both answer a leased session."""
         params = dict(give_back[1]) if give_back else {}
-        params.update({'wait': wait if wait > 0 else None, 'format': format or self.format})
+        params.update({'wait': wait if wait > 0 else None, 'format': format or self.format, 'tag': _listing(tag)})
+        if not (give_back and give_back[0] == '/floodwait'):  # there, scope is the rest's own
+            params['scope'] = _listing(scope)
         method, path = ('POST', give_back[0]) if give_back else ('GET', '/session')
         data = self._request(method, path, params, idempotent=False, timeout=self.timeout + wait)
         if not isinstance(data, dict) or 'session_id' not in data:
@@ -364,7 +379,7 @@ class TelegramSessionManagerClient:
     def _give_back_and_next(self, session_id: int, give_back: Tuple[str, Dict[str, Any]], max_wait: Any,
                             auto_wait: Optional[bool], format: Optional[str]) -> Dict[str, Any]:
         try:
-            s = self._acquire_once(0, format, give_back)
+            s = self._acquire_once(0, format, give_back=give_back)
         except LeaseMismatch:
             self._forget(session_id)
             raise
@@ -397,11 +412,13 @@ class TelegramSessionManagerClient:
             pass
 
     def get_session(self, *, max_wait: Any = _UNSET, auto_wait: Optional[bool] = None,
-                    format: Optional[str] = None) -> Dict[str, Any]:
+                    format: Optional[str] = None, scope: Any = None, tag: Any = None) -> Dict[str, Any]:
         """
         Lease a session: a dict with ``session_id``, ``session_name`` (and from
         TeleGate ``lease_token``, ``lease_expires_at``, ``proxy``, ...).
-        ``format`` overrides the client's for this call.
+        ``format`` overrides the client's for this call. ``scope`` (a method
+        name or a list): only a session resting on none of those methods;
+        ``tag`` (a name or a list): only a session carrying every tag.
 
         With auto-wait (the constructor's, or ``auto_wait=``), waits for one as
         described in _waiting.py, at most ``max_wait`` seconds. Raises
@@ -414,7 +431,7 @@ class TelegramSessionManagerClient:
             wait = plan.poll_seconds() if auto else 0
             started = time.monotonic()
             try:
-                return self._acquire_once(wait, format)
+                return self._acquire_once(wait, format, scope, tag)
             except NoSessionAvailable as exc:
                 if not auto:
                     raise
@@ -458,6 +475,24 @@ class TelegramSessionManagerClient:
         self._forget(session_id)
         return r  # type: ignore[no-any-return]
 
+    def report(self, session_id: int, error: str, method: Optional[str] = None,
+               lease_token: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Report a Telegram RPC error by name (FLOOD_WAIT_600, PEER_FLOOD,
+        AUTH_KEY_UNREGISTERED, ...) and the method that raised it; the server's
+        table decides. Returns the answer: ``action`` is 'rest', 'invalidate' or 'none'.
+        """
+        token = lease_token or self.lease_token(session_id)
+        try:
+            r = self._request('POST', '/report', {'session_id': session_id, 'error': error, 'method': method,
+                                                   'lease_token': token})
+        except LeaseMismatch:
+            self._forget(session_id)
+            raise
+        if isinstance(r, dict) and r.get('action') != 'none':
+            self._forget(session_id)
+        return r  # type: ignore[no-any-return]
+
     def invalidate_session(self, session_id: int, reason: Optional[str] = None,
                            lease_token: Optional[str] = None) -> Dict[str, Any]:
         """
@@ -489,14 +524,15 @@ class TelegramSessionManagerClient:
 
     @contextmanager
     def session(self, *, max_wait: Any = _UNSET, heartbeat_interval: Optional[float] = None,
-                format: Optional[str] = None) -> Iterator[Lease]:
+                format: Optional[str] = None, scope: Any = None, tag: Any = None) -> Iterator[Lease]:
         """
         ``with client.session() as s:`` leases a session (waiting as the
         client's ``auto_wait`` and ``max_wait`` say, or this call's
-        ``max_wait``), heartbeats while the block runs, and releases it at the end. An error escaping the
-        block is re-raised after a Telegram FLOOD_WAIT was reported as
-        /floodwait, or AUTH_KEY_UNREGISTERED / AUTH_KEY_DUPLICATED /
-        SESSION_REVOKED / USER_DEACTIVATED(_BAN) as /invalidate.
+        ``max_wait``), heartbeats while the block runs, and releases it at the end. A Telegram RPC
+        error escaping the block is sent to /report (its name and method; the
+        server's table decides what happens to the session), then re-raised.
+        ``scope``: the methods the block will call (only a session resting on
+        none of them is issued); ``tag``: only a session carrying every tag.
 
         Heartbeats go every min(lease TTL / 3, ``heartbeat_interval`` = 60 s).
         When one answers 409 or 404 the lease is lost: ``s.lease_lost`` is set,
@@ -506,7 +542,7 @@ class TelegramSessionManagerClient:
         is). A thread cannot be interrupted: code that never checks keeps
         running until the block ends.
         """
-        lease = Lease(self, self.get_session(max_wait=max_wait, format=format))
+        lease = Lease(self, self.get_session(max_wait=max_wait, format=format, scope=scope, tag=tag))
         beat = _Heartbeat(lease, heartbeat_interval_for(lease, heartbeat_interval or self.heartbeat_interval))
         beat.start()
         try:
@@ -532,6 +568,13 @@ class TelegramSessionManagerClient:
                 lease.release()
             except LeaseMismatch:
                 log.warning('session %s: lease was lost before release', lease.session_id)
+
+
+def _listing(v: Any) -> Optional[str]:
+    """A scope / tag parameter: one name, or a list sent comma-separated."""
+    if v is None or isinstance(v, str):
+        return v or None
+    return ','.join(v) or None
 
 
 def _decode(raw: bytes) -> Any:

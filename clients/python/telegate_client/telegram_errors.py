@@ -1,70 +1,52 @@
 """
-Recognise Telegram errors raised by Telethon, Pyrogram (or anything else) by
-duck typing: class names, attributes and messages. Nothing here imports a
-Telegram library.
+Find the Telegram RPC error in an exception raised by Telethon, Pyrogram (or
+anything else), by duck typing: its NAME as Telegram sent it and the METHOD
+that raised it. Nothing here imports a Telegram library, and nothing here
+decides what the error means for the session: ``POST /report`` sends both to
+the server, whose one table decides (rest the method, invalidate, or nothing).
 
-  Telethon 1.x  FloodWaitError / FloodPremiumWaitError with ``.seconds``;
-                AuthKeyUnregisteredError, ... (class names; messages are prose)
-  Telethon 2.x  RpcError with ``.name`` ('FLOOD_WAIT', 'AUTH_KEY_UNREGISTERED') and ``.value``
-  Pyrogram 2.x  FloodWait / FloodPremiumWait with ``.value``; 1.x ``.x``;
-                ``.ID`` ('FLOOD_WAIT_X', 'AUTH_KEY_UNREGISTERED'); message "[420 FLOOD_WAIT_X] ..."
-  anything      a message containing FLOOD_WAIT_<n> / FLOOD_PREMIUM_WAIT_<n>, or one of the
-                invalidating error names below
+  Telethon 1.x  known errors are classes named after the error
+                (PeerFloodError -> PEER_FLOOD); the waits keep only ``.seconds``
+                (FloodWaitError -> FLOOD_WAIT_<seconds>, SlowModeWaitError ->
+                SLOWMODE_WAIT_<seconds>); unknown ones are a base class
+                (BadRequestError, ...) with the name in ``.message``; the method
+                is ``e.request`` (SendMessageRequest in telethon.tl.functions.messages
+                -> messages.SendMessage)
+  Telethon 2.x  RpcError with ``.name`` ('FLOOD_WAIT') and ``.value``
+  Pyrogram      ``.ID`` ('FLOOD_WAIT_X') with ``.value`` (1.x: ``.x``); the method in
+                the message: '... (caused by "messages.SendMessage")'
+  anything      a message "<code>: <NAME> ..." or "[<code> <NAME>]", or one naming
+                FLOOD_WAIT_<n> / FLOOD_PREMIUM_WAIT_<n>
 
 The error's ``__cause__`` / ``__context__`` chain is searched too, so a worker
 that wraps the library's error in its own still gets it reported.
 """
 import re
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
-#: Telegram errors after which a session can never work again: /invalidate with this reason.
-INVALIDATING = ('AUTH_KEY_UNREGISTERED', 'AUTH_KEY_DUPLICATED', 'SESSION_REVOKED',
-                'USER_DEACTIVATED_BAN', 'USER_DEACTIVATED')
-
-FLOOD_MESSAGE = re.compile(r'(?<![A-Z0-9_])FLOOD(?:_PREMIUM)?_WAIT_(\d+)(?![A-Z0-9_])')
-_INVALIDATING_MESSAGE = re.compile(r'(?<![A-Z0-9_])(' + '|'.join(INVALIDATING) + r')(?![A-Z0-9_])')
-_FLOOD_NAMES = {'FLOOD_WAIT', 'FLOOD_PREMIUM_WAIT'}
-_SECONDS_ATTRS = ('seconds', 'value', 'x')
-_STRING_ATTRS = ('ID', 'name', 'message', 'error_message', 'errorMessage')
 MAX_FLOODWAIT_SECONDS = 31536000
 _MAX_CHAIN = 8
+_NAME = re.compile(r'^[A-Z0-9_]{2,128}$')
+_CODED = re.compile(r'(?:^|\[|RPCError )-?\d{3}:? ([A-Z0-9_]{2,128})\b')
+_FLOOD = re.compile(r'(?<![A-Z0-9_])(FLOOD(?:_PREMIUM)?_WAIT_\d+)(?![A-Z0-9_])')
+_CAUSED_BY = re.compile(r'\(caused by "?([A-Za-z0-9_.]{1,64})"?\)')
+#: Telethon 1.x classes whose name is not the error's (base classes carry it in .message).
+_GENERIC = {'RPCError', 'InvalidDCError', 'BadRequestError', 'UnauthorizedError', 'ForbiddenError',
+            'NotFoundError', 'AuthKeyError', 'FloodError', 'ServerError', 'TimedOutError'}
+_RENAMED = {'SLOW_MODE_WAIT': 'SLOWMODE_WAIT'}
 
 
 def _snake(class_name: str) -> str:
-    """FloodPremiumWaitError -> FLOOD_PREMIUM_WAIT; AuthKeyUnregistered -> AUTH_KEY_UNREGISTERED."""
+    """PeerFloodError -> PEER_FLOOD; FloodPremiumWaitError -> FLOOD_PREMIUM_WAIT."""
     if class_name.endswith('Error'):
         class_name = class_name[:-5]
-    return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', class_name).upper()
+    name = re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', class_name).upper()
+    return _RENAMED.get(name, name)
 
 
-def _names(exc: BaseException) -> List[str]:
-    """Error names this exception goes by: its classes (MRO) and name-like attributes, upper-cased."""
-    names = [_snake(c.__name__) for c in type(exc).__mro__ if c not in (BaseException, Exception, object)]
-    for attr in _STRING_ATTRS:
-        v = getattr(exc, attr, None)
-        if isinstance(v, str) and v:
-            names.append(v.strip().upper())
-    return names
-
-
-def _texts(exc: BaseException) -> Iterator[str]:
-    try:
-        yield str(exc)
-    except Exception:  # a broken __str__ must not break the worker's error path
-        pass
-    for attr in _STRING_ATTRS:
-        v = getattr(exc, attr, None)
-        if isinstance(v, str):
-            yield v
-
-
-def _seconds_attr(exc: BaseException) -> Optional[int]:
-    for attr in _SECONDS_ATTRS:
-        v = getattr(exc, attr, None)
-        if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
-            return v
-        if isinstance(v, str) and v.isdigit():
-            return int(v)
+def _int(v: object) -> Optional[int]:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return min(v, MAX_FLOODWAIT_SECONDS)
     return None
 
 
@@ -77,40 +59,66 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
 
 
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ must not break the worker's error path
+        return ''
+
+
+def _name(exc: BaseException) -> Optional[str]:
+    classes = [c.__name__ for c in type(exc).__mro__]
+    # Pyrogram: ID 'FLOOD_WAIT_X' + value (1.x: x)
+    pid = getattr(exc, 'ID', None)
+    if isinstance(pid, str) and _NAME.match(pid):
+        n = _int(getattr(exc, 'value', None))
+        n = _int(getattr(exc, 'x', None)) if n is None else n
+        return pid[:-1] + str(n) if pid.endswith('_X') and n is not None else pid
+    # Telethon 2.x: name 'FLOOD_WAIT' + value
+    tname = getattr(exc, 'name', None)
+    if isinstance(tname, str) and _NAME.match(tname) and 'RpcError' in classes:
+        n = _int(getattr(exc, 'value', None))
+        return tname if n is None else '{}_{}'.format(tname, n)
+    # Telethon 1.x: the class names the error, or (a base class) .message does
+    if 'RPCError' in classes:
+        cls = type(exc).__name__
+        if cls in _GENERIC:
+            msg = getattr(exc, 'message', None)
+            if isinstance(msg, str) and _NAME.match(msg) and msg != 'FLOOD':
+                return msg
+        else:
+            n = _int(getattr(exc, 'seconds', None))
+            return _snake(cls) if n is None else '{}_{}'.format(_snake(cls), n)
+    m = _CODED.search(_text(exc)) or _FLOOD.search(_text(exc))
+    return m.group(1) if m else None
+
+
+def _method(exc: BaseException) -> Optional[str]:
+    if hasattr(exc, 'request'):
+        # Telethon: the request object (its message says "(caused by SendMessageRequest)", or NoneType)
+        req = getattr(exc, 'request')
+        if req is None or not hasattr(req, 'CONSTRUCTOR_ID'):
+            return None
+        # telethon.tl.functions.messages.SendMessageRequest -> messages.SendMessage
+        cls = type(req).__name__
+        cls = cls[:-7] if cls.endswith('Request') else cls
+        module = type(req).__module__.rsplit('.', 1)[-1]
+        return cls if module == 'functions' else '{}.{}'.format(module, cls)
+    m = _CAUSED_BY.search(_text(exc))
+    return m.group(1) if m else None
+
+
+def rpc_error_of(exc: BaseException) -> Optional[Tuple[str, Optional[str]]]:
+    """(error name, method or None) of the Telegram RPC error in ``exc`` or its causes; None when there is none."""
+    for e in _chain(exc):
+        name = _name(e)
+        if name is not None:
+            return name, _method(e)
+    return None
+
+
 def floodwait_seconds(exc: BaseException) -> Optional[int]:
-    """Seconds Telegram asked to wait, when ``exc`` (or its cause) is a FLOOD_WAIT; else None."""
-    for e in _chain(exc):
-        names = _names(e)
-        if any((n[:-2] if n.endswith('_X') else n) in _FLOOD_NAMES for n in names):
-            s = _seconds_attr(e)
-            if s is not None:
-                return min(s, MAX_FLOODWAIT_SECONDS)
-        for text in _texts(e):
-            m = FLOOD_MESSAGE.search(text)
-            if m:
-                return min(int(m.group(1)), MAX_FLOODWAIT_SECONDS)
-    return None
-
-
-def invalidation_reason(exc: BaseException) -> Optional[str]:
-    """AUTH_KEY_UNREGISTERED / ... when ``exc`` (or its cause) says the session is dead; else None."""
-    for e in _chain(exc):
-        for n in _names(e):
-            if n in INVALIDATING:
-                return n
-        for text in _texts(e):
-            m = _INVALIDATING_MESSAGE.search(text)
-            if m:
-                return m.group(1)
-    return None
-
-
-def classify(exc: BaseException) -> Optional[Tuple[str, object]]:
-    """('floodwait', seconds), ('invalidate', reason) or None."""
-    seconds = floodwait_seconds(exc)
-    if seconds is not None:
-        return ('floodwait', seconds)
-    reason = invalidation_reason(exc)
-    if reason is not None:
-        return ('invalidate', reason)
-    return None
+    """Seconds Telegram asked to wait, when ``exc`` (or its cause) is a FLOOD_WAIT / FLOOD_PREMIUM_WAIT; else None."""
+    found = rpc_error_of(exc)
+    m = re.match(r'^FLOOD(?:_PREMIUM)?_WAIT_(\d+)$', found[0]) if found else None
+    return min(int(m.group(1)), MAX_FLOODWAIT_SECONDS) if m else None

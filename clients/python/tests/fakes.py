@@ -1,7 +1,14 @@
 """
 Fake Telegram errors shaped like the libraries' own (class names, attributes,
-messages), so the client's duck typing is tested without installing them.
+messages), so the client's duck typing is tested without installing them; and
+the shared test vectors (test/vectors/telegram-errors.json) as such errors.
 """
+import json
+import os
+import re
+
+VECTORS = json.load(open(os.path.join(os.path.dirname(__file__), '..', '..', '..', 'test', 'vectors',
+                                      'telegram-errors.json')))['vectors']
 
 
 # --- Telethon 1.x (telethon.errors.rpcerrorlist) -----------------------------------
@@ -123,3 +130,53 @@ class RpcError(Exception):
         self.name = name
         self.value = value
         super().__init__('rpc error {}: {}{}'.format(code, name, '' if value is None else ' ({})'.format(value)))
+
+
+class BadRequestError(RPCError):
+    code = 400
+    message = 'BAD_REQUEST'
+
+
+class _Request:
+    """A Telethon TLRequest: CONSTRUCTOR_ID, class <Method>Request in telethon.tl.functions.<namespace>."""
+    CONSTRUCTOR_ID = 0
+
+
+def telethon_request(method):
+    namespace, _, name = method.rpartition('.')
+    cls = type(name[:1].upper() + name[1:] + 'Request', (_Request,), {})
+    cls.__module__ = 'telethon.tl.functions' + ('.' + namespace if namespace else '')
+    return cls()
+
+
+def capped(name):
+    m = re.match(r'^(FLOOD_WAIT)_(\d+)$', name)
+    return '{}_{}'.format(m.group(1), min(int(m.group(2)), 31536000)) if m else name
+
+
+def telethon_error(v):
+    """A vector as Telethon 1.x raises it: FloodWaitError for FLOOD_WAIT_X, else an unknown-name RPCError."""
+    request = telethon_request(v['method']) if v['method'] else None
+    m = re.match(r'^FLOOD_WAIT_(\d+)$', v['error'])
+    if m:
+        return FloodWaitError(request=request, capture=int(m.group(1)))
+    e = BadRequestError('RPCError 400: {}'.format(v['error']))
+    e.message = v['error']
+    e.request = request
+    return e
+
+
+def pyrogram_error(v):
+    """A vector as Pyrogram raises it: ID 'NAME' (or 'FLOOD_WAIT_X' + value), the method in the message."""
+    m = re.match(r'^(.*_)(\d+)$', v['error'])
+    pid, value = (m.group(1) + 'X', int(m.group(2))) if m else (v['error'], None)
+    cls = type('Err', (PyroRPCError,), {'ID': pid, 'CODE': 400})
+    e = cls(value=value)
+    if v['method']:
+        e.args = (e.args[0] + ' (caused by "{}")'.format(v['method']),)
+    return e
+
+
+def telethon2_error(v):
+    m = re.match(r'^(.*)_(\d+)$', v['error'])
+    return RpcError(400, m.group(1), int(m.group(2))) if m else RpcError(400, v['error'])

@@ -103,7 +103,7 @@ class AsyncClient(ServerTestCase):
                 self.assertEqual((await t.heartbeat())['status'], 'extended')
             return s, t
         s, t = asyncio.run(main())
-        self.assertEqual(s.reported, ('floodwait', 60))
+        self.assertEqual(s.reported, ('report', 'FLOOD_WAIT_60', 'rest'))
         self.assertEqual(self.server.state_of(s.session_id), 'floodwait')
         self.assertEqual(self.server.state_of(t.session_id), 'free')
 

@@ -36,8 +36,8 @@ class Reporting(ServerTestCase):
         self.assertIsNone(s.reported)
         self.assertEqual(self.server.state_of(s.session_id), 'free')
 
-    def assert_floodwait(self, s, seconds):
-        self.assertEqual(s.reported, ('floodwait', seconds))
+    def assert_floodwait(self, s, seconds, name='FLOOD_WAIT'):
+        self.assertEqual(s.reported, ('report', '{}_{}'.format(name, seconds), 'rest'))
         listed = self.server.sessions()[s.session_id]
         self.assertEqual(listed['state'], 'floodwait')
         self.assertIsNotNone(listed['floodwait_until'])
@@ -53,7 +53,28 @@ class Reporting(ServerTestCase):
         self.assert_floodwait(self.run_block(self.client(), fakes.FloodWaitPyrogram1(x=80)), 80)
 
     def test_flood_wait_message_is_reported(self):
-        self.assert_floodwait(self.run_block(self.client(), RuntimeError('420 FLOOD_PREMIUM_WAIT_70')), 70)
+        self.assert_floodwait(self.run_block(self.client(), RuntimeError('420 FLOOD_PREMIUM_WAIT_70')), 70, 'FLOOD_PREMIUM_WAIT')
+
+    def test_every_shared_vector_goes_to_report_and_the_servers_table_decides(self):
+        for v in fakes.VECTORS:
+            for make in (fakes.telethon_error, fakes.pyrogram_error):
+                with self.subTest(error=v['error'], shape=make.__name__):
+                    s = self.run_block(self.client(), make(v))
+                    self.assertEqual(s.reported, ('report', fakes.capped(v['error']), v['action']))
+                    expected = {'rest': 'floodwait', 'invalidate': 'invalidated', 'none': 'free'}[v['action']]
+                    listed = self.server.sessions()[s.session_id]
+                    self.assertEqual(listed['state'], expected)
+                    if v['action'] == 'rest' and v.get('scope'):
+                        self.assertIn(v['scope'], listed['rests'])
+                    self.server.reset()
+
+    def test_session_scope_is_issued_only_a_session_not_resting_on_it(self):
+        first = self.run_block(self.client(), fakes.telethon_error(
+            {'error': 'FLOOD_WAIT_600', 'method': 'contacts.resolveUsername'}))
+        with self.client().session(scope='contacts.resolveUsername') as other:
+            self.assertNotEqual(other.session_id, first.session_id)
+        with self.client().session(scope=['messages.sendMessage'], tag=[]) as any_:
+            self.assertIn(any_.session_id, (first.session_id, other.session_id))
 
     def test_dead_sessions_are_invalidated_with_the_reason(self):
         for error, reason in ((fakes.AuthKeyUnregisteredError(), 'AUTH_KEY_UNREGISTERED'),
@@ -62,7 +83,7 @@ class Reporting(ServerTestCase):
                               (fakes.UserDeactivatedBan(), 'USER_DEACTIVATED_BAN'),
                               (RuntimeError('RPCError 401: USER_DEACTIVATED'), 'USER_DEACTIVATED')):
             s = self.run_block(self.admin(), error)
-            self.assertEqual(s.reported, ('invalidated', reason))
+            self.assertEqual(s.reported, ('report', reason, 'invalidate'))
             listed = self.server.sessions()[s.session_id]
             self.assertEqual((listed['state'], listed['reason']), ('invalidated', reason))
             self.server.reset()
@@ -70,8 +91,15 @@ class Reporting(ServerTestCase):
     def test_a_worker_key_invalidates_the_dead_session_it_holds(self):
         # Admin keys configured: the worker's lease token lets it invalidate the session it holds.
         s = self.run_block(self.client(), fakes.AuthKeyUnregisteredError())
-        self.assertEqual(s.reported, ('invalidated', 'AUTH_KEY_UNREGISTERED'))
+        self.assertEqual(s.reported, ('report', 'AUTH_KEY_UNREGISTERED', 'invalidate'))
         self.assertTrue(s.ended)
+        self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
+
+    def test_one_line_report_by_name_inside_the_block(self):
+        with self.client().session() as s:
+            r = s.report('AUTH_KEY_UNREGISTERED')
+        self.assertEqual((r['action'], r['health']), ('invalidate', 'logged_out'))
+        self.assertEqual(s.reported, ('report', 'AUTH_KEY_UNREGISTERED', 'invalidate'))
         self.assertEqual(self.server.state_of(s.session_id), 'invalidated')
 
     def test_manual_report_inside_the_block(self):

@@ -1,71 +1,66 @@
-"""Duck-typed recognition of Telegram errors (no server needed)."""
+"""Finding the Telegram RPC error (name + method) in library-shaped errors, with the shared vectors (no server needed)."""
 import unittest
 
-from telegate_client import classify, floodwait_seconds, invalidation_reason
+from telegate_client import floodwait_seconds, rpc_error_of
 
 from . import fakes
 
+try:  # the real library, when installed (CI installs python3-telethon)
+    from telethon import errors as telethon_errors  # type: ignore[import-not-found]
+    from telethon.tl.functions.messages import SendMessageRequest  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    telethon_errors = None
 
-class FloodWaitRecognition(unittest.TestCase):
-    def test_telethon_flood_wait_error_seconds(self):
-        self.assertEqual(classify(fakes.FloodWaitError(capture=42)), ('floodwait', 42))
 
-    def test_telethon_flood_premium_wait(self):
-        self.assertEqual(floodwait_seconds(fakes.FloodPremiumWaitError(capture=7)), 7)
+class SharedVectors(unittest.TestCase):
+    def test_every_vector_as_telethon_1_pyrogram_and_telethon_2(self):
+        for v in fakes.VECTORS:
+            name = fakes.capped(v['error'])
+            method = v['method']
+            with self.subTest(error=v['error'], method=method):
+                found = rpc_error_of(fakes.telethon_error(v))
+                self.assertEqual((found[0], (found[1] or '').lower() or None) if found else None,
+                                 (name, method.lower() if method else None))
+                self.assertEqual(rpc_error_of(fakes.pyrogram_error(v)), (name, method))
+                self.assertEqual(rpc_error_of(fakes.telethon2_error(v))[0], name)
 
-    def test_pyrogram_2_flood_wait_value(self):
-        self.assertEqual(classify(fakes.FloodWait(value=30)), ('floodwait', 30))
 
-    def test_pyrogram_1_flood_wait_x(self):
-        self.assertEqual(floodwait_seconds(fakes.FloodWaitPyrogram1(x=12)), 12)
+class Shapes(unittest.TestCase):
+    def test_names_the_libraries_drop_are_rebuilt(self):
+        self.assertEqual(rpc_error_of(fakes.FloodWaitError(capture=42))[0], 'FLOOD_WAIT_42')
+        self.assertEqual(rpc_error_of(fakes.FloodPremiumWaitError(capture=7))[0], 'FLOOD_PREMIUM_WAIT_7')
+        self.assertEqual(rpc_error_of(fakes.SlowModeWaitError(capture=10))[0], 'SLOWMODE_WAIT_10')
+        self.assertEqual(rpc_error_of(fakes.FloodWait(value=30))[0], 'FLOOD_WAIT_30')
+        self.assertEqual(rpc_error_of(fakes.FloodWaitPyrogram1(x=12))[0], 'FLOOD_WAIT_12')
+        self.assertEqual(rpc_error_of(fakes.RpcError(420, 'FLOOD_WAIT', 60))[0], 'FLOOD_WAIT_60')
+        self.assertEqual(rpc_error_of(fakes.AuthKeyUnregisteredError())[0], 'AUTH_KEY_UNREGISTERED')
+        self.assertEqual(floodwait_seconds(fakes.FloodWaitError(capture=99999999999)), 31536000)
 
-    def test_telethon_2_rpc_error_name_value(self):
-        self.assertEqual(floodwait_seconds(fakes.RpcError(420, 'FLOOD_WAIT', 60)), 60)
-        self.assertEqual(floodwait_seconds(fakes.RpcError(420, 'FLOOD_PREMIUM_WAIT', 5)), 5)
-
-    def test_any_message_with_flood_wait_n(self):
-        self.assertEqual(floodwait_seconds(RuntimeError('RPCError 420: FLOOD_WAIT_17 (caused by X)')), 17)
-        self.assertEqual(floodwait_seconds(RuntimeError('FLOOD_PREMIUM_WAIT_3')), 3)
-
-    def test_other_waits_are_not_flood_waits(self):
-        self.assertIsNone(classify(fakes.SlowModeWaitError(capture=10)))
-        self.assertIsNone(floodwait_seconds(RuntimeError('SLOWMODE_WAIT_10')))
-        self.assertIsNone(floodwait_seconds(RuntimeError('FLOOD_TEST_PHONE_WAIT_10')))
-        self.assertIsNone(floodwait_seconds(RuntimeError('A wait of 10 seconds is required')))
-
-    def test_wrapped_error_is_found_through_cause(self):
+    def test_messages_and_causes(self):
+        self.assertEqual(rpc_error_of(RuntimeError('RPCError 420: FLOOD_WAIT_17 (caused by messages.SendMessage)')),
+                         ('FLOOD_WAIT_17', 'messages.SendMessage'))
+        self.assertEqual(rpc_error_of(RuntimeError('[401 USER_DEACTIVATED]'))[0], 'USER_DEACTIVATED')
         try:
             try:
                 raise fakes.FloodWaitError(capture=9)
             except Exception as inner:
                 raise RuntimeError('job failed') from inner
         except RuntimeError as outer:
-            self.assertEqual(floodwait_seconds(outer), 9)
+            self.assertEqual(rpc_error_of(outer)[0], 'FLOOD_WAIT_9')
 
-    def test_huge_wait_is_capped_to_the_servers_limit(self):
-        self.assertEqual(floodwait_seconds(RuntimeError('FLOOD_WAIT_99999999999')), 31536000)
+    def test_guesses_nothing_without_a_telegram_name(self):
+        for e in (ValueError('boom'), RuntimeError('A wait of 10 seconds is required'),
+                  RuntimeError('MY_AUTH_KEY_UNREGISTERED_THING happened')):
+            self.assertIsNone(rpc_error_of(e), repr(e))
 
-
-class InvalidationRecognition(unittest.TestCase):
-    def test_telethon_class_names(self):
-        self.assertEqual(classify(fakes.AuthKeyUnregisteredError()), ('invalidate', 'AUTH_KEY_UNREGISTERED'))
-        self.assertEqual(invalidation_reason(fakes.AuthKeyDuplicatedError()), 'AUTH_KEY_DUPLICATED')
-        self.assertEqual(invalidation_reason(fakes.SessionRevokedError()), 'SESSION_REVOKED')
-        self.assertEqual(invalidation_reason(fakes.UserDeactivatedBanError()), 'USER_DEACTIVATED_BAN')
-
-    def test_pyrogram_id(self):
-        self.assertEqual(invalidation_reason(fakes.UserDeactivatedBan()), 'USER_DEACTIVATED_BAN')
-
-    def test_messages(self):
-        self.assertEqual(invalidation_reason(RuntimeError('401: AUTH_KEY_UNREGISTERED (caused by X)')),
-                         'AUTH_KEY_UNREGISTERED')
-        self.assertEqual(invalidation_reason(RuntimeError('[401 USER_DEACTIVATED]')), 'USER_DEACTIVATED')
-
-    def test_unrelated_errors(self):
-        self.assertIsNone(classify(ValueError('boom')))
-        self.assertIsNone(classify(fakes.UnauthorizedError('UNAUTHORIZED')))
-        self.assertIsNone(invalidation_reason(RuntimeError('MY_AUTH_KEY_UNREGISTERED_THING')))
-
-
-if __name__ == '__main__':
-    unittest.main()
+    @unittest.skipIf(telethon_errors is None, 'Telethon is not installed in this interpreter')
+    def test_real_telethon_errors(self):
+        class Raw:
+            def __init__(self, code, message):
+                self.error_code, self.error_message = code, message
+        req = SendMessageRequest(peer='me', message='x')
+        for code, raw, name in ((420, 'FLOOD_WAIT_30', 'FLOOD_WAIT_30'), (400, 'PEER_FLOOD', 'PEER_FLOOD'),
+                                (401, 'AUTH_KEY_UNREGISTERED', 'AUTH_KEY_UNREGISTERED'),
+                                (400, 'SOMETHING_NEW', 'SOMETHING_NEW'), (420, 'SLOWMODE_WAIT_10', 'SLOWMODE_WAIT_10')):
+            e = telethon_errors.rpc_message_to_error(Raw(code, raw), req)
+            self.assertEqual(rpc_error_of(e), (name, 'messages.SendMessage'), raw)

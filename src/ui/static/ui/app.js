@@ -181,6 +181,48 @@
     $('next-available').textContent = next === null ? '' : `next release ${relative(next)} (${s.next_available} UTC)`;
   }
 
+  function renderHealth(s) {
+    const health = $('health');
+    health.replaceChildren();
+    for (const [name, n] of Object.entries(s.health || {})) {
+      health.append(el('span', { className: `chip ${name}`, text: `${name.replace('_', ' ')} ${n}`, attrs: { 'data-health': name } }));
+    }
+    const rests = $('rests');
+    rests.replaceChildren();
+    const entries = Object.entries(s.rests || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    if (entries.length === 0) rests.append(el('li', { className: 'empty', text: 'No session rests on a method.' }));
+    for (const [scope, n] of entries) {
+      rests.append(el('li', { className: 'chip', text: `${scope} · ${n}`, attrs: { 'data-scope': scope } }));
+    }
+  }
+
+  function describeEvent(e) {
+    const parts = [e.at, e.type];
+    if (e.error) parts.push(e.error);
+    if (e.action) parts.push(`→ ${e.action}`);
+    if (e.scope) parts.push(`on ${e.scope}`);
+    if (e.until) parts.push(`until ${e.until}`);
+    if (e.reason) parts.push(`(${e.reason})`);
+    return parts.join(' ');
+  }
+
+  async function showHistory(s) {
+    $('history-name').textContent = s.session_name;
+    const rests = Object.entries(s.rests || {});
+    $('history-rests').textContent = rests.length ? `Resting on ${rests.map(([scope, until]) => `${scope} until ${until}`).join(', ')} UTC` : '';
+    const list = $('history');
+    list.replaceChildren(el('li', { className: 'empty', text: 'Loading…' }));
+    $('history-dialog').showModal();
+    try {
+      const page = await api('GET', 'events', { session_id: s.session_id, limit: 100 });
+      list.replaceChildren();
+      if (page.events.length === 0) list.append(el('li', { className: 'empty', text: 'No recent events.' }));
+      for (const e of page.events) list.append(el('li', { text: describeEvent(e), attrs: { 'data-type': e.type } }));
+    } catch (err) {
+      list.replaceChildren(el('li', { className: 'empty', text: `History unavailable: ${err.message}` }));
+    }
+  }
+
   function renderTimeline(floodSessions, status) {
     const list = $('timeline');
     list.replaceChildren();
@@ -228,13 +270,14 @@
     const q = $('search').value.trim().toLowerCase();
     const shown = q ? state.sessions.filter((s) => String(s.session_name).toLowerCase().includes(q)) : state.sessions;
     if (!state.canList) {
-      tbody.append(el('tr', {}, el('td', { className: 'empty', text: 'Listing needs an admin key.', attrs: { colspan: 7 } })));
+      tbody.append(el('tr', {}, el('td', { className: 'empty', text: 'Listing needs an admin key.', attrs: { colspan: 8 } })));
     } else if (shown.length === 0) {
       const text = q ? 'No session on this page matches the filter.' : 'No sessions.';
-      tbody.append(el('tr', {}, el('td', { className: 'empty', text, attrs: { colspan: 7 } })));
+      tbody.append(el('tr', {}, el('td', { className: 'empty', text, attrs: { colspan: 8 } })));
     }
     for (const s of shown) {
       const actions = el('td', { className: 'actions' });
+      actions.append(actionButton('History', 'btn-history', () => void showHistory(s)));
       if (s.state === 'floodwait' || s.state === 'invalidated') {
         actions.append(actionButton('Restore', 'btn-restore', () => restore(s)));
       }
@@ -250,6 +293,7 @@
           el('td', { className: 'state' }, el('span', { className: `badge ${STATE_LABELS[s.state] ? s.state : ''}`, text: STATE_LABELS[s.state] || s.state })),
           timeCell(s.lease_expires_at),
           timeCell(s.floodwait_until),
+          el('td', { className: 'health' }, el('span', { className: `badge ${s.health || ''}`, text: s.health || '' })),
           el('td', { className: 'reason', text: s.reason || '' }),
           actions,
         ),
@@ -290,6 +334,7 @@
       const status = await api('GET', 'status');
       showDashboard();
       renderCounts(status);
+      renderHealth(status);
       let flood = null;
       try {
         const [page, floods] = await Promise.all([

@@ -4,8 +4,11 @@
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
+    KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] health zset
     ARGV[1] session id   ARGV[2] reason, or "" for none
     ARGV[3] lease token, or "" when the caller gave none
+    ARGV[4] health code to set (src/pool/keys.ts: 1 logged_out, 2 banned), or ""
+    ARGV[5] the reported Telegram error name to record as the last error, or ""
   Output:
     0 unknown id   1 invalidated now   2 already invalidated (reason updated when given)
     -2 lease mismatch: a token was given and it is not the session's lease
@@ -15,15 +18,19 @@ local rcall = redis.call
 local id = ARGV[1]
 if rcall('HEXISTS', KEYS[5], id) == 0 then return 0 end
 if ARGV[3] ~= '' and rcall('HGET', KEYS[5], id .. ':t') ~= ARGV[3] then return -2 end
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[5] ~= '' then rcall('HSET', KEYS[5], id .. ':e', ARGV[5] .. '\t' .. now) end
+if ARGV[4] ~= '' then rcall('ZADD', KEYS[8], ARGV[4], id) end
 if rcall('ZSCORE', KEYS[4], id) then
   if ARGV[2] ~= '' then rcall('HSET', KEYS[5], id .. ':r', ARGV[2]) end
   return 2
 end
-local t = rcall('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 rcall('ZREM', KEYS[1], id)
 rcall('ZREM', KEYS[2], id)
 rcall('ZREM', KEYS[3], id)
+rcall('ZREM', KEYS[6], id)
+rcall('ZREM', KEYS[7], id)
 rcall('ZADD', KEYS[4], now, id)
 if ARGV[2] ~= '' then rcall('HSET', KEYS[5], id .. ':r', ARGV[2]) else rcall('HDEL', KEYS[5], id .. ':r') end
 return 1

@@ -1,0 +1,47 @@
+--[[
+  Give a leased session back to the pool. Idempotent.
+
+  A session with a running scoped rest goes to `rfree` (announced as
+  "scoped:<id>": only scoped waiters can use it), else to `free`. A session
+  whose file is gone (field "<id>:g", see applySync) is not freed: it waits
+  out its scoped rests in `flood` (never issued), or goes out of circulation
+  as invalidated "file_error: file_missing" until a sync removes or repairs it.
+
+  Input:
+    KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] the session's bucket hash
+    KEYS[4] invalid zset   KEYS[5] rfree zset   KEYS[6] rend zset   KEYS[7] flood zset
+    ARGV[1] session id
+    ARGV[2] lease token, or "" when the caller gave none
+    ARGV[3] pub/sub channel announcing freed sessions
+  Output:
+    0  unknown id (nothing to do)
+    1  not in use (free, flood wait or invalidated: left as it is)
+    2  released (now free, free for scopes it does not rest on, or out when its file is gone)
+    -2 lease mismatch: a token was given and it is not the session's lease
+       (the current one, or the last one when the lease already ended)
+]]
+local rcall = redis.call
+local id = ARGV[1]
+if rcall('HEXISTS', KEYS[3], id) == 0 then return 0 end
+if ARGV[2] ~= '' and rcall('HGET', KEYS[3], id .. ':t') ~= ARGV[2] then return -2 end
+if not rcall('ZSCORE', KEYS[2], id) then return 1 end
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+rcall('ZREM', KEYS[2], id)
+local re = tonumber(rcall('HGET', KEYS[3], id .. ':re') or '0')
+if rcall('HEXISTS', KEYS[3], id .. ':g') == 1 then
+  if re > now then
+    rcall('ZADD', KEYS[7], re, id)
+  else
+    rcall('ZADD', KEYS[4], now, id)
+    rcall('HSET', KEYS[3], id .. ':r', 'file_error: file_missing')
+  end
+elseif re > now then
+  rcall('ZADD', KEYS[5], now, id)
+  rcall('ZADD', KEYS[6], re, id)
+  rcall('PUBLISH', ARGV[3], 'scoped:' .. id)
+else
+  rcall('ZADD', KEYS[1], now, id)
+  rcall('PUBLISH', ARGV[3], id)
+end
+return 2
