@@ -79,6 +79,9 @@ function checkHeader(bytes: Uint8Array): string | null {
   return null;
 }
 
+/** `AS (` is how CREATE TABLE declares a generated column (`GENERATED ALWAYS` is optional). */
+const GENERATED_COLUMN = /\bAS\s*\(/i;
+
 /** The few queries the readers below make, column names lower-cased. */
 class SessionDb {
   constructor(private readonly db: BetterSqlite3.Database) {}
@@ -94,8 +97,16 @@ class SessionDb {
     return (stmt.all() as Value[][]).slice(0, limit).map(toRow);
   }
 
+  /**
+   * The tables' names, lower-cased. A table with a generated column is
+   * refused: its value is computed when read, so a few bytes of schema
+   * (`AS (zeroblob(500000000))`) could make `SELECT *` allocate gigabytes.
+   * No session library declares one.
+   */
   tables(): Set<string> {
-    return new Set(this.rows("SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r.get('name')).toLowerCase()));
+    const rows = this.rows("SELECT name, sql FROM sqlite_master WHERE type = 'table'");
+    if (rows.some((r) => GENERATED_COLUMN.test(String(r.get('sql'))))) throw new SchemaError('unknown schema (generated column)');
+    return new Set(rows.map((r) => String(r.get('name')).toLowerCase()));
   }
 
   selectAll(table: string, opts: { orderBy?: string; limit?: number } = {}): Row[] {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { parseSessionBytes } from '../../src/sessionfiles/sqlite';
 import { BROKEN_SPECS, makeSessions, tempDir, type FixtureSpec } from './fixtures';
 
@@ -97,6 +98,17 @@ describe('sessionfiles: parseSessionBytes (a real SQLite)', () => {
     const key = Buffer.from(r.session.authKey).toString('hex');
     bytes.fill(0);
     assert.equal(Buffer.from(r.session.authKey).toString('hex'), key);
+  });
+
+  it('refuses a table with a generated column (a few bytes of schema could make a read allocate gigabytes)', () => {
+    const db = new Database(':memory:');
+    db.exec(`create table version (version integer primary key); insert into version values (7);
+      create table sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer,
+        pad blob generated always as (zeroblob(100000000)));
+      insert into sessions (dc_id, server_address, port, auth_key) values (2, '149.154.167.51', 443, zeroblob(256));`);
+    const bytes = db.serialize();
+    db.close();
+    assert.deepEqual(parseSessionBytes(bytes), { ok: false, error: 'unknown schema (generated column)' });
   });
 
   // More rounds or another seed: TELEGATE_FUZZ_ROUNDS=5000 TELEGATE_FUZZ_SEED=7
