@@ -1,10 +1,15 @@
 # syntax=docker/dockerfile:1
 #
-# TeleGate image: two stages.
-#   build   — dev dependencies, `npm run build` (tsc → dist/)
-#   runtime — production dependencies only, dist/ + lua/ + package files,
+# TeleGate image: three stages.
+#   build   — compilers for the one native module (better-sqlite3), dev
+#             dependencies, `npm run build` (tsc → dist/)
+#   deps    — the build stage's node_modules pruned to production dependencies
+#             (the native module stays as compiled there)
+#   runtime — those node_modules, dist/ + lua/ + package files, no compiler,
 #             non-root numeric user, nothing written at run time (works with a
 #             read-only root filesystem; only /tmp may be a writable tmpfs).
+#             Same base image as the build stage: same glibc and Node ABI as the
+#             compiled module.
 #
 # Pinned by full version tag. For reproducible releases pin the digest too
 # (`node:20.20.2-bookworm-slim@sha256:…`): a tag can be re-pushed, a digest cannot.
@@ -12,6 +17,11 @@ ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# better-sqlite3's install takes a prebuilt binary when it can download one and
+# otherwise compiles SQLite with node-gyp: python3, make and g++, this stage only.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
 # Lockfile first: the dependency layer is cached until package*.json change.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -19,13 +29,15 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
+FROM build AS deps
+RUN npm prune --omit=dev --no-audit --no-fund
+
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     PORT=8000
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
-    && npm cache clean --force
+COPY --from=deps /app/node_modules ./node_modules
 # Code stays owned by root and read-only to the service user: the process
 # cannot rewrite what it runs. lua/ and the dashboard's static files are read
 # at run time from the package root (tsc copies only .ts output into dist/).

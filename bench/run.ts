@@ -514,7 +514,7 @@ async function main(): Promise<void> {
         });
         let cycles: Measured<CyclesResult>;
         try {
-          // Registered through applySync rather than files: the profile shows requests, not sql.js reading files at start-up.
+          // Registered through applySync rather than files: the profile shows requests, not SQLite reading files at start-up.
           await seedRedis(r.url, 'prof', 0, plan.cyclePool);
           await waitForPool(svc.port, plan.cyclePool);
           await warmUp(plan.serverWarmupMs, svc.port);

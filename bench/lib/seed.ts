@@ -4,9 +4,9 @@
  * path (RedisStore.applySync: the applySync Lua script, in batches of
  * SYNC_BATCH, several batches in flight) for the pool-size and memory steps.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import initSqlJs from 'sql.js';
+import Database from 'better-sqlite3';
 import { built } from './built';
 
 /** Session names look like the phone numbers people name their files after. */
@@ -15,33 +15,31 @@ export function sessionName(i: number): string {
 }
 
 /** A minimal valid Telethon v7 session (what Telethon writes after login), as bytes. */
-export async function telethonSessionBytes(): Promise<Uint8Array> {
-  const wasm = readFileSync(require.resolve('sql.js/dist/sql-wasm.wasm'));
-  const SQL = await initSqlJs({ wasmBinary: wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength) });
-  const db = new SQL.Database();
+export function telethonSessionBytes(): Uint8Array {
+  const db = new Database(':memory:');
   try {
-    db.run('create table version (version integer primary key)');
-    db.run('insert into version values (7)');
-    db.run('create table sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer) without rowid');
-    db.run('create table entities (id integer primary key, hash integer not null, username text, phone integer, name text, date integer) without rowid');
-    db.run('create table sent_files (md5_digest blob, file_size integer, type integer, id integer, hash integer, primary key(md5_digest, file_size, type)) without rowid');
-    db.run('create table update_state (id integer primary key, pts integer, qts integer, date integer, seq integer) without rowid');
-    const key = new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff);
-    db.run('insert into sessions values (?, ?, ?, ?, ?)', [2, '149.154.167.51', 443, key, null]);
-    db.run('insert into entities values (0, 123456789, null, null, null, 0)');
-    db.run('insert into update_state values (0, 1, 0, 0, 1)');
-    return db.export();
+    db.exec(`create table version (version integer primary key);
+      insert into version values (7);
+      create table sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer) without rowid;
+      create table entities (id integer primary key, hash integer not null, username text, phone integer, name text, date integer) without rowid;
+      create table sent_files (md5_digest blob, file_size integer, type integer, id integer, hash integer, primary key(md5_digest, file_size, type)) without rowid;
+      create table update_state (id integer primary key, pts integer, qts integer, date integer, seq integer) without rowid;
+      insert into entities values (0, 123456789, null, null, null, 0);
+      insert into update_state values (0, 1, 0, 0, 1);`);
+    const key = Buffer.from(new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff));
+    db.prepare('insert into sessions values (?, ?, ?, ?, ?)').run(2, '149.154.167.51', 443, key, null);
+    return db.serialize();
   } finally {
     db.close();
   }
 }
 
 /** n session files in dir (created); returns dir. */
-export async function makeSessionFiles(dir: string, n: number): Promise<string> {
+export function makeSessionFiles(dir: string, n: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const bytes = await telethonSessionBytes();
+  const bytes = telethonSessionBytes();
   for (let i = 0; i < n; i++) writeFileSync(path.join(dir, `${sessionName(i)}.session`), bytes);
-  return dir;
+  return Promise.resolve(dir);
 }
 
 export interface SeedResult {

@@ -34,7 +34,7 @@ async function main() {
   const store = new RedisStore(redis, args.prefix);
   const defaultProxy = args.defaultProxy;
 
-  // Reader start-up (worker threads, sql.js init) happens once per service
+  // Reader start-up (worker threads, native module load) happens once per service
   // process, not per sync: done and timed before the measured sync.
   const t0 = performance.now();
   let reader;

@@ -1,7 +1,6 @@
 /**
- * A session-file reader that parses in worker threads, each with its own
- * sql.js, so that a sync of many files uses every core and the main thread
- * (HTTP, Redis) stays free. runSync hands it whole batches (readMany) and
+ * A session-file reader that parses in worker threads, so that a sync of
+ * many files uses every core and the main thread (HTTP, Redis) stays free. runSync hands it whole batches (readMany) and
  * asks it for the files' signatures (a stat per file, also off the main
  * thread); the reader is also a plain `(path) => Promise<info>` function.
  *
@@ -89,7 +88,7 @@ interface Job {
 interface Slot {
   worker: Worker;
   inflight: Map<number, Job>;
-  /** It has started (sql.js loaded): worth replacing if it dies. */
+  /** It has started (its modules loaded): worth replacing if it dies. */
   started: boolean;
   /** The thread's published position (readerWorker's PROGRESS_*). */
   progress: Int32Array;

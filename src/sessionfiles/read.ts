@@ -2,7 +2,7 @@
  * Offline reader for Telegram `.session` files (Telethon v1/v2, Pyrogram and
  * its Kurigram fork) and their optional sidecar JSON. Never connects anywhere
  * and never writes the files: each one is loaded into memory and opened there
- * (./sqlite.ts: the fast reader, else sql.js).
+ * by a real SQLite (./sqlite.ts).
  *
  * Decisions worth knowing:
  * - `meta.proxy`: the sidecar's proxy when it gives one, else the default
@@ -20,9 +20,8 @@
  * - `fileError` joins every problem found ('; '): session file first, sidecar next.
  */
 import { createHash } from 'node:crypto';
-import type { SqlJsStatic } from 'sql.js';
 import type { Proxy, SessionMeta } from '../pool/types';
-import { loadSqlJs, parseSessionBytes, type ParseResult } from './sqlite';
+import { parseSessionBytes, type ParseResult } from './sqlite';
 import { MAX_SESSION_FILE_BYTES, readRegularFileSync, type FileBytes } from './safeRead';
 import { readSidecarSync, sidecarPathFor, type SidecarResult } from './sidecar';
 import { nativeSessionString } from './convert';
@@ -52,7 +51,7 @@ function sessionBytes(file: FileBytes): { bytes: Uint8Array } | { error: string 
 /**
  * The read buffer of this thread, reused from file to file: a sync of 100k
  * files would otherwise allocate (and leave to the GC) 2.4 GB. What is
- * parsed from it is copied out (strings, auth-key blobs); sql.js copies the
+ * parsed from it is copied out (strings, auth-key blobs); SQLite copies the
  * bytes it opens.
  */
 let scratch = Buffer.allocUnsafe(0);
@@ -71,26 +70,26 @@ function safeNumber(v: bigint | null): number | undefined {
 
 /**
  * Read one session file and its sidecar, with blocking I/O (the reader
- * threads' job; O_NONBLOCK opens: a FIFO cannot block it, see ./safeRead.ts)
- * and sql.js already loaded. Never throws for a bad or missing file: every
+ * threads' job; O_NONBLOCK opens: a FIFO cannot block it, see ./safeRead.ts).
+ * Never throws for a bad or missing file: every
  * problem becomes `fileError`. The one read path: the pool's threads run it,
  * and so does readSessionFile.
  */
-export function readSessionFileSync(sessionPath: string, opts: ReadSessionFileOptions, SQL: SqlJsStatic): SessionFileInfo {
+export function readSessionFileSync(sessionPath: string, opts: ReadSessionFileOptions): SessionFileInfo {
   // Bytes of the scratch buffer: valid until the next read of this thread, and parsed before it.
   const file = sessionBytes(readRegularFileSync(sessionPath, MAX_SESSION_FILE_BYTES, scratchBuffer));
   const side = readSidecarSync(sidecarPathFor(sessionPath));
-  const parsed: ParseResult = 'bytes' in file ? parseSessionBytes(SQL, file.bytes) : { ok: false, error: file.error };
+  const parsed: ParseResult = 'bytes' in file ? parseSessionBytes(file.bytes) : { ok: false, error: file.error };
   return toInfo(parsed, side, opts);
 }
 
 /**
- * readSessionFileSync on the calling thread, loading sql.js first (once per
- * process): for tests, tools and a sync without the pool. Throws only if
- * sql.js cannot start.
+ * readSessionFileSync on the calling thread, as a reader function (the
+ * pool's `read` has the same shape): for tests, tools and a sync without the
+ * pool. Never rejects for a bad file.
  */
-export async function readSessionFile(sessionPath: string, opts: ReadSessionFileOptions): Promise<SessionFileInfo> {
-  return readSessionFileSync(sessionPath, opts, await loadSqlJs());
+export function readSessionFile(sessionPath: string, opts: ReadSessionFileOptions): Promise<SessionFileInfo> {
+  return Promise.resolve(readSessionFileSync(sessionPath, opts));
 }
 
 function toInfo(parsed: ParseResult, side: SidecarResult, opts: ReadSessionFileOptions): SessionFileInfo {

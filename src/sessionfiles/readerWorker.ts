@@ -1,6 +1,5 @@
 /**
- * Worker thread of createSessionFileReaderPool (./pool.ts): its own sql.js
- * instance, blocking file I/O (this thread does nothing else), one message
+ * Worker thread of createSessionFileReaderPool (./pool.ts): blocking file I/O (this thread does nothing else), one message
  * per chunk of files (./protocol.ts). Loaded as readerWorker.js from dist/ and as
  * readerWorker.ts under tsx (the worker inherits the parent's --import).
  *
@@ -13,8 +12,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './protocol';
 import { readSessionFileSync, type SessionFileInfo } from './read';
 import { fileSignature } from './signature';
-import { loadSqlJs } from './sqlite';
-import type { SqlJsStatic } from 'sql.js';
 
 function signatureOf(file: string): string | null {
   try {
@@ -40,31 +37,22 @@ if (parentPort !== null) {
       return fn(file);
     });
   /** One file's read; an exception is that file's error, not the whole chunk's (its name only: a message may quote file data). */
-  const readOne = (SQL: SqlJsStatic) => (file: string): SessionFileInfo => {
+  const readOne = (file: string): SessionFileInfo => {
     try {
-      return readSessionFileSync(file, opts, SQL);
+      return readSessionFileSync(file, opts);
     } catch (err) {
       return failedRead(`cannot read file (unexpected ${err instanceof Error ? err.name : 'error'})`);
     }
   };
-  const sql = loadSqlJs();
-  // A failed start is reported to each request (below), not as a crash.
-  sql.then(() => port.postMessage({ id: 0, ready: true } satisfies WorkerReply), () => undefined);
   port.on('message', (req: WorkerRequest) => {
-    sql.then(
-      (SQL) => {
-        let reply: WorkerReply;
-        try {
-          reply =
-            req.op === 'read'
-              ? { id: req.id, infos: each(req, readOne(SQL)) }
-              : { id: req.id, sigs: each(req, signatureOf) };
-        } catch (err) {
-          reply = { id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
-        }
-        port.postMessage(reply);
-      },
-      (err: unknown) => port.postMessage({ id: req.id, error: `sql.js did not start: ${err instanceof Error ? err.message : String(err)}` }),
-    );
+    let reply: WorkerReply;
+    try {
+      reply = req.op === 'read' ? { id: req.id, infos: each(req, readOne) } : { id: req.id, sigs: each(req, signatureOf) };
+    } catch (err) {
+      reply = { id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    }
+    port.postMessage(reply);
   });
+  // Loaded (better-sqlite3's native module included): ready for files.
+  port.postMessage({ id: 0, ready: true } satisfies WorkerReply);
 }

@@ -1,14 +1,14 @@
 /**
- * Reads the bytes of a Telethon / Pyrogram `.session` (SQLite) file with sql.js.
+ * Reads the bytes of a Telethon / Pyrogram `.session` (SQLite) file with a
+ * real SQLite (better-sqlite3).
  *
- * The bytes are opened as an in-memory database, so the file on disk is never
- * written, migrated or VACUUMed, and there is no native build to install.
+ * SQLite never opens the file: the bytes ./safeRead.ts read (regular file,
+ * size limit, O_NONBLOCK) are deserialized, copied, into a read-only
+ * in-memory database, so the file on disk is never written, locked, migrated
+ * or VACUUMed, and no `-wal`/`-journal`/`-shm` file next to it is looked at.
  * Never throws for bad input: every problem is a `{ error }` with a short reason.
  */
-import fs from 'node:fs/promises';
-import initSqlJs from 'sql.js';
-import type { Database, SqlJsStatic, Statement } from 'sql.js';
-import { FileDb, type Row, type SessionDb, type Value } from './btree';
+import BetterSqlite3 from 'better-sqlite3';
 import { dcAddress, isTestDcAddress, PROD_DC_TABLE, TEST_DC_TABLE, type DcAddress } from './dcs';
 import { AUTH_KEY_BYTES } from './strings';
 
@@ -44,32 +44,10 @@ function ipv4Of(table: Readonly<Record<number, DcAddress>>): Record<number, stri
   return Object.fromEntries(Object.entries(table).map(([id, dc]) => [id, dc.ipv4]));
 }
 
-let sqlJs: Promise<SqlJsStatic> | undefined;
-
-/** sql.js, initialised once per process (lazily: nothing happens at import). */
-export function loadSqlJs(): Promise<SqlJsStatic> {
-  sqlJs ??= (async () => {
-    const wasmBinary = await fs.readFile(require.resolve('sql.js/dist/sql-wasm.wasm'));
-    // Node's Buffer is a Uint8Array view; hand emscripten exactly its bytes.
-    const bytes = wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength);
-    // No per-database registration of sql.js's extra SQL functions (we call none):
-    // it was a quarter of the cost of opening a session file.
-    const config: Parameters<typeof initSqlJs>[0] & { useOldExtensionFunctions: boolean } = {
-      wasmBinary: bytes,
-      useOldExtensionFunctions: false,
-    };
-    return initSqlJs(config);
-  })().catch((err: unknown) => {
-    sqlJs = undefined; // a failed start (missing wasm) is retried on the next call
-    throw err;
-  });
-  return sqlJs;
-}
-
-/** sql.js ≥1.8 takes `{ useBigInt }` as get()'s 2nd argument; @types/sql.js predates it. */
-interface BigIntStatement {
-  get(params: null, config: { useBigInt: boolean }): Value[];
-}
+/** A column value as SQLite returns it (integers as bigint, blobs as bytes). */
+export type Value = bigint | number | string | Uint8Array | null;
+/** A row by lower-cased column name. */
+type Row = Map<string, Value>;
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
@@ -101,28 +79,34 @@ function checkHeader(bytes: Uint8Array): string | null {
   return null;
 }
 
-/** The queries below, run by sql.js (the reference; btree.ts answers them faster when it can). */
-class SqlJsDb implements SessionDb {
-  constructor(private readonly db: Database) {}
+/** `AS (` is how CREATE TABLE declares a generated column (`GENERATED ALWAYS` is optional). */
+const GENERATED_COLUMN = /\bAS\s*\(/i;
+
+/** The few queries the readers below make, column names lower-cased. */
+class SessionDb {
+  constructor(private readonly db: BetterSqlite3.Database) {}
 
   private rows(sql: string, limit = Infinity): Row[] {
-    const stmt: Statement = this.db.prepare(sql);
-    try {
-      const names = stmt.getColumnNames();
-      const withBigInt = stmt as unknown as BigIntStatement;
-      const out: Row[] = [];
-      while (out.length < limit && stmt.step()) {
-        const values = withBigInt.get(null, { useBigInt: true });
-        out.push(new Map(names.map((n, i) => [n.toLowerCase(), values[i] ?? null])));
-      }
-      return out;
-    } finally {
-      stmt.free();
+    const stmt = this.db.prepare(sql).safeIntegers(true).raw(true);
+    const names = stmt.columns().map((c) => c.name.toLowerCase());
+    const toRow = (values: Value[]): Row => new Map(names.map((n, i) => [n, values[i] ?? null]));
+    if (limit === 1) {
+      const one = stmt.get() as Value[] | undefined;
+      return one === undefined ? [] : [toRow(one)];
     }
+    return (stmt.all() as Value[][]).slice(0, limit).map(toRow);
   }
 
+  /**
+   * The tables' names, lower-cased. A table with a generated column is
+   * refused: its value is computed when read, so a few bytes of schema
+   * (`AS (zeroblob(500000000))`) could make `SELECT *` allocate gigabytes.
+   * No session library declares one.
+   */
   tables(): Set<string> {
-    return new Set(this.rows("SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r.get('name')).toLowerCase()));
+    const rows = this.rows("SELECT name, sql FROM sqlite_master WHERE type = 'table'");
+    if (rows.some((r) => GENERATED_COLUMN.test(String(r.get('sql'))))) throw new SchemaError('unknown schema (generated column)');
+    return new Set(rows.map((r) => String(r.get('name')).toLowerCase()));
   }
 
   selectAll(table: string, opts: { orderBy?: string; limit?: number } = {}): Row[] {
@@ -193,9 +177,8 @@ function readTelethonV1(db: SessionDb, version: number, tables: Set<string>): Pa
         if ((typeof phone === 'string' && phone !== '') || (typeof phone === 'bigint' && phone > 0n) || (typeof phone === 'number' && phone > 0)) isBot = false;
       }
     } catch (err) {
-      // An entities table of another shape (a SQLite error) only costs us the
-      // user id; the fast path has no such errors: it gives up (sql.js answers).
-      if (!(db instanceof SqlJsDb)) throw err;
+      // An entities table of another shape (a SQLite error) only costs us the user id.
+      if (!(err instanceof BetterSqlite3.SqliteError)) throw err;
     }
   }
   const address = row.get('server_address');
@@ -325,46 +308,34 @@ function sqliteReason(err: unknown): string {
 }
 
 /**
- * Parse a session file's bytes, sql.js loaded (loadSqlJs): with the fast
- * reader (./btree.ts) when it can, else with sql.js (always, with
- * `engine: 'sqljs'`). Never throws for a bad file, only for bugs.
+ * The bytes as a Buffer SQLite can deserialize. A WAL-mode file (file format
+ * versions 2 at offsets 18-19) is given as a rollback-journal one (1): an
+ * in-memory database has no shared memory for a WAL index, and SQLite would
+ * refuse to open it. The caller's bytes are not changed (a copy is patched).
  */
-export function parseSessionBytes(SQL: SqlJsStatic, bytes: Uint8Array, engine: 'auto' | 'sqljs' = 'auto'): ParseResult {
+function rollbackImage(bytes: Uint8Array): Buffer {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf[18] !== 2 && buf[19] !== 2) return buf;
+  const copy = Buffer.from(buf);
+  copy[18] = 1;
+  copy[19] = 1;
+  return copy;
+}
+
+/**
+ * Parse a session file's bytes. Never throws for a bad file, only for bugs.
+ * The bytes are copied into SQLite's memory (the caller's buffer may be reused).
+ */
+export function parseSessionBytes(bytes: Uint8Array): ParseResult {
   const headerProblem = checkHeader(bytes);
   if (headerProblem !== null) return { ok: false, error: headerProblem };
-  return (engine === 'auto' ? readFast(bytes) : undefined) ?? parseWithSqlJs(SQL, bytes);
-}
-
-/** The fast reader's answer, or undefined when it declines the file (sql.js must read it). */
-export function parseSessionBytesFast(bytes: Uint8Array): ParseResult | undefined {
-  const headerProblem = checkHeader(bytes);
-  if (headerProblem !== null) return { ok: false, error: headerProblem };
-  return readFast(bytes);
-}
-
-/** parseSessionBytesFast of bytes whose header passed checkHeader. */
-function readFast(bytes: Uint8Array): ParseResult | undefined {
+  let db: BetterSqlite3.Database | undefined;
   try {
-    return readSchema(new FileDb(bytes));
+    db = new BetterSqlite3(rollbackImage(bytes), { readonly: true });
+    return readSchema(new SessionDb(db));
   } catch (err) {
     if (err instanceof SchemaError) return { ok: false, error: err.message };
-    // Unsupported, or anything unforeseen: sql.js decides.
-    return undefined;
-  }
-}
-
-function parseWithSqlJs(SQL: SqlJsStatic, bytes: Uint8Array): ParseResult {
-  let db: Database | undefined;
-  try {
-    db = new SQL.Database(bytes);
-    // One read transaction for all the queries: without it SQLite looks for a
-    // hot journal and a WAL file (two failed lookups in sql.js's in-memory
-    // file system) before each one.
-    db.run('BEGIN');
-    return readSchema(new SqlJsDb(db));
-  } catch (err) {
-    if (err instanceof SchemaError) return { ok: false, error: err.message };
-    // sql.js reports SQLite failures as plain Errors; anything else is a bug here.
+    // SQLite failures are SqliteErrors; anything else is a bug here.
     if (err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError) throw err;
     return { ok: false, error: sqliteReason(err) };
   } finally {

@@ -56,11 +56,16 @@ describe('deploy: Dockerfile', () => {
     }
   });
 
-  it('runtime stage installs production deps only and copies dist/, lua/ and the package files', () => {
+  it('runtime stage takes production deps only, built elsewhere, and copies dist/, lua/ and the package files', () => {
     const rt = finalStage();
     const r = runs(rt).join('\n');
-    assert.match(r, /\bnpm ci\b[^\n]*--omit=dev/);
-    assert.doesNotMatch(r, /npm (run build|install\b|i\b)/);
+    // The native module (better-sqlite3) is compiled in the build stage; the runtime stage installs nothing.
+    assert.doesNotMatch(r, /\bnpm (ci|run build|install\b|i\b|rebuild)|node-gyp/);
+    const deps = copies(rt).find((x) => x.sources.some((src) => /^\/app\/node_modules\/?$/.test(src)));
+    assert.ok(deps?.from, 'node_modules copied from an earlier stage');
+    const depsStage = dockerfile.stages.find((s) => s.name === deps.from);
+    assert.ok(depsStage, `no stage named ${deps.from}`);
+    assert.match(runs(depsStage).join('\n'), /\bnpm (prune|ci)\b[^\n]*--omit=dev/, `${deps.from}: production dependencies only`);
     const c = copies(rt);
     const fromBuild = c.filter((x) => x.from === 'build');
     assert.ok(fromBuild.some((x) => x.sources.some((src) => /^\/app\/dist\/?$/.test(src))), 'dist/ copied from build');
@@ -69,6 +74,16 @@ describe('deploy: Dockerfile', () => {
       assert.ok(local.some((src) => src.replace(/\/$/, '') === want), `runtime stage must COPY ${want}`);
     }
     assert.ok(!local.some((src) => /^(src|test|k8s|sessions|\.)\/?$/.test(src)), 'runtime copies no sources/tests/context root');
+  });
+
+  it('has the compilers for the native module in the build stage only, never in the runtime stage', () => {
+    const build = dockerfile.stages.find((s) => s.name === 'build');
+    assert.ok(build);
+    const compilers = /\b(g\+\+|gcc|make|build-essential|python3)\b/;
+    assert.match(runs(build).join('\n'), compilers, 'better-sqlite3 may have to be compiled: the build stage needs python3, make, g++');
+    const rt = finalStage();
+    assert.ok(!dockerfile.stages.some((s) => s.name !== undefined && s.name === rt.image), 'the runtime stage starts from the base image, not from a stage with compilers');
+    assert.doesNotMatch(runs(rt).join('\n'), /apt-get|apk |\bg\+\+|\bgcc\b|build-essential/);
   });
 
   it('sets NODE_ENV=production and EXPOSE 8000 in the runtime stage', () => {

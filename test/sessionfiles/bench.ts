@@ -6,14 +6,14 @@
  * Generates the Telethon v7 files (40 entities each, ~24 KB) with
  * make_sessions.py into a temp dir, then reads them: sequentially (cold and
  * warm page cache runs), and with `concurrency` reads in flight; then parses
- * the bytes with the fast reader and with sql.js. Prints JSON. (A whole sync,
+ * the bytes alone (better-sqlite3). Prints JSON. (A whole sync,
  * with the worker-thread reader and Redis: bench/sync.ts.)
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readdirSync } from 'node:fs';
 import { readSessionFile } from '../../src/sessionfiles';
-import { loadSqlJs, parseSessionBytes } from '../../src/sessionfiles/sqlite';
+import { parseSessionBytes } from '../../src/sessionfiles/sqlite';
 import { makeBulk, tempDir } from './fixtures';
 
 const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
@@ -41,8 +41,6 @@ async function main(): Promise<void> {
     makeBulk(dir, n);
     const files = readdirSync(dir).map((f) => path.join(dir, f));
     const rssStart = process.memoryUsage().rss;
-    const SQL = await loadSqlJs();
-    const rssAfterInit = process.memoryUsage().rss;
     const opts = { defaultProxy: null };
     let bad = 0;
     const read = async (f: string) => {
@@ -57,18 +55,16 @@ async function main(): Promise<void> {
     // Before the next step, which holds every file's bytes at once.
     const peakRssReadingMB = mb(process.resourceUsage().maxRSS * 1024);
     const bytes = await Promise.all(files.map((f) => readFile(f)));
-    for (const engine of ['auto', 'sqljs'] as const) {
-      const t0 = performance.now();
-      for (const b of bytes) parseSessionBytes(SQL, b, engine);
-      const parseMs = performance.now() - t0;
-      results.push({
-        label: `parseSessionBytes only (bytes in memory), ${engine === 'auto' ? 'fast reader' : 'sql.js'}`,
-        files: n,
-        concurrency: 1,
-        totalMs: Math.round(parseMs),
-        perFileMs: Number((parseMs / n).toFixed(3)),
-      });
-    }
+    const t0 = performance.now();
+    for (const b of bytes) parseSessionBytes(b);
+    const parseMs = performance.now() - t0;
+    results.push({
+      label: 'parseSessionBytes only (bytes in memory)',
+      files: n,
+      concurrency: 1,
+      totalMs: Math.round(parseMs),
+      perFileMs: Number((parseMs / n).toFixed(3)),
+    });
     console.log(
       JSON.stringify(
         {
@@ -76,7 +72,6 @@ async function main(): Promise<void> {
           results,
           unusable: bad,
           rssAtStartMB: mb(rssStart),
-          rssAfterSqlJsInitMB: mb(rssAfterInit),
           peakRssReadingMB,
           peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
         },

@@ -19,6 +19,18 @@ export interface FixtureSpec {
   [option: string]: unknown;
 }
 
+/** Session files that are broken (not SQLite, no row, a bad key, an unknown version): each must read as a fileError. */
+export const BROKEN_SPECS: FixtureSpec[] = [
+  { name: 'other', kind: 'other' },
+  { name: 'tl_norow', kind: 'telethon', no_row: true },
+  { name: 'py_norow', kind: 'pyrogram', no_row: true },
+  { name: 'tl_key128', kind: 'telethon', key_len: 128 },
+  { name: 'tl_keynull', kind: 'telethon', key_len: null },
+  { name: 'tl_keyempty', kind: 'telethon', key_len: 0 },
+  { name: 'py_keynull', kind: 'pyrogram', key_len: null, api_id: 1 },
+  { name: 'tl_v9', kind: 'telethon', version: 9 },
+];
+
 export interface Expected {
   format?: 'telethon' | 'pyrogram';
   dc_id?: number;

@@ -4,8 +4,8 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSyn
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
 import { authKeyId, readSessionFile, type SessionFileInfo } from '../../src/sessionfiles';
-import { loadSqlJs, parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
-import { makeSessions, tempDir, type Expected, type FixtureSpec } from './fixtures';
+import { parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
+import { BROKEN_SPECS, makeSessions, tempDir, type Expected, type FixtureSpec } from './fixtures';
 
 const DEFAULT_PROXY: Proxy = { type: 'socks5', host: '10.0.0.9', port: 1080, username: 'du', password: 'dp' };
 
@@ -69,14 +69,7 @@ const SPECS: FixtureSpec[] = [
   { name: 'kg_v7_addr', kind: 'pyrogram', version: 7, kurigram: true, dc_id: 2, api_id: 1, server_address: '10.1.2.3' },
   { name: 'py_v8', kind: 'pyrogram', version: 8, dc_id: 2, api_id: 1 },
   // Broken
-  { name: 'other', kind: 'other' },
-  { name: 'tl_norow', kind: 'telethon', no_row: true },
-  { name: 'py_norow', kind: 'pyrogram', no_row: true },
-  { name: 'tl_key128', kind: 'telethon', key_len: 128 },
-  { name: 'tl_keynull', kind: 'telethon', key_len: null },
-  { name: 'tl_keyempty', kind: 'telethon', key_len: 0 },
-  { name: 'py_keynull', kind: 'pyrogram', key_len: null, api_id: 1 },
-  { name: 'tl_v9', kind: 'telethon', version: 9 },
+  ...BROKEN_SPECS,
   // Sidecars
   { name: 'sc_secrets', kind: 'telethon', sidecar: SECRET_SIDECAR },
   { name: 'sc_list_num', kind: 'telethon', sidecar: { proxy: [2, 'p.example', '1081', false, 'u', 'p'] } },
@@ -228,10 +221,9 @@ describe('sessionfiles: readSessionFile', () => {
     });
     it('keeps test_mode in the string', () => usable('py_v3_test'));
     it('reads a Kurigram v7 file', () => usable('kg_v7'));
-    it('maps DC ids to addresses (test DCs on port 80), preferring a stored address', async () => {
-      const SQL = await loadSqlJs();
+    it('maps DC ids to addresses (test DCs on port 80), preferring a stored address', () => {
       const parse = (name: string) => {
-        const r = parseSessionBytes(SQL, readFileSync(path.join(dir, `${name}.session`)));
+        const r = parseSessionBytes(readFileSync(path.join(dir, `${name}.session`)));
         assert.ok(r.ok);
         return r.session;
       };
