@@ -2,7 +2,9 @@
   End an invalidation or a flood wait now: the session becomes free. A leased
   session keeps its lease (restoring never takes a session from its worker).
   A session whose file is gone (field "<id>:g", see applySync) is never freed:
-  it becomes (or stays) invalidated "file_error: file_missing".
+  it becomes (or stays) invalidated "file_error: file_missing". Nor is a
+  duplicate (field "<id>:d": another session holds its auth key, see applySync):
+  it stays invalidated.
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
@@ -28,6 +30,8 @@ if rcall('HEXISTS', KEYS[5], id .. ':g') == 1 then
   if leaseEnd and tonumber(leaseEnd) > now then return 'in_use' end
   return 'invalidated'
 end
+-- a duplicate is out of circulation (invalidated) unless gone, handled above
+if rcall('HEXISTS', KEYS[5], id .. ':d') == 1 then return 'invalidated' end
 if rcall('ZREM', KEYS[4], id) + rcall('ZREM', KEYS[3], id) > 0 then
   rcall('ZADD', KEYS[1], now, id)
   rcall('HDEL', KEYS[5], id .. ':r')

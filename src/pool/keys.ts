@@ -9,6 +9,10 @@
  *                                          field `<id>:r` → invalidation reason
  *                                          field `<id>:g` → "1": its file was missing at a sync
  *                                                           while leased or resting (see lua/applySync)
+ *                                          field `<id>:f` → its file's auth-key fingerprint (reader syncs)
+ *                                          field `<id>:d` → "1": a duplicate, its auth key belongs to
+ *                                                           another session (never issued nor restored)
+ * and one hash `{p}:fp` maps each auth-key fingerprint to the one session that may be issued with that key.
  * (a name never holds a tab: sync rejects names with control characters).
  */
 
@@ -19,7 +23,14 @@
  */
 export const GONE_SIG = 'gone';
 
-/** Sessions per bucket hash: 64 x up to 4 fields stays under Redis's default hash-max-listpack-entries (512). */
+/**
+ * The signature stored for a duplicate (a file whose auth key another session
+ * holds): never a real one, so sync re-reads the file at every sync and the
+ * duplicate takes over as soon as the holder is removed.
+ */
+export const DUP_SIG = 'dup';
+
+/** Sessions per bucket hash: 64 x up to 6 fields stays under Redis's default hash-max-listpack-entries (512). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -28,6 +39,8 @@ export interface Keys {
   leased: string;
   flood: string;
   invalid: string;
+  /** Hash auth-key fingerprint -> the id of the one session holding that key (lua/applySync). */
+  fingerprints: string;
   fence: string;
   leader: string;
   /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (acquireSession-7.lua). */
@@ -50,6 +63,8 @@ export const sessionField = {
   token: (id: number | string): string => `${id}:t`,
   reason: (id: number | string): string => `${id}:r`,
   gone: (id: number | string): string => `${id}:g`,
+  fingerprint: (id: number | string): string => `${id}:f`,
+  duplicate: (id: number | string): string => `${id}:d`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -62,6 +77,7 @@ export function makeKeys(prefix: string): Keys {
     leased: `${p}:leased`,
     flood: `${p}:flood`,
     invalid: `${p}:invalid`,
+    fingerprints: `${p}:fp`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     epoch: `${p}:epoch`,

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
-import { GONE_SIG } from './keys';
+import { DUP_SIG, GONE_SIG } from './keys';
 import { newLeaseToken } from './redis';
 import type {
   AcquireResult,
@@ -68,8 +68,12 @@ interface Session {
   token: string | null;
   reason: string | null;
   sig: string | null;
-  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-7.lua). */
+  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-8.lua). */
   gone: boolean;
+  /** Its file's auth-key fingerprint, when a reader sync sent one. */
+  fp: string | null;
+  /** Another session holds its auth key: never issued nor restored. */
+  dup: boolean;
 }
 
 /** The reason a gone session carries once its lease or rest has ended (the file_error path). */
@@ -82,6 +86,8 @@ export class MemoryStore implements PoolStore {
   private seq = 0;
   private readonly sessions = new BTree<number, Session>();
   private readonly ids = new Map<string, number>();
+  /** Auth-key fingerprint -> the id of the one session holding that key. */
+  private readonly fingerprints = new Map<string, number>();
   private readonly free = new ZSet();
   private readonly leased = new ZSet();
   private readonly flood = new ZSet();
@@ -231,6 +237,7 @@ export class MemoryStore implements PoolStore {
       if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined) this.outIfGone(id, now);
       return Promise.resolve({ id, state: this.stateOf(id) });
     }
+    if (s.dup) return Promise.resolve({ id, state: 'invalidated' }); // out of circulation unless gone (above)
     if (this.invalid.remove(id) || this.flood.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
@@ -305,21 +312,30 @@ export class MemoryStore implements PoolStore {
     let removed = 0;
     let updated = 0;
     for (const u of batch.upserts) {
-      const existing = this.ids.get(u.name);
+      let existing = this.ids.get(u.name);
+      const isNew = existing === undefined;
       if (existing === undefined) {
-        const id = ++this.seq;
-        this.ids.set(u.name, id);
-        this.sessions.set(id, { name: u.name, meta: u.meta, token: null, reason: null, sig: u.sig ?? null, gone: false });
-        if (u.fileError) this.fileError(id, u.fileError, now);
-        else this.free.add(id, id);
-        added++;
-        continue;
+        existing = ++this.seq;
+        this.ids.set(u.name, existing);
+        this.sessions.set(existing, { name: u.name, meta: u.meta, token: null, reason: null, sig: null, gone: false, fp: null, dup: false });
       }
       const s = this.mustGet(existing);
       s.meta = u.meta;
       s.sig = u.sig ?? null;
       s.gone = false; // the file is back (if it was gone): the session simply continues
-      if (u.fileError) this.fileError(existing, u.fileError, now);
+      let error = u.fileError ?? '';
+      const holder = u.keyFingerprint ? this.claimKey(existing, s, u.keyFingerprint, now) : null;
+      if (holder !== null) {
+        error = `${error ? `${error}; ` : ''}same auth key as ${holder}`;
+        s.sig = DUP_SIG; // re-read at every sync, to take over once the holder is removed
+      }
+      if (isNew) {
+        if (error) this.fileError(existing, error, now);
+        else this.free.add(existing, existing);
+        added++;
+        continue;
+      }
+      if (error) this.fileError(existing, error, now);
       else if (s.reason?.startsWith('file_error:')) {
         // Repaired: back into circulation (a leased or resting one simply continues).
         s.reason = null;
@@ -337,6 +353,9 @@ export class MemoryStore implements PoolStore {
         s.sig = GONE_SIG; // re-sent by sync when the file returns
         continue;
       }
+      const fp = this.sessions.get(id)?.fp;
+      // Its auth key is free again: a duplicate of it takes over at its next upsert.
+      if (fp && this.fingerprints.get(fp) === id) this.fingerprints.delete(fp);
       this.removeEverywhere(id);
       this.sessions.delete(id);
       this.ids.delete(name);
@@ -344,6 +363,35 @@ export class MemoryStore implements PoolStore {
     }
     if (added > 0) this.freed('sync');
     return Promise.resolve({ added, removed, updated });
+  }
+
+  /** Leased (expired or not) or in a running rest. */
+  private heldOrResting(id: number, now: number): boolean {
+    return this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now;
+  }
+
+  /**
+   * The session other than `id` holding fingerprint fp, or undefined: a map
+   * entry is stale once its session is gone from the pool, or once that
+   * session's file holds another key and no lease or rest taken with the old one runs.
+   */
+  private holderOf(fp: string, id: number, now: number): Session | undefined {
+    const o = this.fingerprints.get(fp);
+    const other = o === undefined || o === id ? undefined : this.sessions.get(o);
+    return other && (other.fp === fp || this.heldOrResting(o!, now)) ? other : undefined;
+  }
+
+  /** Record fp as the file's key and claim it for `id`: null, or the name of the session holding it. */
+  private claimKey(id: number, s: Session, fp: string, now: number): string | null {
+    if (s.fp !== null && s.fp !== fp && this.fingerprints.get(s.fp) === id && !this.heldOrResting(id, now)) {
+      this.fingerprints.delete(s.fp); // a new login in this file frees the old key (see holderOf for a running lease)
+    }
+    s.fp = fp;
+    const other = this.holderOf(fp, id, now);
+    s.dup = other !== undefined;
+    if (other) return other.name;
+    this.fingerprints.set(fp, id);
+    return null;
   }
 
   /**

@@ -489,12 +489,12 @@ export class RedisStore implements PoolStore {
     // nothing) finds the grace running instead of issuing sessions that workers still hold.
     if (this.epoch !== undefined) await this.reap(0);
     const payload = JSON.stringify({
-      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '' })),
+      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', f: u.keyFingerprint ?? '' })),
       r: batch.removes,
     });
     const reply = await this.durableWrite((c) =>
       c.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.fingerprints,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET,
       ),
     );

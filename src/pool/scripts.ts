@@ -52,7 +52,7 @@ declare module 'ioredis' {
     restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     poolStatus(free: string, leased: string, flood: string, invalid: string, ...argv: Arg[]): Result<Reply, Context>;
-    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
+    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, fingerprints: string, ...argv: Arg[]): Result<Reply, Context>;
     listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
