@@ -4,12 +4,12 @@
  * lease or a rest. A real server process, a real Redis, real session files.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sharedRedisUrl } from './helpers/redis';
 import { Replica } from './helpers/replica';
-import { makeBulk } from './sessionfiles/fixtures';
+import { addSession } from './helpers/sessionDir';
 
 const KEY = 'file-missing-test-key-0123456789';
 
@@ -35,14 +35,9 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
   let replica: Replica;
 
   before(() => {
-    const tdir = mkdtempSync(path.join(os.tmpdir(), 'telegate-template-'));
-    makeBulk(tdir, 1);
-    const file = readdirSync(tdir).find((f) => f.endsWith('.session'));
-    assert.ok(file, 'fixture generator wrote a session file');
     dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-missing-'));
     away = mkdtempSync(path.join(os.tmpdir(), 'telegate-away-'));
-    for (const n of ['alpha', 'beta']) copyFileSync(path.join(tdir, file), path.join(dir, `${n}.session`));
-    rmSync(tdir, { recursive: true, force: true });
+    for (const n of ['alpha', 'beta']) addSession(dir, n);
   });
   beforeEach(async () => {
     replica = await Replica.start({
