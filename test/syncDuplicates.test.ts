@@ -9,22 +9,11 @@ import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sharedRedisUrl } from './helpers/redis';
-import { Replica } from './helpers/replica';
+import { Replica, type ApiLease, type ApiListed } from './helpers/replica';
 import { makeBulk } from './sessionfiles/fixtures';
 
 const KEY = 'duplicates-test-key-0123456789ab';
 
-interface Lease {
-  session_id: number;
-  session_name: string;
-  lease_token: string;
-}
-interface Listed {
-  session_id: number;
-  session_name: string;
-  state: string;
-  reason: string | null;
-}
 
 describe('sync: a renamed or copied session file is never a second session (real process, real Redis)', function () {
   this.timeout(60_000);
@@ -49,16 +38,11 @@ describe('sync: a renamed or copied session file is never a second session (real
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function call(method: string, p: string, expect: number): Promise<Record<string, unknown>> {
-    const r = await replica.fetch(p, { method, key: KEY });
-    const body = (await r.json()) as Record<string, unknown>;
-    assert.equal(r.status, expect, `${method} ${p}: ${JSON.stringify(body)}`);
-    return body;
-  }
+  const call = (method: string, p: string, expect: number): Promise<Record<string, unknown>> => replica.call(method, p, KEY, expect);
   const sync = async (): Promise<Record<string, unknown>> => (await call('POST', '/sync', 200)).details as Record<string, unknown>;
-  const lease = async (): Promise<Lease> => (await call('GET', '/session', 200)) as unknown as Lease;
-  async function byName(name: string): Promise<Listed> {
-    const s = ((await call('GET', '/sessions?limit=100', 200)).sessions as Listed[]).find((x) => x.session_name === name);
+  const lease = async (): Promise<ApiLease> => (await call('GET', '/session', 200)) as unknown as ApiLease;
+  async function byName(name: string): Promise<ApiListed> {
+    const s = ((await call('GET', '/sessions?limit=100', 200)).sessions as ApiListed[]).find((x) => x.session_name === name);
     assert.ok(s, `${name} is listed`);
     return s;
   }
