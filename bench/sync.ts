@@ -29,13 +29,13 @@
  * redis-server and any child at the end (also on error and SIGINT/SIGTERM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { defaultReaderThreads } from '../src/sessionfiles/pool';
 import { RedisServer } from '../test/helpers/redis';
-import { makeBulk } from '../test/sessionfiles/fixtures';
+import { telethonCopier } from '../test/sessionfiles/fixtures';
 import { median } from './lib/stats';
 import { TARGETS, writeDoc, type SizeResult, type SyncRun, type SyncResults } from './sync/report';
 
@@ -144,8 +144,9 @@ function checkDisk(dir: string, n: number): void {
   if (s.ffree > 0 && s.ffree < n + 10_000) throw new Error(`${n} session files need ${n} inodes in ${dir}; ${s.ffree} free`);
 }
 
-function writeCopies(template: string, dir: string, n: number): void {
-  for (let i = 0; i < n; i++) copyFileSync(template, path.join(dir, `s${String(i).padStart(7, '0')}.session`));
+/** n copies of one template, each an account of its own (one auth key, one session). */
+function writeCopies(copy: (dest: string) => void, dir: string, n: number): void {
+  for (let i = 0; i < n; i++) copy(path.join(dir, `s${String(i).padStart(7, '0')}.session`));
 }
 
 /** The compiled code must be what src/ says: a stale dist/ would measure old code. */
@@ -189,8 +190,9 @@ async function main(): Promise<void> {
 
   const tpl = mkdtempSync(path.join(tmpRoot, 'telegate-syncbench-tpl-'));
   cleanups.push(() => rmSync(tpl, { recursive: true, force: true }));
-  makeBulk(tpl, 1);
-  const template = path.join(tpl, readdirSync(tpl)[0]!);
+  const copy = telethonCopier();
+  const template = path.join(tpl, 'template.session');
+  copy(template);
 
   const results: SizeResult[] = [];
   for (const n of args.sizes) {
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
     cleanups.push(removeDir);
     try {
       const tw = performance.now();
-      writeCopies(template, dir, n);
+      writeCopies(copy, dir, n);
       console.error(`  ${n}: ${n} files written in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
       const first: SyncRun[] = [];
       const resync: SyncRun[] = [];

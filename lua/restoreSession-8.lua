@@ -4,7 +4,9 @@
   session keeps its lease (restoring never takes a session from its worker),
   but its rests end too. A session whose file is gone (field "<id>:g", see
   applySync) is never freed: it becomes (or stays) invalidated
-  "file_error: file_missing".
+  "file_error: file_missing". Nor is a duplicate (field "<id>:d": another
+  session holds its auth key, see applySync): it stays invalidated, its rests
+  and health (file_error) as they are.
 
   Input:
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
@@ -22,6 +24,10 @@ local id = ARGV[1]
 if rcall('HEXISTS', KEYS[5], id) == 0 then return -1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- a duplicate is out of circulation (invalidated) unless gone, handled below
+if rcall('HEXISTS', KEYS[5], id .. ':d') == 1 and rcall('HEXISTS', KEYS[5], id .. ':g') == 0 then
+  return 'invalidated'
+end
 local rs = rcall('HGET', KEYS[5], id .. ':rs')
 if rs then
   for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[3] .. scope, id) end

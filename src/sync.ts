@@ -5,7 +5,16 @@
  * changed files are re-read, the rest is untouched. The directory is listed
  * completely before anything is written, so a missing or unreadable directory
  * aborts the sync with nothing removed.
+ *
+ * One account, one session: each read file's auth-key fingerprint goes with
+ * its upsert, and a file whose key another session holds is a duplicate, kept
+ * out of circulation (see lua/applySync). Removes are applied before upserts,
+ * so a renamed file that nobody holds is the same account under its new name
+ * within one sync; known names are sent before new ones (each group in name
+ * order), so a key already in the pool stays with its session, and between new
+ * files the first name wins.
  */
+import { createHash } from 'node:crypto';
 import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreRefusedError, SyncError } from './errors';
@@ -53,6 +62,18 @@ export interface SyncOptions {
    */
   keepSessionString?: boolean;
 }
+
+/** First 16 bytes of sha256(auth key), hex: names the account without storing its key. */
+export function authKeyFingerprint(meta: SessionMeta): string | undefined {
+  const key = meta.sessionKey?.authKey;
+  return key === undefined ? undefined : createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex').slice(0, 32);
+}
+
+/**
+ * Appended to every signature a reader sync stores: a pool stored by a
+ * version that sent no fingerprints re-reads every file once to build them.
+ */
+const FINGERPRINT_SIG = '+f';
 
 function storedMeta(meta: SessionMeta, keepSessionString: boolean | undefined): SessionMeta {
   if (keepSessionString || (meta.sessionString === undefined && meta.sessionKey === undefined)) return meta;
@@ -166,10 +187,13 @@ async function readAll(files: readonly string[], reader: SessionFileReader): Pro
 }
 
 export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
-  const files = await listSessionFiles(opts.dir, opts.onSkip);
+  const listed = await listSessionFiles(opts.dir, opts.onSkip);
 
   const known = new Map<string, string | null>();
   for await (const page of opts.store.scanNames()) for (const [name, sig] of page) known.set(name, sig);
+  // Known names first: a key already in the pool stays with its session (see the header).
+  const files = [...listed.filter((f) => known.has(f.name)), ...listed.filter((f) => !known.has(f.name))];
+  listed.length = 0;
 
   const present = new Set(files.map((f) => f.name));
   const removes = [...known.keys()].filter((n) => !present.has(n));
@@ -216,6 +240,8 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     p.catch(() => undefined); // handled: awaited in its turn
     return p;
   };
+  // Removes first: a removed session frees its auth key for the files read below.
+  for (let i = 0; i < removes.length; i += SYNC_BATCH) await apply([], removes.slice(i, i + SYNC_BATCH));
   let nextSigs = statBatch(0);
   for (let i = 0; i < files.length; i += SYNC_BATCH) {
     const batch = files.slice(i, i + SYNC_BATCH);
@@ -229,9 +255,10 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
     const todo: Array<{ f: Listed; sig: string | null }> = [];
     batch.forEach((f, j) => {
       // What is stored depends on keepSessionString too: flipping it re-reads every file once.
-      // ('+k': the string and the session key; files stored with '+s' had no key, and are re-read once.)
+      // ('+k': the string and the session key; files stored with '+s' had no key, and are re-read once.
+      // FINGERPRINT_SIG: files stored without it have no fingerprint, and are re-read once.)
       const stat = sigs[j] ?? null;
-      const sig = stat === null ? null : opts.keepSessionString ? `${stat}+k` : stat;
+      const sig = stat === null ? null : `${stat}${opts.keepSessionString ? '+k' : ''}${FINGERPRINT_SIG}`;
       if (known.has(f.name) && sig !== null && known.get(f.name) === sig) return;
       todo.push({ f, sig });
     });
@@ -241,11 +268,16 @@ export async function runSync(opts: SyncOptions): Promise<SyncSummary> {
       reader,
     );
     await enqueue(
-      todo.map(({ f, sig }, j) => ({ name: f.name, meta: storedMeta(infos[j]!.meta, opts.keepSessionString), sig: sig ?? '', fileError: infos[j]!.fileError })),
+      todo.map(({ f, sig }, j) => ({
+        name: f.name,
+        meta: storedMeta(infos[j]!.meta, opts.keepSessionString),
+        sig: sig ?? '',
+        fileError: infos[j]!.fileError,
+        keyFingerprint: authKeyFingerprint(infos[j]!.meta),
+      })),
     );
   }
   await applying;
-  for (let i = 0; i < removes.length; i += SYNC_BATCH) await apply([], removes.slice(i, i + SYNC_BATCH));
 
   summary.total_sessions = (await opts.store.status()).total;
   return summary;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MemoryStore } from '../src/pool/memory';
@@ -165,6 +165,57 @@ for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with 
     await store.applySync({ upserts: [{ name: 'acct', meta: old, sig: `${sig}+s` }], removes: [] });
     assert.equal((await sync({ keepSessionString: true })).updated_sessions, 1);
     assert.equal((await store.list({ limit: 10 })).sessions[0]?.meta.sessionKey?.dcId, 2);
+  });
+
+  describe('one account, one session (A2)', () => {
+    const session = (name: string) => path.join(dir, `${name}.session`);
+    async function byName(name: string) {
+      const s = (await store.list({ limit: 100 })).sessions.find((x) => x.name === name);
+      assert.ok(s, `${name} is listed`);
+      return s;
+    }
+
+    it('a copied file is a duplicate, re-read at every sync, and takes over when the original goes', async () => {
+      makeSessions(dir, [{ name: 'x', kind: 'telethon' }]);
+      await sync();
+      copyFileSync(session('x'), session('x copy'));
+      assert.equal((await sync()).new_sessions, 1);
+      const dup = await byName('x copy');
+      assert.deepEqual([dup.state, dup.reason], ['invalidated', 'file_error: same auth key as x']);
+      reads = [];
+      await sync();
+      assert.deepEqual(reads, ['x copy.session'], 'the duplicate, and only it, is re-read');
+      const x = await store.acquire(60_000);
+      assert.ok(x.ok && x.session.name === 'x');
+      assert.equal((await store.acquire(60_000)).ok, false, 'the copy is never issued');
+      await store.release(x.session.id, x.session.leaseToken);
+      rmSync(session('x'));
+      assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 1, updated_sessions: 1, total_sessions: 1 });
+      assert.deepEqual([(await byName('x copy')).state, (await byName('x copy')).reason], ['free', null]);
+    });
+
+    it('a renamed file nobody holds is the same account under its new name within one sync', async () => {
+      makeSessions(dir, [{ name: 's000000', kind: 'telethon' }, { name: 'other', kind: 'telethon' }]);
+      await sync();
+      renameSync(session('s000000'), session('renamed'));
+      assert.deepEqual(await sync(), { new_sessions: 1, removed_sessions: 1, updated_sessions: 0, total_sessions: 2 });
+      assert.equal((await byName('renamed')).state, 'free');
+    });
+
+    it('a pool stored before fingerprints re-reads every file once; a key already in the pool stays with its session', async () => {
+      makeSessions(dir, [{ name: 'b', kind: 'telethon' }]);
+      // What an older version stored: a bare signature, no fingerprint.
+      await store.applySync({ upserts: [{ name: 'b', meta: { proxy: null }, sig: fileSignature(statSync(session('b'))) }], removes: [] });
+      const b = await store.acquire(60_000);
+      assert.ok(b.ok);
+      copyFileSync(session('b'), session('a')); // a new name sorting first, with b's key
+      assert.deepEqual(await sync(), { new_sessions: 1, removed_sessions: 0, updated_sessions: 1, total_sessions: 2 });
+      assert.deepEqual([(await byName('a')).reason, (await byName('b')).state], ['file_error: same auth key as b', 'in_use']);
+      assert.equal((await store.acquire(60_000)).ok, false, 'zero double issue');
+      reads = [];
+      await sync();
+      assert.deepEqual(reads, ['a.session'], 'b was re-read once');
+    });
   });
 
   it('reads many files with bounded concurrency and registers all of them', async () => {

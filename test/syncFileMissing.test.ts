@@ -4,29 +4,14 @@
  * lease or a rest. A real server process, a real Redis, real session files.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sharedRedisUrl } from './helpers/redis';
-import { Replica } from './helpers/replica';
-import { makeBulk } from './sessionfiles/fixtures';
+import { Replica, type ApiLease, type ApiListed } from './helpers/replica';
+import { addSession } from './helpers/sessionDir';
 
 const KEY = 'file-missing-test-key-0123456789';
-
-interface Lease {
-  session_id: number;
-  session_name: string;
-  lease_token: string;
-}
-interface Listed {
-  session_id: number;
-  session_name: string;
-  state: string;
-  floodwait_until: string | null;
-  lease_expires_at: string | null;
-  reason: string | null;
-  file_missing: boolean;
-}
 
 describe('sync: a session file missing for one sync (real process, real Redis)', function () {
   this.timeout(60_000);
@@ -35,14 +20,9 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
   let replica: Replica;
 
   before(() => {
-    const tdir = mkdtempSync(path.join(os.tmpdir(), 'telegate-template-'));
-    makeBulk(tdir, 1);
-    const file = readdirSync(tdir).find((f) => f.endsWith('.session'));
-    assert.ok(file, 'fixture generator wrote a session file');
     dir = mkdtempSync(path.join(os.tmpdir(), 'telegate-missing-'));
     away = mkdtempSync(path.join(os.tmpdir(), 'telegate-away-'));
-    for (const n of ['alpha', 'beta']) copyFileSync(path.join(tdir, file), path.join(dir, `${n}.session`));
-    rmSync(tdir, { recursive: true, force: true });
+    for (const n of ['alpha', 'beta']) addSession(dir, n);
   });
   beforeEach(async () => {
     replica = await Replica.start({
@@ -64,31 +44,26 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     rmSync(away, { recursive: true, force: true });
   });
 
-  async function call(method: string, p: string, expect: number): Promise<Record<string, unknown>> {
-    const r = await replica.fetch(p, { method, key: KEY });
-    const body = (await r.json()) as Record<string, unknown>;
-    assert.equal(r.status, expect, `${method} ${p}: ${JSON.stringify(body)}`);
-    return body;
-  }
+  const call = (method: string, p: string, expect: number): Promise<Record<string, unknown>> => replica.call(method, p, KEY, expect);
   const sync = async (query = ''): Promise<Record<string, unknown>> => (await call('POST', `/sync${query}`, 200)).details as Record<string, unknown>;
   const moveAway = (name: string): void => renameSync(path.join(dir, `${name}.session`), path.join(away, `${name}.session`));
   const moveBack = (name: string): void => renameSync(path.join(away, `${name}.session`), path.join(dir, `${name}.session`));
-  async function listed(id: number): Promise<Listed> {
-    const page = (await call('GET', '/sessions?limit=100', 200)).sessions as Listed[];
+  async function listed(id: number): Promise<ApiListed> {
+    const page = (await call('GET', '/sessions?limit=100', 200)).sessions as ApiListed[];
     const s = page.find((x) => x.session_id === id);
     assert.ok(s, `session ${id} is listed`);
     return s;
   }
 
   it('a leased session keeps its id and lease; nobody else gets it; the holder heartbeats on', async () => {
-    const held = (await call('GET', '/session', 200)) as unknown as Lease;
+    const held = (await call('GET', '/session', 200)) as unknown as ApiLease;
     moveAway(held.session_name);
     assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 });
     assert.deepEqual(await sync('?force=true'), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 }, 'force keeps it too');
     const l = await listed(held.session_id);
     assert.deepEqual([l.state, l.file_missing], ['in_use', true]);
     // A second worker gets the other session, a third gets nothing: never the held one.
-    const other = (await call('GET', '/session', 200)) as unknown as Lease;
+    const other = (await call('GET', '/session', 200)) as unknown as ApiLease;
     assert.notEqual(other.session_id, held.session_id);
     await call('GET', '/session', 503);
     await call('POST', `/heartbeat?session_id=${held.session_id}&lease_token=${held.lease_token}`, 200);
@@ -99,12 +74,12 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     assert.deepEqual([l2.state, l2.file_missing, l2.session_name], ['in_use', false, held.session_name]);
     await call('POST', `/heartbeat?session_id=${held.session_id}&lease_token=${held.lease_token}`, 200);
     await call('POST', `/release?session_id=${held.session_id}&lease_token=${held.lease_token}`, 200);
-    const again = (await call('GET', '/session', 200)) as unknown as Lease;
+    const again = (await call('GET', '/session', 200)) as unknown as ApiLease;
     assert.deepEqual([again.session_id, again.session_name], [held.session_id, held.session_name], 'same id when it comes back');
   });
 
   it('a resting session keeps its id and deadline, and is never issued while its file is gone', async () => {
-    const held = (await call('GET', '/session', 200)) as unknown as Lease;
+    const held = (await call('GET', '/session', 200)) as unknown as ApiLease;
     const fw = await call('POST', `/floodwait?session_id=${held.session_id}&wait_seconds=3600&lease_token=${held.lease_token}`, 200);
     moveAway(held.session_name);
     assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 0, total_sessions: 2, updated_sessions: 0 });
@@ -118,13 +93,13 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     const l2 = await listed(held.session_id);
     assert.deepEqual([l2.state, l2.floodwait_until, l2.file_missing], ['floodwait', fw.floodwait_until, false]);
     await call('POST', `/restore?session_id=${held.session_id}`, 200);
-    const first = (await call('GET', '/session', 200)) as unknown as Lease;
-    const second = (await call('GET', '/session', 200)) as unknown as Lease;
+    const first = (await call('GET', '/session', 200)) as unknown as ApiLease;
+    const second = (await call('GET', '/session', 200)) as unknown as ApiLease;
     assert.ok([first.session_id, second.session_id].includes(held.session_id), 'same id after the rest');
   });
 
   it('a rest that ends while the file is gone takes the session out; the next sync removes it', async () => {
-    const held = (await call('GET', '/session', 200)) as unknown as Lease;
+    const held = (await call('GET', '/session', 200)) as unknown as ApiLease;
     await call('POST', `/floodwait?session_id=${held.session_id}&wait_seconds=3600&lease_token=${held.lease_token}`, 200);
     moveAway(held.session_name);
     await sync();
@@ -132,7 +107,7 @@ describe('sync: a session file missing for one sync (real process, real Redis)',
     assert.equal(r.state, 'invalidated');
     const l = await listed(held.session_id);
     assert.deepEqual([l.state, l.reason], ['invalidated', 'file_error: file_missing']);
-    const other = (await call('GET', '/session', 200)) as unknown as Lease;
+    const other = (await call('GET', '/session', 200)) as unknown as ApiLease;
     assert.notEqual(other.session_id, held.session_id);
     assert.deepEqual(await sync(), { new_sessions: 0, removed_sessions: 1, total_sessions: 1, updated_sessions: 0 });
   });

@@ -14,6 +14,10 @@
  *                                          field `<id>:c` → counters JSON {i, n, s, r: {scope: n}}
  *                                          field `<id>:g` → "1": its file was missing at a sync
  *                                                           while leased or resting (see lua/applySync)
+ *                                          field `<id>:f` → its file's auth-key fingerprint (reader syncs)
+ *                                          field `<id>:d` → "1": a duplicate, its auth key belongs to
+ *                                                           another session (never issued nor restored)
+ * and one hash `{p}:fp` maps each auth-key fingerprint to the one session that may be issued with that key.
  * (a name never holds a tab: sync rejects names with control characters).
  *
  * Scoped rests (rests on one Telegram method): `free` holds only sessions with
@@ -42,7 +46,14 @@ export const HEALTH_FILE_ERROR = 3;
  */
 export const GONE_SIG = 'gone';
 
-/** Sessions per bucket hash: 64 x up to 9 fields (576 entries: past Redis's default hash-max-listpack-entries of 512 only when every session has every field, which does not happen). */
+/**
+ * The signature stored for a duplicate (a file whose auth key another session
+ * holds): never a real one, so sync re-reads the file at every sync and the
+ * duplicate takes over as soon as the holder is removed.
+ */
+export const DUP_SIG = 'dup';
+
+/** Sessions per bucket hash: 64 x up to 11 fields (704 entries: past Redis's default hash-max-listpack-entries of 512 only when most sessions have most fields, which does not happen). */
 export const SESSION_BUCKET = 64;
 export interface Keys {
   seq: string;
@@ -65,6 +76,8 @@ export interface Keys {
   tagPrefix: string;
   /** The capped stream of recent events (XADD MAXLEN ~). */
   events: string;
+  /** Hash auth-key fingerprint -> the id of the one session holding that key (lua/applySync). */
+  fingerprints: string;
   fence: string;
   leader: string;
   /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (acquireSession-7.lua). */
@@ -92,6 +105,8 @@ export const sessionField = {
   tags: (id: number | string): string => `${id}:tg`,
   counters: (id: number | string): string => `${id}:c`,
   gone: (id: number | string): string => `${id}:g`,
+  fingerprint: (id: number | string): string => `${id}:f`,
+  duplicate: (id: number | string): string => `${id}:d`,
 };
 
 export function makeKeys(prefix: string): Keys {
@@ -111,6 +126,7 @@ export function makeKeys(prefix: string): Keys {
     health: `${p}:health`,
     tagPrefix: `${p}:tag:`,
     events: `${p}:events`,
+    fingerprints: `${p}:fp`,
     fence: `${p}:fence`,
     leader: `${p}:leader`,
     epoch: `${p}:epoch`,

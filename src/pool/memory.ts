@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
-import { GONE_SIG } from './keys';
+import { DUP_SIG, GONE_SIG } from './keys';
 import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './redis';
 import type {
   AcquireOptions,
@@ -93,8 +93,12 @@ interface Session {
   mark: 'logged_out' | 'banned' | 'file_error' | null;
   lastError: { name: string; at: number } | null;
   counters: SessionCounters;
-  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-7.lua). */
+  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-11.lua). */
   gone: boolean;
+  /** Its file's auth-key fingerprint, when a reader sync sent one. */
+  fp: string | null;
+  /** Another session holds its auth key: never issued nor restored. */
+  dup: boolean;
 }
 
 /** Run `fn` as a promise: its throw becomes the rejection. */
@@ -124,6 +128,8 @@ export class MemoryStore implements PoolStore {
   private seq = 0;
   private readonly sessions = new BTree<number, Session>();
   private readonly ids = new Map<string, number>();
+  /** Auth-key fingerprint -> the id of the one session holding that key. */
+  private readonly fingerprints = new Map<string, number>();
   private readonly free = new ZSet();
   private readonly leased = new ZSet();
   private readonly flood = new ZSet();
@@ -539,6 +545,11 @@ export class MemoryStore implements PoolStore {
     this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
+    if (s.dup && !s.gone) {
+      // out of circulation (invalidated), its rests and health as they are; a gone one: below
+      this.record({ type: 'restored', sessionId: id });
+      return Promise.resolve({ id, state: 'invalidated' });
+    }
     this.clearRests(id, s);
     this.setMark(id, s, null);
     this.restricted.remove(id);
@@ -647,42 +658,51 @@ export class MemoryStore implements PoolStore {
     let removed = 0;
     let updated = 0;
     for (const u of batch.upserts) {
-      const existing = this.ids.get(u.name);
+      let existing = this.ids.get(u.name);
+      const isNew = existing === undefined;
       if (existing === undefined) {
-        const id = ++this.seq;
-        this.ids.set(u.name, id);
-        this.sessions.set(id, {
+        existing = ++this.seq;
+        this.ids.set(u.name, existing);
+        this.sessions.set(existing, {
           name: u.name,
           meta: u.meta,
           token: null,
           reason: null,
-          sig: u.sig ?? null,
+          sig: null,
           rests: new Map(),
           restEnd: 0,
           mark: null,
           lastError: null,
           counters: { issued: 0, rests: 0, restedSeconds: 0, restsByScope: {} },
           gone: false,
+          fp: null,
+          dup: false,
         });
-        if (u.fileError) this.fileError(id, u.fileError, now);
-        else this.free.add(id, id);
+      }
+      const s = this.mustGet(existing);
+      // (a duplicate's stored DUP_SIG is no file signature: re-reading it is no change)
+      if (u.sig !== undefined && s.sig !== null && s.sig !== DUP_SIG && u.sig !== s.sig) this.record({ type: 'file_changed', sessionId: existing, name: u.name });
+      let error = u.fileError ?? '';
+      const holder = u.keyFingerprint ? this.claimKey(existing, s, u.keyFingerprint, now) : null;
+      if (holder !== null) error = `${error ? `${error}; ` : ''}same auth key as ${holder}`;
+      // a new login replaced the file (another auth key): logged_out ends by itself, unless broken or a duplicate
+      const relogged = !isNew && !error && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
+      s.meta = u.meta;
+      s.sig = holder !== null ? DUP_SIG : (u.sig ?? null); // DUP_SIG: re-read at every sync, to take over once the holder is removed
+      s.gone = false; // the file is back (if it was gone): the session simply continues
+      if (isNew) {
+        if (error) this.fileError(existing, error, now);
+        else this.free.add(existing, existing);
         added++;
         continue;
       }
-      const s = this.mustGet(existing);
-      if (u.sig !== undefined && s.sig !== null && u.sig !== s.sig) this.record({ type: 'file_changed', sessionId: existing, name: u.name });
-      // a new login replaced the file (another auth key): logged_out ends by itself
-      const relogged = !u.fileError && s.mark === 'logged_out' && u.meta.authKeyId !== undefined && u.meta.authKeyId !== s.meta.authKeyId;
-      s.meta = u.meta;
-      s.sig = u.sig ?? null;
-      s.gone = false; // the file is back (if it was gone): the session simply continues
       if (relogged) {
         this.setMark(existing, s, null);
         if (this.invalid.remove(existing)) {
           s.reason = null;
           this.place(existing, now, now);
         }
-      } else if (u.fileError) this.fileError(existing, u.fileError, now);
+      } else if (error) this.fileError(existing, error, now);
       else if (s.reason?.startsWith('file_error:')) {
         // Repaired: back into circulation (a leased or resting one simply continues).
         s.reason = null;
@@ -695,6 +715,9 @@ export class MemoryStore implements PoolStore {
       const id = this.ids.get(name);
       if (id === undefined) continue;
       if (this.keepGone(id, this.mustGet(id), now)) continue;
+      const fp = this.mustGet(id).fp;
+      // Its auth key is free again: a duplicate of it takes over at its next upsert.
+      if (fp && this.fingerprints.get(fp) === id) this.fingerprints.delete(fp);
       this.removeEverywhere(id);
       this.clearRests(id, this.mustGet(id));
       this.setMark(id, this.mustGet(id), null);
@@ -706,6 +729,35 @@ export class MemoryStore implements PoolStore {
     }
     if (added > 0) this.freed('sync');
     return Promise.resolve({ added, removed, updated });
+  }
+
+  /** Leased (expired or not) or in a running rest, account-wide or on a scope. */
+  private heldOrResting(id: number, now: number): boolean {
+    return this.leased.score(id) !== undefined || (this.flood.score(id) ?? 0) > now || (this.rend.score(id) ?? 0) > now;
+  }
+
+  /**
+   * The session other than `id` holding fingerprint fp, or undefined: a map
+   * entry is stale once its session is gone from the pool, or once that
+   * session's file holds another key and no lease or rest taken with the old one runs.
+   */
+  private holderOf(fp: string, id: number, now: number): Session | undefined {
+    const o = this.fingerprints.get(fp);
+    const other = o === undefined || o === id ? undefined : this.sessions.get(o);
+    return other && (other.fp === fp || this.heldOrResting(o!, now)) ? other : undefined;
+  }
+
+  /** Record fp as the file's key and claim it for `id`: null, or the name of the session holding it. */
+  private claimKey(id: number, s: Session, fp: string, now: number): string | null {
+    if (s.fp !== null && s.fp !== fp && this.fingerprints.get(s.fp) === id && !this.heldOrResting(id, now)) {
+      this.fingerprints.delete(s.fp); // a new login in this file frees the old key (see holderOf for a running lease)
+    }
+    s.fp = fp;
+    const other = this.holderOf(fp, id, now);
+    s.dup = other !== undefined;
+    if (other) return other.name;
+    this.fingerprints.set(fp, id);
+    return null;
   }
 
   /**
@@ -721,8 +773,8 @@ export class MemoryStore implements PoolStore {
    * removes or invalidates it).
    */
   private keepGone(id: number, s: Session, now: number): boolean {
+    if (!this.heldOrResting(id, now)) return false;
     const restEnd = this.rend.score(id) ?? 0;
-    if (this.leased.score(id) === undefined && (this.flood.score(id) ?? 0) <= now && restEnd <= now) return false;
     s.gone = true;
     s.sig = GONE_SIG; // re-sent by sync when the file returns
     if (restEnd > now) {

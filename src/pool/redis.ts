@@ -18,7 +18,7 @@ import {
 import type { Logger } from '../log';
 import type { Decision, Health } from '../telegram/errors';
 import { redisOptions } from './connect';
-import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
+import { DUP_SIG, HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { randomString } from './random';
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
@@ -761,12 +761,14 @@ export class RedisStore implements PoolStore {
     const names = [...batch.upserts.map((u) => u.name), ...batch.removes];
     const before = names.length === 0 ? [] : arr(await this.run(() => this.redis.hmget(k.ids, ...names)), 'hmget ids');
     const payload = JSON.stringify({
-      u: batch.upserts.map((u) => ({ n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(',') })),
+      u: batch.upserts.map((u) => ({
+        n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(','), f: u.keyFingerprint ?? '',
+      })),
       r: batch.removes,
     });
     const reply = await this.durableWrite((c) =>
       c.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health, k.fingerprints,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix, k.tagPrefix,
       ),
     );
@@ -781,7 +783,8 @@ export class RedisStore implements PoolStore {
       const sig = colon < 0 ? undefined : v.slice(colon + 1);
       const u = batch.upserts[i];
       if (u === undefined) events.push({ type: 'removed', sessionId: Number(id), name });
-      else if (sig !== undefined && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
+      // (a duplicate's stored DUP_SIG is no file signature: re-reading it is no change)
+      else if (sig !== undefined && sig !== DUP_SIG && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
     });
     if (events.length > 0) await this.record(events);
     return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };

@@ -140,6 +140,12 @@ export interface SyncUpsert {
   sig?: string;
   /** Set when the file is unusable: the session is kept out of circulation. */
   fileError?: string;
+  /**
+   * Fingerprint of the file's auth key (authKeyFingerprint). A session whose
+   * key another session holds is a duplicate: never issued (see lua/applySync).
+   * Absent (name-only sync, unreadable file): the stored claim is left as it is.
+   */
+  keyFingerprint?: string;
 }
 
 export interface SyncBatch {

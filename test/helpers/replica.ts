@@ -2,11 +2,30 @@
  * Real replicas for multi-process tests: `node dist/main.js` on free ports
  * (`npm test` builds dist/ before mocha runs).
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from './redis';
 import { until } from './poll';
+
+/** GET /session's answer, as the multi-process tests read it. */
+export interface ApiLease {
+  session_id: number;
+  session_name: string;
+  lease_token: string;
+}
+
+/** One entry of GET /sessions. */
+export interface ApiListed {
+  session_id: number;
+  session_name: string;
+  state: string;
+  floodwait_until: string | null;
+  lease_expires_at: string | null;
+  reason: string | null;
+  file_missing: boolean;
+}
 
 export const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -50,6 +69,14 @@ export class Replica {
     const headers = new Headers(init.headers);
     if (init.key) headers.set('X-API-Key', init.key);
     return fetch(this.url + p, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(15_000) });
+  }
+
+  /** A call with API key `key` that must answer `expect`: its JSON body. */
+  async call(method: string, p: string, key: string, expect: number): Promise<Record<string, unknown>> {
+    const r = await this.fetch(p, { method, key });
+    const body = (await r.json()) as Record<string, unknown>;
+    assert.equal(r.status, expect, `${method} ${p}: ${JSON.stringify(body)}`);
+    return body;
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {

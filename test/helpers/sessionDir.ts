@@ -1,25 +1,19 @@
 /**
  * Sessions directories of real Telethon files for multi-process tests: one
- * file is generated (python3) and copied under any name, which is fast.
+ * file is generated (python3) and copied under any name with an auth key of
+ * its own (one key is one account: copies with one key would be duplicates).
  */
-import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeBulk } from '../sessionfiles/fixtures';
+import { telethonCopier } from '../sessionfiles/fixtures';
 
-let template: string | undefined;
+let copy: ((dest: string) => void) | undefined;
 
-/** Add `<name>.session` (a valid Telethon file) to `dir`. */
+/** Add `<name>.session` (a valid Telethon file, an account of its own) to `dir`. */
 export function addSession(dir: string, name: string): void {
-  if (!template) {
-    const tdir = mkdtempSync(path.join(os.tmpdir(), 'telegate-template-'));
-    makeBulk(tdir, 1);
-    const file = readdirSync(tdir).find((f) => f.endsWith('.session'));
-    assert.ok(file, 'fixture generator wrote a session file');
-    template = path.join(tdir, file);
-  }
-  copyFileSync(template, path.join(dir, `${name}.session`));
+  copy ??= telethonCopier();
+  copy(path.join(dir, `${name}.session`));
 }
 
 /** A fresh temp directory with n session files acc000, acc001, … */

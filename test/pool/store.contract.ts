@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
-import { GONE_SIG } from '../../src/pool/keys';
+import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../helpers/poll';
@@ -616,6 +616,146 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         await back('a');
         const l = await listed(a.id);
         assert.deepEqual([l.state, l.reason, l.fileMissing], ['invalidated', 'banned', false]);
+      });
+    });
+
+    describe('one account, one session: auth-key fingerprints (A2)', () => {
+      let n = 0;
+      /** An upsert of file `name` holding auth key `fp`, as a reader sync sends it (a new signature each time). */
+      const file = (name: string, fp: string) => ({ name, meta: { proxy: null }, sig: `${++n}-1+f`, keyFingerprint: fp });
+      const put = (...files: Array<ReturnType<typeof file>>) => store.applySync({ upserts: files, removes: [] });
+      const gone = (...names: string[]) => store.applySync({ upserts: [], removes: names });
+      async function byName(name: string) {
+        const s = (await store.list({ limit: 1000 })).sessions.find((x) => x.name === name);
+        assert.ok(s, `${name} is listed`);
+        return s;
+      }
+      async function sigOf(name: string): Promise<string | null | undefined> {
+        for await (const page of store.scanNames()) for (const [x, sig] of page) if (x === name) return sig;
+        return undefined;
+      }
+      /** Every session that can be issued, each taken once. */
+      async function drain(): Promise<string[]> {
+        const out: string[] = [];
+        for (let r = await store.acquire(HOUR); r.ok; r = await store.acquire(HOUR)) out.push(r.session.name);
+        return out;
+      }
+
+      it('a copy is a file error, never issued nor restored, and re-read at every sync', async () => {
+        await put(file('x', 'K'));
+        assert.deepEqual(await put(file('x copy', 'K')), { added: 1, removed: 0, updated: 0 });
+        const dup = await byName('x copy');
+        assert.deepEqual([dup.state, dup.reason], ['invalidated', 'file_error: same auth key as x']);
+        assert.equal(await sigOf('x copy'), DUP_SIG);
+        assert.equal((await store.restore(dup.id)).state, 'invalidated', 'an operator restore does not put it in circulation');
+        await put(file('x copy', 'K'), file('x', 'K')); // both re-read: the holder keeps its key
+        assert.deepEqual(await drain(), ['x']);
+        assert.equal((await byName('x copy')).state, 'invalidated');
+        await invariant();
+      });
+
+      it('a renamed file is a duplicate while the old id is held, and takes over (new id) once the old one is removed', async () => {
+        await put(file('s0', 'K'));
+        const a = await take();
+        // the sync after `mv s0.session renamed.session`: removes first, then the new name
+        await gone('s0');
+        await put(file('renamed', 'K'));
+        const dup = await byName('renamed');
+        assert.deepEqual([dup.state, dup.reason], ['invalidated', 'file_error: same auth key as s0']);
+        assert.equal((await store.acquire(HOUR)).ok, false, 'zero double issue');
+        await gone('s0'); // still held: kept
+        await put(file('renamed', 'K'));
+        assert.equal((await store.acquire(HOUR)).ok, false);
+        await store.release(a.id, a.leaseToken);
+        assert.equal((await store.acquire(HOUR)).ok, false, 'the old id went out as file_missing');
+        assert.deepEqual(await gone('s0'), { added: 0, removed: 1, updated: 0 });
+        await put(file('renamed', 'K'));
+        const r = await take();
+        assert.deepEqual([r.name, r.id], ['renamed', dup.id]);
+        assert.notEqual(r.id, a.id);
+        await invariant();
+      });
+
+      it('a rename nobody holds is the same account under its new name within one sync', async () => {
+        await put(file('s0', 'K'));
+        await gone('s0');
+        await put(file('renamed', 'K'));
+        assert.deepEqual(await drain(), ['renamed']);
+      });
+
+      it('a new login (the key changes) frees the old key, but not while a lease taken with it runs', async () => {
+        await put(file('a', 'K1'));
+        await put(file('b', 'K1'));
+        const a = await take();
+        await put(file('a', 'K2'), file('b', 'K1'));
+        assert.equal((await byName('b')).state, 'invalidated', 'a lease taken with K1 still runs');
+        await store.release(a.id, a.leaseToken);
+        await put(file('b', 'K1'));
+        assert.deepEqual((await drain()).sort(), ['a', 'b'], 'a with K2, b with K1');
+        assert.equal((await byName('b')).reason, null);
+        await invariant();
+      });
+
+      it('removing a duplicate leaves the key with its holder', async () => {
+        await put(file('a', 'K'), file('b', 'K'));
+        await gone('b');
+        await put(file('c', 'K'));
+        assert.deepEqual([(await byName('c')).reason, await drain()], ['file_error: same auth key as a', ['a']]);
+      });
+
+      it('two files with one key in one batch: the first one wins, and the rule does not touch name-only sessions', async () => {
+        await put(file('m', 'K'), file('n', 'K'));
+        await register('p', 'q');
+        assert.deepEqual([(await byName('n')).reason, await drain()], ['file_error: same auth key as m', ['m', 'p', 'q']]);
+      });
+
+      // With issue 12 (scoped rests, tags, health): the rule holds on every acquire path and health rule.
+      it('a scoped rest taken with the old key holds it too, like a lease or an account-wide rest', async () => {
+        await put(file('a', 'K1'));
+        await put(file('b', 'K1'));
+        const a = await take();
+        await store.floodWait(a.id, HOUR, a.leaseToken, 'x'); // resting on scope x only: free for other scopes
+        await put(file('a', 'K2'), file('b', 'K1')); // a new login in a while its rest on x taken with K1 runs
+        assert.deepEqual([(await byName('b')).state, (await byName('b')).reason], ['invalidated', 'file_error: same auth key as a']);
+        const y = await store.acquire(HOUR, { scopes: ['y'] });
+        assert.ok(y.ok);
+        assert.equal(y.session.name, 'a');
+        assert.deepEqual(await drain(), [], 'b is not issued while the rest on K1 runs');
+        await invariant();
+      });
+
+      it('a duplicate is never issued by a scoped or a tagged acquire either', async () => {
+        const tagged = (name: string, fp: string) => ({ ...file(name, fp), meta: { tags: ['ru'] } });
+        await store.applySync({ upserts: [tagged('x', 'K'), tagged('x copy', 'K')], removes: [] });
+        const asks = [{ tags: ['ru'] }, { scopes: ['y'] }, { tags: ['ru'], scopes: ['y'] }];
+        const x = await store.acquire(HOUR, asks[0]);
+        assert.ok(x.ok);
+        assert.equal(x.session.name, 'x');
+        for (const opts of asks) assert.equal((await store.acquire(HOUR, opts)).ok, false, JSON.stringify(opts));
+        await store.floodWait(x.session.id, HOUR, x.session.leaseToken, 'z'); // x rests on z only: free for y
+        const issued: Array<string | null> = [];
+        for (const opts of asks) {
+          const r = await store.acquire(HOUR, opts);
+          issued.push(r.ok ? r.session.name : null);
+          if (r.ok) await store.floodWait(r.session.id, HOUR, r.session.leaseToken, 'z');
+        }
+        assert.deepEqual(issued, [null, 'x', 'x'], 'resting on z: not for an unscoped ask; the copy never');
+        await invariant();
+      });
+
+      it('a logged_out session whose file now holds another session\'s key stays out (no relogin by a copy)', async () => {
+        const login = (name: string, fp: string, authKeyId: string) => ({ ...file(name, fp), meta: { authKeyId } });
+        await store.applySync({ upserts: [login('a', 'K1', 'k1'), login('b', 'K2', 'k2')], removes: [] });
+        const a = await take();
+        await store.report(a.id, { error: 'AUTH_KEY_UNREGISTERED', decision: decide('AUTH_KEY_UNREGISTERED', undefined, 3600), leaseToken: a.leaseToken });
+        // cp b.session a.session: another authKeyId in a, but it is b's key
+        await store.applySync({ upserts: [login('a', 'K2', 'k2')], removes: [] });
+        const row = await byName('a');
+        assert.deepEqual([row.state, row.reason, row.health], ['invalidated', 'file_error: same auth key as b', 'logged_out']);
+        assert.deepEqual(await drain(), ['b'], 'zero double issue');
+        assert.equal((await store.restore(a.id)).state, 'invalidated');
+        assert.deepEqual(await drain(), []);
+        await invariant();
       });
     });
 

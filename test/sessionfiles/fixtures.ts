@@ -3,8 +3,10 @@
  * (Python's own sqlite3/struct/base64), never committed. The expected session
  * strings come from that independent encoder, never from the code under test.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -56,6 +58,30 @@ export function makeSessions(dir: string, specs: FixtureSpec[]): Record<string, 
 /** `n` Telethon v7 files (40 entities each, a typical small session). */
 export function makeBulk(dir: string, n: number): void {
   python(['--bulk', String(n), dir]);
+}
+
+/**
+ * Copies of one generated Telethon v7 file (40 entities), each with an auth
+ * key of its own (random, patched over the template's 256 key bytes): fast,
+ * and each copy is a distinct account, as sync requires (one key, one session).
+ * Returns the writer, `(dest) => void`.
+ */
+export function telethonCopier(): (dest: string) => void {
+  const { dir, cleanup } = tempDir('telegate-template-');
+  try {
+    const expected = makeSessions(dir, [{ name: 'template', kind: 'telethon', self_id: 100000, entities: 40 }]).template;
+    // A Telethon v1 string is '1' + base64url(dc, IPv4, port, key): the key is its last 256 bytes.
+    const key = Buffer.from(expected?.session_string?.slice(1) ?? '', 'base64url').subarray(-256);
+    const bytes = readFileSync(path.join(dir, 'template.session'));
+    const at = bytes.indexOf(key);
+    assert.ok(key.length === 256 && at >= 0 && bytes.indexOf(key, at + 1) < 0, 'the template holds its auth key once');
+    return (dest) => {
+      randomBytes(256).copy(bytes, at);
+      writeFileSync(dest, bytes);
+    };
+  } finally {
+    cleanup();
+  }
 }
 
 export function tempDir(prefix = 'telegate-sessionfiles-'): { dir: string; cleanup: () => void } {

@@ -16,16 +16,28 @@
   still missing) or brings it back as free (file returned). An upsert clears
   the mark.
 
+  One account, one session: a file whose auth key (fingerprint "f") is held by
+  ANOTHER session (KEYS[11], see holderOf) is a duplicate: marked "<id>:d", kept
+  out of circulation as "file_error: same auth key as <holder's name>" (health
+  file_error unless logged_out or banned), stored with the signature "dup"
+  (DUP_SIG) so every sync re-reads it; it takes the key over at the first sync
+  after the holder is removed. Within one batch the first upsert claims a free
+  key (sync sends known names first, sorted). A duplicate is never "relogged":
+  a logged_out session whose file now holds another session's key stays out.
+  A key is held while its session is leased, or rests (account-wide or on a
+  scope: heldOrResting), even when its file moved on to another key.
+
   Input:
     KEYS[1] seq string   KEYS[2] ids hash (name -> "id" or "id:sig")
     KEYS[3] free zset    KEYS[4] leased zset   KEYS[5] flood zset   KEYS[6] invalid zset
     KEYS[7] fence string (the leader's fencing token)
     KEYS[8] rfree zset   KEYS[9] rend zset   KEYS[10] health zset (codes in src/pool/keys.ts)
+    KEYS[11] fingerprints hash (auth-key fingerprint -> id of the session holding that key)
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
     ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
             each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
     ARGV[3] JSON {"u": [{"n": name, "m": metaJson, "s": sig or "", "e": fileError or "",
-                         "g": tags "t1,t2" (sorted) or ""}...],
+                         "g": tags "t1,t2" (sorted) or "", "f": auth-key fingerprint or ""}...],
                   "r": [name...]}
     ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] sessions per bucket
@@ -79,14 +91,18 @@ local function setTags(id, h, tags)
   if tags == '' then rcall('HDEL', h, id .. ':tg') else rcall('HSET', h, id .. ':tg', tags) end
 end
 
+-- Leased (expired or not) or in a running rest, account-wide or on a scope.
+local function heldOrResting(id)
+  return rcall('ZSCORE', KEYS[4], id) or tonumber(rcall('ZSCORE', KEYS[5], id) or '0') > now
+    or tonumber(rcall('ZSCORE', KEYS[9], id) or '0') > now
+end
+
 -- Leased or resting (account-wide or on a scope): keep id, token and deadlines,
 -- mark gone (never issued again while gone). One free for other scopes waits out
 -- its last scoped rest in `flood`, out of reach of every acquire.
 local function keepGone(id, h, name)
+  if not heldOrResting(id) then return false end
   local restEnd = tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
-  if not (rcall('ZSCORE', KEYS[4], id) or tonumber(rcall('ZSCORE', KEYS[5], id) or '0') > now or restEnd > now) then
-    return false
-  end
   if restEnd > now then
     rcall('ZREM', KEYS[8], id)
     rcall('ZREM', KEYS[9], id)
@@ -116,30 +132,61 @@ local function setFileError(id, h, name, err)
   end
 end
 
+-- The id of the session other than `id` that holds auth-key fingerprint fp, or nil.
+-- A map entry is stale (nil) once its session is gone from the pool, or once that
+-- session's file holds another key and no lease or rest taken with the old one runs.
+local function holderOf(fp, id)
+  local o = rcall('HGET', KEYS[11], fp)
+  if not o or o == id then return nil end
+  local oh = bucketOf(o)
+  if rcall('HEXISTS', oh, o) == 0 then return nil end
+  if rcall('HGET', oh, o .. ':f') == fp or heldOrResting(o) then return o end
+  return nil
+end
+
+-- Record fp as the file's key and claim it for `id`: nil, or the name of the session holding it.
+local function claimKey(id, h, fp)
+  local old = rcall('HGET', h, id .. ':f')
+  if old and old ~= fp and rcall('HGET', KEYS[11], old) == id and not heldOrResting(id) then
+    rcall('HDEL', KEYS[11], old) -- a new login in this file frees the old key (see holderOf for a running lease)
+  end
+  rcall('HSET', h, id .. ':f', fp)
+  local other = holderOf(fp, id)
+  if other then
+    rcall('HSET', h, id .. ':d', '1')
+    return string.match(rcall('HGET', bucketOf(other), other), '^[^\t]*')
+  end
+  rcall('HDEL', h, id .. ':d')
+  rcall('HSET', KEYS[11], fp, id)
+  return nil
+end
+
 for _, u in ipairs(batch.u or {}) do
-  local idValue = function(id) if u.s ~= '' then return id .. ':' .. u.s end return tostring(id) end
   local id = idOf(rcall('HGET', KEYS[2], u.n))
-  if not id then
-    id = tostring(rcall('INCR', KEYS[1]))
-    local h = bucketOf(id)
-    rcall('HSET', KEYS[2], u.n, idValue(id))
-    rcall('HSET', h, id, u.n .. '\t' .. u.m)
-    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
-    setTags(id, h, u.g or '')
-    if u.e ~= '' then setFileError(id, h, u.n, u.e) else rcall('ZADD', KEYS[3], tonumber(id), id) end
+  local isNew = not id
+  if isNew then id = tostring(rcall('INCR', KEYS[1])) end
+  local h = bucketOf(id)
+  local err, sig = u.e, u.s
+  local holder = u.f and u.f ~= '' and claimKey(id, h, u.f)
+  if holder then
+    err = (err ~= '' and err .. '; ' or '') .. 'same auth key as ' .. holder
+    sig = 'dup' -- DUP_SIG: re-read at every sync, to take over once the holder is removed
+  end
+  -- a new login (another authKeyId) ends logged_out, unless the file is broken or a duplicate
+  local relogged = false
+  if not isNew and err == '' and healthOf(id) == LOGGED_OUT then
+    local newKey = authKeyId(u.m)
+    local old = rcall('HGET', h, id) or ''
+    relogged = newKey ~= nil and newKey ~= authKeyId(string.match(old, '\t(.*)$') or '')
+  end
+  rcall('HSET', KEYS[2], u.n, sig ~= '' and id .. ':' .. sig or id)
+  rcall('HSET', h, id, u.n .. '\t' .. u.m)
+  rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
+  setTags(id, h, u.g or '')
+  if isNew then
+    if err ~= '' then setFileError(id, h, u.n, err) else rcall('ZADD', KEYS[3], tonumber(id), id) end
     added = added + 1
   else
-    local h = bucketOf(id)
-    rcall('HSET', KEYS[2], u.n, idValue(id))
-    local relogged = false
-    if u.e == '' and healthOf(id) == LOGGED_OUT then
-      local newKey = authKeyId(u.m)
-      local old = rcall('HGET', h, id) or ''
-      relogged = newKey ~= nil and newKey ~= authKeyId(string.match(old, '\t(.*)$') or '')
-    end
-    rcall('HSET', h, id, u.n .. '\t' .. u.m)
-    rcall('HDEL', h, id .. ':g') -- the file is back (if it was gone): the session simply continues
-    setTags(id, h, u.g or '')
     if relogged then
       -- a new login replaced the file: logged_out ends by itself
       rcall('ZREM', KEYS[10], id)
@@ -147,8 +194,8 @@ for _, u in ipairs(batch.u or {}) do
         rcall('HDEL', h, id .. ':r')
         place(id, h)
       end
-    elseif u.e ~= '' then
-      setFileError(id, h, u.n, u.e)
+    elseif err ~= '' then
+      setFileError(id, h, u.n, err)
     else
       local reason = rcall('HGET', h, id .. ':r')
       if reason and string.sub(reason, 1, 11) == 'file_error:' then
@@ -175,12 +222,16 @@ for _, name in ipairs(batch.r or {}) do
     rcall('ZREM', KEYS[9], id)
     rcall('ZREM', KEYS[10], id)
     local h = bucketOf(id)
+    local fp = rcall('HGET', h, id .. ':f')
+    -- its auth key is free again: a duplicate of it takes over at its next upsert
+    if fp and rcall('HGET', KEYS[11], fp) == id then rcall('HDEL', KEYS[11], fp) end
     setTags(id, h, '')
     local rs = rcall('HGET', h, id .. ':rs')
     if rs then
       for scope in pairs(cjson.decode(rs)) do rcall('ZREM', ARGV[6] .. scope, id) end
     end
-    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':g', id .. ':rs', id .. ':re', id .. ':e', id .. ':c')
+    rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':g', id .. ':rs', id .. ':re', id .. ':e', id .. ':c',
+      id .. ':f', id .. ':d')
     rcall('HDEL', KEYS[2], name)
     removed = removed + 1
   end
