@@ -15,10 +15,10 @@
  * files the first name wins.
  */
 import { createHash } from 'node:crypto';
-import { opendir, stat } from 'node:fs/promises';
+import { opendir } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreRefusedError, SyncError } from './errors';
-import { fileSignature } from './sessionfiles/signature';
+import { sessionSignature as signature } from './sessionfiles/signature';
 import { GONE_SIG } from './pool/keys';
 import type { PoolStore, SessionMeta, SyncUpsert } from './pool/types';
 import type { SessionFileInfo } from './sessionfiles/read';
@@ -30,7 +30,7 @@ export const SYNC_BATCH = 500;
 /**
  * Reads one session file (and its sidecar); never throws for a bad file.
  * A reader may also take many files at once (readMany: same results, same
- * order) and stat them (signatures: fileSignature of each, null when it
+ * order) and stat them (signatures: sessionSignature of each, null when it
  * cannot stat): a worker pool (sessionfiles/pool.ts) does both off the main
  * thread. Without them, sync reads READ_CONCURRENCY files at a time and
  * stats on the main thread.
@@ -147,13 +147,6 @@ async function listSessionFiles(dir: string, onSkip?: SyncOptions['onSkip']): Pr
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-async function signature(file: string): Promise<string | null> {
-  try {
-    return fileSignature(await stat(file));
-  } catch {
-    return null; // vanished between listing and stat: treated as changed, the reader reports it
-  }
-}
 
 /** Session files read (or stat'ed) at once by a reader without readMany (signatures). */
 export const READ_CONCURRENCY = 8;

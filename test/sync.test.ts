@@ -140,6 +140,24 @@ for (const mode of ['main thread', 'worker pool'] as const) describe(`sync with 
     assert.deepEqual([c?.state, c?.reason], ['free', null]);
   });
 
+  it('a change to the sidecar alone (tags) is read at the next sync; an unchanged pair is not re-read', async () => {
+    makeSessions(dir, [{ name: 'a', kind: 'telethon' }]);
+    const sidecar = path.join(dir, 'a.json');
+    writeFileSync(sidecar, JSON.stringify({ tags: ['ru'] }));
+    await sync();
+    const tagsOf = async () => (await store.list({ limit: 10 })).sessions.find((s) => s.name === 'a')?.meta.tags;
+    assert.deepEqual(await tagsOf(), ['ru']);
+    reads = [];
+    await sync();
+    assert.deepEqual(reads, [], 'nothing changed: nothing re-read');
+    writeFileSync(sidecar, JSON.stringify({ tags: ['premium', 'ru'] }));
+    const t = new Date(Date.now() + 5000);
+    utimesSync(sidecar, t, t);
+    await sync();
+    assert.deepEqual(reads, ['a.session'], 'the .session file is untouched, its sidecar changed');
+    assert.deepEqual(await tagsOf(), ['premium', 'ru']);
+  });
+
   it('stores session strings only when they are exposed', async () => {
     makeSessions(dir, [{ name: 'acct', kind: 'telethon' }]);
     await sync();

@@ -6,21 +6,11 @@
  * Before each file it publishes which one it is on (WorkerData.progress), so
  * the pool can tell a thread stuck on one file from a busy one, and replace it.
  */
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { failedRead, PROGRESS_ID, PROGRESS_INDEX, PROGRESS_TICK, type WorkerData, type WorkerReply, type WorkerRequest } from './protocol';
 import { readSessionFileSync, type SessionFileInfo } from './read';
-import { fileSignature } from './signature';
-
-function signatureOf(file: string): string | null {
-  try {
-    const st = statSync(file, { throwIfNoEntry: false });
-    return st === undefined ? null : fileSignature(st);
-  } catch {
-    return null; // unreadable: treated as changed, the reader reports why
-  }
-}
+import { sessionSignatureSync as signatureOf } from './signature';
 
 if (parentPort !== null) {
   const port = parentPort;
