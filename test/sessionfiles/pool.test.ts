@@ -4,7 +4,7 @@
  * sync compares.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
 import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../../src/sessionfiles';
@@ -54,7 +54,13 @@ describe('sessionfiles: createSessionFileReaderPool', () => {
     const sigs = await pool.read.signatures!(files);
     assert.deepEqual(
       sigs,
-      files.map((f) => (f.endsWith('missing.session') ? null : fileSignature(statSync(f)))),
+      files.map((f) => {
+        if (f.endsWith('missing.session')) return null;
+        // The sidecar's size and mtime join the .session file's when there is one.
+        const sidecar = f.replace(/\.session$/, '.json');
+        const own = fileSignature(statSync(f));
+        return existsSync(sidecar) ? `${own}~${fileSignature(lstatSync(sidecar))}` : own;
+      }),
     );
   });
 
