@@ -4,7 +4,8 @@
  * replicas, and through crashes of replicas, of the leader and of Redis.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type Redis from 'ioredis';
 import { makeKeys, sessionField } from '../../src/pool/keys';
 import { until } from '../helpers/poll';
@@ -140,6 +141,114 @@ describe('cluster: several replicas on one Redis', function () {
     assert.ok(cycles > 200, `only ${cycles} cycles`);
     assert.ok(floodwaits > 5, `only ${floodwaits} flood waits`);
     assert.ok(samples > 20, `only ${samples} status samples`);
+  });
+
+  it('2 replicas, scoped acquires with tags and reports under load: never a double issue, never against a known rest or a missing tag', async () => {
+    const N = 60;
+    dir = makeDir(N);
+    // Tags from sidecars: even sessions "premium", every third "ru" (every sixth both), the rest none.
+    const tagsOf = new Map<string, string[]>();
+    for (let i = 0; i < N; i++) {
+      const name = `acc${String(i).padStart(3, '0')}`;
+      const tags = [...(i % 2 === 0 ? ['premium'] : []), ...(i % 3 === 0 ? ['ru'] : [])];
+      tagsOf.set(name, tags);
+      if (tags.length > 0) writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ tags }));
+    }
+    const rs = await startReplicas(2);
+    await synced(rs[0]!, N);
+
+    // Mixed case on purpose: scopes compare case-insensitively, rests are tracked lowercased.
+    const SCOPES = ['messages.sendMessage', 'contacts.resolveUsername', 'channels.joinChannel', 'users.getFullUser'];
+    const TAG_SETS = [['premium'], ['RU'], ['premium', 'ru']];
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+    // Acknowledged rests, client-side: session id -> scope -> [known from, known until). "from" is when the
+    // acknowledgement arrived (the rest started before), "until" the answer's deadline (whole seconds, cut
+    // down: the rest runs at least that long), so an issue inside the interval is a violation for sure.
+    const rests = new Map<number, { scope: string; from: number; until: number }[]>();
+    const held = new Map<number, number>(); // session id -> worker id
+    const bad: string[] = [];
+    const count = { cycles: 0, reports: 0, scopedFloodwaits: 0, releases: 0, tagged: 0, contested: 0, unavailable: 0 };
+    const stopAt = Date.now() + 12_000;
+    let rr = 0;
+    const next = (): Replica => rs[rr++ % rs.length]!;
+    const untilMs = (utc: unknown): number => Date.parse(`${String(utc).replace(' ', 'T')}Z`);
+    const rested = (id: number, scope: string, from: number, until: number): void => {
+      assert.ok(Number.isFinite(until), `rest deadline of ${id}`);
+      const list = rests.get(id) ?? [];
+      list.push({ scope, from, until });
+      rests.set(id, list);
+    };
+
+    const worker = async (w: number): Promise<void> => {
+      while (Date.now() < stopAt) {
+        const asked = SCOPES.filter(() => Math.random() < 0.4);
+        const askedLower = asked.map((x) => x.toLowerCase());
+        const tags = Math.random() < 0.3 ? pick(TAG_SETS) : [];
+        const q = new URLSearchParams([...asked.map((x): [string, string] => ['scope', x]), ...tags.map((t): [string, string] => ['tag', t]), ['wait', '1']]);
+        const sent = Date.now();
+        // Proof the exclusion was exercised: some session was known resting on an asked scope when asking.
+        if ([...rests.values()].some((l) => l.some((r) => askedLower.includes(r.scope) && r.from <= sent && sent < r.until))) count.contested++;
+        const got = await acquire(next(), `?${q.toString()}`);
+        const received = Date.now();
+        if (got.status === 503) {
+          count.unavailable++;
+          continue;
+        }
+        assert.equal(got.status, 200, JSON.stringify(got.body));
+        const s = got.body;
+        if (tags.length > 0) count.tagged++;
+        const holder = held.get(s.session_id);
+        if (holder !== undefined) bad.push(`double issue: ${s.session_id} to workers ${holder} and ${w}`);
+        held.set(s.session_id, w);
+        // Unscoped (nothing asked) must see no rest at all; scoped, none on an asked scope.
+        for (const r of rests.get(s.session_id) ?? []) {
+          const hit = asked.length === 0 || askedLower.includes(r.scope);
+          if (hit && r.from <= sent && received < r.until) bad.push(`${s.session_id} issued for [${asked.join(',')}] while resting on ${r.scope} until ${new Date(r.until).toISOString()}`);
+        }
+        const have = tagsOf.get(s.session_name) ?? [];
+        for (const t of tags) if (!have.includes(t.toLowerCase())) bad.push(`${s.session_name} [${have.join(',')}] issued for tag ${t}`);
+        await new Promise((res) => setTimeout(res, Math.random() * 10)); // the "work" while holding
+        held.delete(s.session_id); // before the give-back is sent: from here another holder is legitimate
+        const roll = Math.random();
+        const scope = pick(SCOPES);
+        const n = 1 + Math.floor(Math.random() * 3);
+        const before = Date.now();
+        if (roll < 0.35) {
+          const res = await post(next(), '/report', { session_id: s.session_id, error: `FLOOD_WAIT_${n}`, method: scope, lease_token: s.lease_token });
+          const body = (await res.json()) as { action?: string; scope?: string; until?: string };
+          assert.equal(res.status, 200, JSON.stringify(body));
+          assert.equal(body.action, 'rest');
+          assert.equal(body.scope, scope.toLowerCase());
+          rested(s.session_id, scope.toLowerCase(), Date.now(), Math.min(untilMs(body.until), before + n * 1000));
+          count.reports++;
+        } else if (roll < 0.55) {
+          const res = await post(next(), '/floodwait', { session_id: s.session_id, wait_seconds: n, scope, lease_token: s.lease_token });
+          const body = (await res.json()) as { scope?: string; floodwait_until?: string };
+          assert.equal(res.status, 200, JSON.stringify(body));
+          assert.equal(body.scope, scope.toLowerCase());
+          rested(s.session_id, scope.toLowerCase(), Date.now(), Math.min(untilMs(body.floodwait_until), before + n * 1000));
+          count.scopedFloodwaits++;
+        } else {
+          assert.equal((await post(next(), '/release', { session_id: s.session_id, lease_token: s.lease_token })).status, 200);
+          count.releases++;
+        }
+        count.cycles++;
+      }
+    };
+    await Promise.all(Array.from({ length: 7 }, (_, i) => worker(i)));
+
+    assert.deepEqual(bad, []);
+    // Proof that the test did real work (counts, not rates: the machine may be loaded).
+    assert.ok(count.cycles > 150, JSON.stringify(count));
+    assert.ok(count.reports > 30 && count.scopedFloodwaits > 15 && count.releases > 30, JSON.stringify(count));
+    assert.ok(count.tagged > 30, JSON.stringify(count));
+    assert.ok(count.contested > 50, JSON.stringify(count));
+    // The pool invariant afterwards, and every rest (at most 3 s) ends by itself.
+    const after = await status(rs[1]!);
+    assert.equal(after.total, N);
+    assert.equal(after.total, after.free + after.in_use + after.in_floodwait, JSON.stringify(after));
+    assert.equal(after.in_use, 0, JSON.stringify(after));
+    await until(async () => (await status(next())).free === N, 'every scoped rest to end', 15_000);
   });
 
   it('kill -9 of the leader: another replica leads within the lock TTL and runs the scheduled sync', async () => {
