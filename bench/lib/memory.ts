@@ -53,7 +53,8 @@ async function breakdown(r: RedisProc, n: number, total: number): Promise<Memory
     const [next, keys] = await r.admin.scan(cursor, 'COUNT', 5000);
     cursor = next;
     for (const key of keys) {
-      const pattern = key.replace(/\d+/g, '<n>');
+      // Per-acquire token keys ({p}:tok:<token>, 15 s TTL) are one group, whatever their random names.
+      const pattern = key.replace(/:tok:.*$/, ':tok:<token>').replace(/\d+/g, '<n>');
       const list = groups.get(pattern) ?? [];
       list.push(key);
       groups.set(pattern, list);
