@@ -313,14 +313,21 @@ export class RedisStore implements PoolStore {
    * change succeeded. Best effort on purpose: the change is made and must be
    * answered; a lost history line must not turn it into an error.
    */
-  private async record(events: EventInput[], count?: { id: number; kind: 'issued' } | { id: number; kind: 'rest'; scope: string; seconds: number }): Promise<void> {
+  /**
+   * History and counters, best effort and off the answer's path: sent on the
+   * store's connection right behind the state change (so a later read on it
+   * sees them), never awaited, errors dropped (a lost history line never turns
+   * a change that was made into an error).
+   */
+  private record(events: EventInput[], count?: { id: number; kind: 'issued' } | { id: number; kind: 'rest'; scope: string; seconds: number }): Promise<void> {
     const k = this.keys;
     const writes: Array<Promise<unknown>> = events.map((e) =>
       this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)),
     );
     if (count?.kind === 'issued') writes.push(this.redis.countSession(k.session(count.id), count.id, 'issued', '', 0));
     if (count?.kind === 'rest') writes.push(this.redis.countSession(k.session(count.id), count.id, 'rest', count.scope, count.seconds));
-    await Promise.all(writes).catch(() => undefined);
+    void Promise.all(writes).catch(() => undefined);
+    return Promise.resolve();
   }
 
   async history(query: EventQuery): Promise<EventPage> {
