@@ -15,7 +15,7 @@ import {
   type Session,
   type TeleGateClientOptions,
   type WaitInfo,
-} from '../../src/client';
+} from '../../clients/typescript/src';
 import { TeleGateServer, freePort } from './server';
 
 describe('client: TeleGateClient against a real server', function () {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { TeleGateClient } from '../../src/client';
+import { TeleGateClient } from '../../clients/typescript/src';
 import { readSessionFile } from '../../src/sessionfiles';
 import { convertSessionString } from '../../src/sessionfiles/convert';
 import { KEY, makeApp, type TestApp } from '../helpers/app';

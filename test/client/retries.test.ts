@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError, NoSessionAvailableError, TeleGateClient } from '../../src/client';
+import { HttpError, NoSessionAvailableError, TeleGateClient } from '../../clients/typescript/src';
 
 type Answer = [status: number, body: unknown, headers?: Record<string, string>];
 

@@ -1,6 +1,6 @@
 /** Finding the Telegram RPC error (name + method) in GramJS-shaped and generic errors (no server needed). */
 import assert from 'node:assert/strict';
-import { floodWaitSeconds, telegramErrorOf } from '../../src/client';
+import { floodWaitSeconds, telegramErrorOf } from '../../clients/typescript/src';
 import { FloodWaitError, RPCError, SlowModeWaitError, VECTORS, gramjsError } from './fakes';
 
 describe('client: Telegram error names', () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, telegramErrorOf, type ActiveLease, type TeleGateClientOptions } from '../../src/client';
+import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, telegramErrorOf, type ActiveLease, type TeleGateClientOptions } from '../../clients/typescript/src';
 import { FloodWaitError, RPCError, VECTORS, gramjsError } from './fakes';
 import { TeleGateServer, waitUntil } from './server';
 

@@ -1,14 +1,16 @@
 /**
  * TeleGate client for TypeScript / JavaScript workers (GramJS and others):
- * `import { TeleGateClient } from 'telegate'`.
+ * `import { TeleGateClient } from 'telegate-client'`.
  *
- * Self-contained on purpose: it imports nothing outside src/client/ except
- * Node's built-ins, so loading it pulls in no server code or dependency.
- * HTTP is Node's built-in fetch.
+ * Its own package (clients/typescript) with no runtime dependency: it imports
+ * nothing outside its src/ except Node's built-ins, so installing or loading it
+ * pulls in no server code. HTTP is Node's built-in fetch.
  *
  *   const client = new TeleGateClient({ baseUrl: 'http://telegate:8000', apiKey });
  *   await client.withSession(async (s) => { ... });   // acquire, heartbeat, report, release
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthError,
@@ -36,7 +38,8 @@ export {
 };
 export { floodWaitSeconds, telegramErrorOf, type TelegramRpcError } from './telegramErrors';
 
-export const VERSION = '0.1.0';
+/** This package's version, from its package.json (one place to bump); sent in the User-Agent. */
+export const VERSION: string = (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 /** A library's session-string format (GET /session?format=). */
 export type SessionStringFormat = 'telethon' | 'pyrogram' | 'gramjs' | 'mtcute';
