@@ -4,7 +4,8 @@
  *
  * Its own package (clients/typescript) with no runtime dependency: it imports
  * nothing outside its src/ except Node's built-ins, so installing or loading it
- * pulls in no server code. HTTP is Node's built-in fetch.
+ * pulls in no server code. HTTP is Node's built-in fetch. The wire types
+ * (./openapi) are generated from the server's OpenAPI document.
  *
  *   const client = new TeleGateClient({ baseUrl: 'http://telegate:8000', apiKey });
  *   await client.withSession(async (s) => { ... });   // acquire, heartbeat, report, release
@@ -23,6 +24,7 @@ import {
   TeleGateError,
   httpError,
 } from './errors';
+import type { components, operations } from './openapi';
 import { telegramErrorOf } from './telegramErrors';
 import { WaitPlan } from './waiting';
 
@@ -37,12 +39,23 @@ export {
   TeleGateError,
 };
 export { floodWaitSeconds, telegramErrorOf, type TelegramRpcError } from './telegramErrors';
+/** The HTTP API as openapi-typescript describes it (paths, schemas, operations), for raw calls and the `raw` answers. */
+export type { components, operations, paths } from './openapi';
 
 /** This package's version, from its package.json (one place to bump); sent in the User-Agent. */
 export const VERSION: string = (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
+/** The answers' shapes, as the server's OpenAPI document declares them (snake_case, as sent). */
+type Schemas = components['schemas'];
+/**
+ * The answer of a call as the document declares it. Typed, not checked: the
+ * code reading it still checks what it relies on, and keeps fields a newer
+ * server added (unknown).
+ */
+type Answer<K extends keyof Schemas> = Schemas[K] & Record<string, unknown>;
+
 /** A library's session-string format (GET /session?format=). */
-export type SessionStringFormat = 'telethon' | 'pyrogram' | 'gramjs' | 'mtcute';
+export type SessionStringFormat = NonNullable<NonNullable<operations['acquireSession']['parameters']['query']>['format']>;
 
 export interface TeleGateClientOptions {
   /** e.g. `http://telegate:8000` (a path prefix is kept). */
@@ -111,7 +124,7 @@ export interface AcquireOptions extends CallOptions {
 export interface ReportResult {
   sessionId: number;
   error: string;
-  action: 'rest' | 'invalidate' | 'none';
+  action: Schemas['Reported']['action'];
   /** With action rest: the scope rested, null for account-wide. */
   scope: string | null;
   until: string | null;
@@ -122,14 +135,7 @@ export interface WithSessionOptions extends AcquireOptions {
   heartbeatIntervalMs?: number;
 }
 
-export interface Proxy {
-  type: string;
-  host: string;
-  port: number;
-  username?: string | null;
-  password?: string | null;
-  rdns?: boolean;
-}
+export type Proxy = Schemas['Proxy'];
 
 /** A leased session (GET /session). */
 export interface Session {
@@ -143,8 +149,8 @@ export interface Session {
   sessionString: string | null;
   /** With `format`, instead of sessionString: why it was not given (not exposed, or a field that format needs is unknown). */
   sessionStringError: string | null;
-  /** The answer as sent (snake_case; includes fields added later). */
-  raw: Record<string, unknown>;
+  /** The answer as sent (snake_case; fields added later are there too, as unknown). */
+  raw: Answer<'LeasedSession'>;
 }
 
 /** GET /status. */
@@ -156,7 +162,8 @@ export interface PoolStatus {
   /** Earliest flood-wait deadline, `YYYY-MM-DD HH:MM:SS` UTC, or null. */
   nextAvailable: string | null;
   invalidated: number | null;
-  raw: Record<string, unknown>;
+  /** The answer as sent (snake_case). */
+  raw: Answer<'Status'>;
 }
 
 export interface FloodwaitResult {
@@ -250,13 +257,13 @@ function num(v: unknown): number | null {
   return typeof v === 'number' ? v : null;
 }
 
-function toSession(raw: Record<string, unknown>): Session {
+function toSession(raw: Answer<'LeasedSession'>): Session {
   return {
-    sessionId: raw.session_id as number,
-    sessionName: raw.session_name as string,
+    sessionId: raw.session_id,
+    sessionName: raw.session_name,
     leaseToken: str(raw.lease_token),
     leaseExpiresAt: str(raw.lease_expires_at),
-    proxy: (raw.proxy as Proxy | null | undefined) ?? null,
+    proxy: raw.proxy ?? null,
     sessionString: str(raw.session_string),
     sessionStringError: str(raw.session_string_error),
     raw,
@@ -376,7 +383,7 @@ export class TeleGateClient {
     const scope = giveBack?.path === '/floodwait' ? undefined : list(o.scope);
     const params = { ...giveBack?.params, wait: waitSeconds > 0 ? waitSeconds : undefined, format, scope, tag: list(o.tag) };
     const [method, path] = giveBack ? (['POST', giveBack.path] as const) : (['GET', '/session'] as const);
-    const raw = await this.request<Record<string, unknown>>(method, path, params, {
+    const raw = await this.request<Answer<'LeasedSession'> | null>(method, path, params, {
       idempotent: false,
       timeoutMs: this.opts.timeoutMs + waitSeconds * 1000,
       signal,
@@ -475,7 +482,7 @@ export class TeleGateClient {
   }
 
   async getStatus(o: CallOptions = {}): Promise<PoolStatus> {
-    const raw = await this.request<Record<string, unknown>>('GET', '/status', {}, o);
+    const raw = await this.request<Answer<'Status'>>('GET', '/status', {}, o);
     return {
       total: num(raw.total) ?? 0,
       free: num(raw.free) ?? 0,
@@ -492,7 +499,7 @@ export class TeleGateClient {
   /** Telegram said FLOOD_WAIT_<seconds>: the session leaves use and rests that long. */
   async reportFloodwait(sessionId: number, seconds: number, o: CallOptions & { leaseToken?: string } = {}): Promise<FloodwaitResult> {
     const token = o.leaseToken ?? this.tokens.get(sessionId);
-    let raw: Record<string, unknown>;
+    let raw: Answer<'FloodwaitSet'>;
     try {
       raw = await this.request('POST', '/floodwait', { session_id: sessionId, wait_seconds: Math.max(0, Math.ceil(seconds)), lease_token: token }, o);
     } catch (err) {
@@ -501,9 +508,9 @@ export class TeleGateClient {
     }
     this.tokens.delete(sessionId);
     return {
-      sessionId: raw.session_id as number,
-      sessionName: raw.session_name as string,
-      floodwaitUntil: raw.floodwait_until as string,
+      sessionId: raw.session_id,
+      sessionName: raw.session_name,
+      floodwaitUntil: raw.floodwait_until,
       inFloodwait: raw.in_floodwait === true,
       state: str(raw.state),
     };
@@ -528,24 +535,24 @@ export class TeleGateClient {
    */
   async report(sessionId: number, error: string, method?: string | null, o: CallOptions & { leaseToken?: string } = {}): Promise<ReportResult> {
     const token = o.leaseToken ?? this.tokens.get(sessionId);
-    const raw = await this.request<Record<string, unknown>>('POST', '/report', { session_id: sessionId, error, method: method ?? undefined, lease_token: token }, o);
-    const action = raw.action as ReportResult['action'];
+    const raw = await this.request<Answer<'Reported'>>('POST', '/report', { session_id: sessionId, error, method: method ?? undefined, lease_token: token }, o);
+    const action = raw.action;
     if (action !== 'none') this.tokens.delete(sessionId);
-    return { sessionId, error: String(raw.error), action, scope: str(raw.scope), until: str(raw.until), health: str(raw.health) };
+    return { sessionId, error: raw.error, action, scope: str(raw.scope), until: str(raw.until), health: str(raw.health) };
   }
 
   /** End an invalidation or flood wait now (operators). May need an admin key. */
   async restoreSession(sessionId: number, o: CallOptions = {}): Promise<{ sessionId: number; state: string | null }> {
-    const raw = await this.request<Record<string, unknown>>('POST', '/restore', { session_id: sessionId }, o);
-    return { sessionId: raw.session_id as number, state: str(raw.state) };
+    const raw = await this.request<Answer<'Restored'>>('POST', '/restore', { session_id: sessionId }, o);
+    return { sessionId: raw.session_id, state: str(raw.state) };
   }
 
   /** Extend a lease by the server's lease TTL. LeaseMismatchError when it is no longer ours. */
   async heartbeat(sessionId: number, o: CallOptions & { leaseToken?: string } = {}): Promise<HeartbeatResult> {
     const token = o.leaseToken ?? this.tokens.get(sessionId);
     if (token === undefined) throw new TypeError(`no lease token for session ${sessionId}: lease it with getSession() first`);
-    const raw = await this.request<Record<string, unknown>>('POST', '/heartbeat', { session_id: sessionId, lease_token: token }, o);
-    return { sessionId: raw.session_id as number, leaseExpiresAt: raw.lease_expires_at as string };
+    const raw = await this.request<Answer<'Extended'>>('POST', '/heartbeat', { session_id: sessionId, lease_token: token }, o);
+    return { sessionId: raw.session_id, leaseExpiresAt: raw.lease_expires_at };
   }
 
   // --- withSession ---------------------------------------------------------------------
@@ -661,7 +668,7 @@ class Lease implements ActiveLease {
   readonly proxy: Proxy | null;
   readonly sessionString: string | null;
   readonly sessionStringError: string | null;
-  readonly raw: Record<string, unknown>;
+  readonly raw: Session['raw'];
   leaseLost = false;
   ended = false;
   reported: Reported | null = null;
