@@ -11,7 +11,7 @@
  *   await client.withSession(async (s) => { ... });   // acquire, heartbeat, report, release
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthError,
@@ -43,7 +43,7 @@ export { floodWaitSeconds, telegramErrorOf, type TelegramRpcError } from './tele
 export type { components, operations, paths } from './openapi';
 
 /** This package's version, from its package.json (one place to bump); sent in the User-Agent. */
-export const VERSION: string = (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+export const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The answers' shapes, as the server's OpenAPI document declares them (snake_case, as sent). */
 type Schemas = components['schemas'];
