@@ -31,7 +31,6 @@ import {
   bounded,
   httpJson,
   redisMemory,
-  sleep,
   startCeiling,
   startRedis,
   startService,
@@ -44,7 +43,8 @@ import { summariseProfile } from './lib/profile';
 import { writeReport } from './lib/report';
 import type { HeadlineRound, Measured, PoolCheck, PoolSizePoint, Results } from './lib/results';
 import { makeSessionFiles, seedRedis } from './lib/seed';
-import { medianBy } from './lib/stats';
+import { sleep } from '../support/poll';
+import { medianBy } from '../support/stats';
 import { useDist } from './lib/built';
 import { measureHa, type HaPlan } from './lib/ha';
 

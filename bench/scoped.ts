@@ -23,7 +23,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RedisStore, createRedis } from '../src/pool/redis';
-import { RedisServer } from '../test/helpers/redis';
+import { RedisServer } from '../support/redis';
 
 const HOUR = 3_600_000;
 const argv = process.argv.slice(2);

@@ -11,7 +11,7 @@ import type { CyclesResult, RequestsResult } from './load';
 import { ROOT } from './procs';
 import { COLORS, barChart, lineChart } from './svg';
 import type { CompareResults, HaResult, Measured, Results } from './results';
-import { median } from './stats';
+import { median } from '../../support/stats';
 
 export interface Target {
   name: string;

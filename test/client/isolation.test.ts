@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
-import { REPO } from './server';
+import { ROOT as REPO } from '../../support/replica';
 
 const CLIENT_DIR = path.join(REPO, 'src', 'client');
 const BUILT = path.join(REPO, 'dist', 'client', 'index.js');
