@@ -62,24 +62,28 @@ export function makeBulk(dir: string, n: number): void {
 }
 
 /**
- * Copies of one generated Telethon v7 file (40 entities), each with an auth
- * key of its own (random, patched over the template's 256 key bytes): fast,
- * and each copy is a distinct account, as sync requires (one key, one session).
- * Returns the writer, `(dest) => void`.
+ * Copies of a session file that holds the 256-byte auth key `key` once, each
+ * with a random key of its own patched over it: fast, and each copy is a
+ * distinct account, as sync requires (one key, one session). Returns the
+ * writer, `(dest) => void`.
  */
+export function ownKeyCopier(bytes: Buffer, key: Buffer): (dest: string) => void {
+  const at = bytes.indexOf(key);
+  assert.ok(key.length === 256 && at >= 0 && bytes.indexOf(key, at + 1) < 0, 'the template holds its auth key once');
+  return (dest) => {
+    randomBytes(256).copy(bytes, at);
+    writeFileSync(dest, bytes);
+  };
+}
+
+/** ownKeyCopier over one generated Telethon v7 file (40 entities). */
 export function telethonCopier(): (dest: string) => void {
   const { dir, cleanup } = tempDir('telegate-template-');
   try {
     const expected = makeSessions(dir, [{ name: 'template', kind: 'telethon', self_id: 100000, entities: 40 }]).template;
     // A Telethon v1 string is '1' + base64url(dc, IPv4, port, key): the key is its last 256 bytes.
     const key = Buffer.from(expected?.session_string?.slice(1) ?? '', 'base64url').subarray(-256);
-    const bytes = readFileSync(path.join(dir, 'template.session'));
-    const at = bytes.indexOf(key);
-    assert.ok(key.length === 256 && at >= 0 && bytes.indexOf(key, at + 1) < 0, 'the template holds its auth key once');
-    return (dest) => {
-      randomBytes(256).copy(bytes, at);
-      writeFileSync(dest, bytes);
-    };
+    return ownKeyCopier(readFileSync(path.join(dir, 'template.session')), key);
   } finally {
     cleanup();
   }
