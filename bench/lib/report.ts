@@ -5,7 +5,7 @@
  *
  * Standalone: node --import tsx bench/lib/report.ts bench/results/<file>.json
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { median } from '../../support/stats';
 import { attribution } from '../steps/attribution';
@@ -20,6 +20,7 @@ import type { Step } from './context';
 import type { CyclesResult, RequestsResult } from './load';
 import { at, cpuPerRequest, f, n, ratio, serviceUs, sizeLabel, table } from './markdown';
 import { ROOT } from './procs';
+import { RESULTS_DIR, resultFiles } from './recorded';
 import { COLORS, barChart, lineChart } from './svg';
 import type { CompareResults, Measured, Results } from './results';
 
@@ -394,15 +395,13 @@ const BUILD_LABELS: Record<string, string> = {
 
 /** The newest bench/results/compare-*.json (bench/compare.ts), as {{compare.*}} values. */
 function compareValues(): Record<string, string> {
-  const dir = path.join(ROOT, 'bench', 'results');
-  const files = existsSync(dir) ? readdirSync(dir).filter((x) => /^compare-.*\.json$/.test(x)).sort() : [];
-  const file = files.at(-1);
+  const file = resultFiles(/^compare-.*\.json$/)[0];
   const v: Record<string, string> = {};
   if (!file) {
     v['compare.table'] = '_(no bench/results/compare-*.json yet: run bench/compare.ts)_';
     return v;
   }
-  const c = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CompareResults;
+  const c = JSON.parse(readFileSync(path.join(RESULTS_DIR, file), 'utf8')) as CompareResults;
   const ceil = median(c.ceiling.map((x) => x.rps));
   const ceilP99 = median(c.ceiling.map((x) => x.p99));
   const med = (b: CompareResults['builds'][number], k: keyof CompareResults['builds'][number]['runs'][number]): number => median(b.runs.map((x) => x[k]));

@@ -1,24 +1,18 @@
 /** Redis HA: the throughput cost of TELEGATE_REDIS_WAIT_REPLICAS=1 and a Sentinel failover's window (own Redis processes, bench/lib/ha.ts). */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { median } from '../../support/stats';
 import { API_KEY, fmt, log, measured, serviceEnv, waitForPool, warmUp, type Step } from '../lib/context';
 import { measureHa } from '../lib/ha';
 import type { CyclesResult } from '../lib/load';
 import { cpuCell, errorsOf, f, n, ratio, table } from '../lib/markdown';
 import type { Plan } from '../lib/plan';
-import { ROOT, startService } from '../lib/procs';
+import { startService } from '../lib/procs';
+import { newestRecorded } from '../lib/recorded';
 import type { HaResult, Results } from '../lib/results';
 
 function haSource(r: Results, resultsFile: string): { r: Results; ha: HaResult; file: string } | undefined {
   if (r.ha) return { r, ha: r.ha, file: resultsFile };
-  const dir = path.join(ROOT, 'bench', 'results');
-  const files = existsSync(dir) ? readdirSync(dir).filter((x) => /^\d.*\.json$/.test(x) && !x.includes('-quick')).sort().reverse() : [];
-  for (const file of files) {
-    const other = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Results;
-    if (other.ha) return { r: other, ha: other.ha, file: `bench/results/${file}` };
-  }
-  return undefined;
+  const rec = newestRecorded((x) => x.ha);
+  return rec && { r: rec.r, ha: rec.value, file: rec.file };
 }
 
 /** Redis HA (issue 13 item 5): the throughput cost of WAIT and the unavailability window of a Sentinel failover. */

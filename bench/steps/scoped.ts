@@ -16,16 +16,17 @@
  * and the Redis bytes per session before and after the rests. The store is
  * called directly (the HTTP layer adds the same for every kind).
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Samples } from '../../support/stats';
 import { built } from '../lib/built';
 import { log, type Step } from '../lib/context';
 import { f, n, table } from '../lib/markdown';
-import { ROOT, dataBytes } from '../lib/procs';
+import { dataBytes } from '../lib/procs';
+import { RESULTS_DIR, newestRecorded, resultFiles } from '../lib/recorded';
 import type { Results, ScopedResult } from '../lib/results';
 import { sessionName } from '../lib/seed';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 
 const HOUR = 3_600_000;
 const BATCH = 1000;
@@ -129,14 +130,10 @@ export const scoped: Step = {
 /** The scoped figures: this run's, else the newest full run's that has them, else the newest bench/results/scoped-*.json (the former `npm run bench:scoped`). */
 function scopedSource(r: Results, resultsFile: string): { s: ScopedResult; file: string; date?: string; commit?: string } | undefined {
   if (r.scoped) return { s: r.scoped, file: resultsFile };
-  const dir = path.join(ROOT, 'bench', 'results');
-  const files = existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.json') && !x.includes('-quick')).sort().reverse() : [];
-  for (const file of files.filter((x) => /^\d/.test(x))) {
-    const other = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Results;
-    if (other.scoped) return { s: other.scoped, file: `bench/results/${file}`, date: other.date, commit: other.machine.gitCommit };
-  }
-  const legacy = files.find((x) => x.startsWith('scoped-'));
-  if (legacy) return { s: JSON.parse(readFileSync(path.join(dir, legacy), 'utf8')) as ScopedResult, file: `bench/results/${legacy}` };
+  const rec = newestRecorded((x) => x.scoped);
+  if (rec) return { s: rec.value, file: rec.file, date: rec.r.date, commit: rec.r.machine.gitCommit };
+  const legacy = resultFiles(/^scoped-.*\.json$/)[0];
+  if (legacy) return { s: JSON.parse(readFileSync(path.join(RESULTS_DIR, legacy), 'utf8')) as ScopedResult, file: `bench/results/${legacy}` };
   return undefined;
 }
 
