@@ -26,7 +26,7 @@ import { Children, ProcMonitor, ROOT, startCeiling, startRedis, startService, ty
 import { useDist } from './lib/built';
 import type { CompareResults, CompareRun } from './lib/results';
 import { makeSessionFiles, seedRedis } from './lib/seed';
-import { median } from './lib/stats';
+import { median } from '../support/stats';
 
 const KEY = 'bench-compare-key';
 

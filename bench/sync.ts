@@ -21,7 +21,7 @@
  * and no docs (unless --docs).
  *
  * What it does, for each size N: writes one real Telethon v7 file with
- * test/sessionfiles/make_sessions.py and copies it N times under distinct
+ * support/make_sessions.py and copies it N times under distinct
  * names into a fresh temp dir; starts from an empty Redis (its own
  * redis-server on a free port); runs the first sync, then a no-change
  * re-sync, each in a child process of its own (bench/sync/child.js) so that
@@ -34,9 +34,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { defaultReaderThreads } from '../src/sessionfiles/pool';
-import { RedisServer } from '../test/helpers/redis';
-import { telethonCopier } from '../test/sessionfiles/fixtures';
-import { median } from './lib/stats';
+import { RedisServer } from '../support/redis';
+import { telethonCopier } from '../support/sessions';
+import { median } from '../support/stats';
 import { TARGETS, writeDoc, type SizeResult, type SyncRun, type SyncResults } from './sync/report';
 
 const ROOT = path.resolve(__dirname, '..');

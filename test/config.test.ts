@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
 import { parseProxyUrl } from '../src/sessionfiles';
-import { until } from './helpers/poll';
-import { MAIN, Replica } from './helpers/replica';
+import { until } from '../support/poll';
+import { MAIN, Replica } from '../support/replica';
 
 const KEY = 'config-test-key-0123456789';
 

@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { StoreRefusedError, StoreReplyError, StoreUnavailableError } from '../src/errors';
 import { createLogger, serializeErr } from '../src/log';
 import { mapError } from '../src/pool/redis';
-import { sharedRedisUrl, testClient } from './helpers/redis';
+import { testClient } from '../support/redis';
+import { sharedRedisUrl } from './helpers/global';
 
 const SECRET = '1BVtsOKABu-session-string-secret';
 

@@ -13,8 +13,8 @@ import { MemoryStore } from '../src/pool/memory';
 import { RedisStore, createRedis } from '../src/pool/redis';
 import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../src/sessionfiles';
 import { runSync, type SessionFileReader, type SyncOptions } from '../src/sync';
-import { sharedRedisUrl } from './helpers/redis';
-import { makeSessions } from './sessionfiles/fixtures';
+import { sharedRedisUrl } from './helpers/global';
+import { makeSessions } from '../support/sessions';
 
 const DEFAULT_PROXY = { type: 'socks5', host: 'default.proxy', port: 1080 };
 

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sharedRedisUrl } from './helpers/redis';
-import { Replica, type ApiLease, type ApiListed } from './helpers/replica';
-import { makeBulk } from './sessionfiles/fixtures';
+import { sharedRedisUrl } from './helpers/global';
+import { Replica, type ApiLease, type ApiListed } from '../support/replica';
+import { makeBulk } from '../support/sessions';
 
 const KEY = 'duplicates-test-key-0123456789ab';
 

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sharedRedisUrl } from './helpers/redis';
-import { Replica, type ApiLease, type ApiListed } from './helpers/replica';
-import { addSession } from './helpers/sessionDir';
+import { sharedRedisUrl } from './helpers/global';
+import { Replica, type ApiLease, type ApiListed } from '../support/replica';
+import { addSession } from '../support/sessions';
 
 const KEY = 'file-missing-test-key-0123456789';
 

@@ -17,7 +17,7 @@ import { createSessionFileReaderPool, type SessionFileReaderPool } from '../src/
 import { runSync } from '../src/sync';
 import { syncLogHooks } from '../src/syncLog';
 import { KEY, makeApp } from './helpers/app';
-import { makeSessions } from './sessionfiles/fixtures';
+import { makeSessions } from '../support/sessions';
 
 const SECRET = 'Hunter2-S3CRET-pass';
 

@@ -12,14 +12,14 @@
  *    a change until it has a replica again, so the window ends when the
  *    returned node is in sync, not at the promotion.
  *
- * The Redis processes come from test/helpers/ha.ts (the failover test's own
+ * The Redis processes come from support/ha.ts (the failover test's own
  * set-up), with AOF as deployed; the load is bench/lib/load.ts's runCycles.
  */
 import os from 'node:os';
-import { SentinelSet, replicasOnline } from '../../test/helpers/ha';
-import { until } from '../../test/helpers/poll';
+import { SentinelSet, replicasOnline } from '../../support/ha';
+import { sleep, until } from '../../support/poll';
 import { runCycles, type CyclesResult, type ReplyEvent, type Window } from './load';
-import { httpJson, sleep, type ServiceProc } from './procs';
+import { httpJson, type ServiceProc } from './procs';
 import type { FailoverResult, HaResult, Measured, WaitRun } from './results';
 
 export interface HaPlan {

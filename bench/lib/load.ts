@@ -16,7 +16,7 @@
  * the Express ceiling and the service, so the ratio between them is fair.
  */
 import net from 'node:net';
-import { Samples, type LatencySummary, round } from './stats';
+import { Samples, type LatencySummary } from '../../support/stats';
 
 export interface Reply {
   status: number;
@@ -437,4 +437,3 @@ export async function runCycles(
   };
 }
 
-export { round };

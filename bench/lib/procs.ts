@@ -5,17 +5,15 @@
  * RSS per process, and of the whole machine (to see load that is not ours).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
-import { freePort } from '../../test/helpers/redis';
+import type Redis from 'ioredis';
+import { sleep } from '../../support/poll';
+import { freePort } from '../../support/ports';
+import { RedisServer, testClient } from '../../support/redis';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Reject after ms (with what), else settle as p does. */
 export async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -29,8 +27,6 @@ export async function bounded<T>(p: Promise<T>, ms: number, what: string): Promi
     clearTimeout(timer);
   }
 }
-
-export { freePort };
 
 export interface Child {
   readonly name: string;
@@ -110,53 +106,32 @@ export interface RedisProc {
 
 /**
  * redis-server as deployed (k8s/base/redis-statefulset.yaml): AOF on with
- * fsync every second, no eviction; no RDB snapshots; loopback only.
+ * fsync every second, no eviction; no RDB snapshots; loopback only. Started by
+ * support/redis.ts (as the tests start theirs), tracked by `children`.
  */
 export async function startRedis(children: Children): Promise<RedisProc> {
-  const port = await freePort();
-  const dir = path.join(children.tmp, `redis-${port}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const child = children.spawn('redis-server', 'redis-server', [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', 'yes',
-    '--appendfsync', 'everysec',
-    '--maxmemory-policy', 'noeviction',
-    '--protected-mode', 'no',
-    '--loglevel', 'warning',
-  ]);
-  const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (!child.running()) throw new Error(`redis-server exited at start: ${child.stderrTail()}`);
-    const c = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      if ((await c.ping()) === 'PONG') {
-        const info = await c.info('server');
-        const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-        return {
-          child,
-          port,
-          url,
-          version,
-          admin: c,
-          stop: async () => {
-            c.disconnect();
-            await child.stop();
-          },
-        };
-      }
-    } catch {
-      c.disconnect();
-    }
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer within 10 s`);
-    await sleep(50);
-  }
+  let child: Child | undefined;
+  const server = await RedisServer.start({
+    dir: mkdtempSync(path.join(children.tmp, 'redis-')),
+    appendonly: true,
+    args: ['--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction'],
+    spawn: (cmd, args) => (child = children.spawn('redis-server', cmd, args)).proc,
+  });
+  if (!child) throw new Error('redis-server was not started through the registry');
+  const tracked = child;
+  const admin = await testClient(server.url);
+  const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+  return {
+    child: tracked,
+    port: server.port,
+    url: server.url,
+    version,
+    admin,
+    stop: async () => {
+      admin.disconnect();
+      await tracked.stop();
+    },
+  };
 }
 
 /** Wait until Redis is not rewriting its AOF (a fork would land in a measurement). */

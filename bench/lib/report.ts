@@ -5,39 +5,33 @@
  *
  * Standalone: node --import tsx bench/lib/report.ts bench/results/<file>.json
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { median } from '../../support/stats';
+import { attribution } from '../steps/attribution';
+import { ha } from '../steps/ha';
+import { memory } from '../steps/memory';
+import { poolSize } from '../steps/pool-size';
+import { profile } from '../steps/profile';
+import { replicas } from '../steps/replicas';
+import { scoped, scopedTargets } from '../steps/scoped';
+import { sweep } from '../steps/sweep';
+import type { Step } from './context';
 import type { CyclesResult, RequestsResult } from './load';
+import { at, cpuPerRequest, f, n, ratio, serviceUs, sizeLabel, table } from './markdown';
 import { ROOT } from './procs';
+import { RESULTS_DIR, resultFiles } from './recorded';
 import { COLORS, barChart, lineChart } from './svg';
-import type { CompareResults, HaResult, Measured, Results } from './results';
-import { median } from './stats';
+import type { CompareResults, Measured, Results } from './results';
+
+/** The steps' sections in the order of docs/benchmarks.md (not the order they run in). */
+const SECTIONS: Step[] = [sweep, poolSize, memory, replicas, attribution, profile, ha, scoped];
 
 export interface Target {
   name: string;
   target: string;
   measured: string;
   pass: boolean | null;
-}
-
-const at = <T extends { result: { concurrency: number } }>(list: T[], c: number): T | undefined => list.find((m) => m.result.concurrency === c);
-
-function ratio(a: number, b: number): number {
-  return b === 0 ? NaN : a / b;
-}
-
-function f(v: number | undefined, digits = 2): string {
-  if (v === undefined || !Number.isFinite(v)) return 'n/a';
-  return v.toFixed(digits);
-}
-
-function n(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return 'n/a';
-  return Math.round(v).toLocaleString('en-US');
-}
-
-function sizeLabel(s: number): string {
-  return s >= 1_000_000 ? `${s / 1_000_000}M` : s >= 1000 ? `${s / 1000}k` : String(s);
 }
 
 /** Every cycle run in the results (for the double-issue check). */
@@ -132,6 +126,7 @@ export function evaluateTargets(r: Results): Target[] {
       pass: r.memory.bytesPerSession <= 250,
     });
   }
+  t.push(...scopedTargets(r));
   t.push({
     name: r.mode === 'quick' ? '`npm run bench -- --quick` wall time' : '`npm run bench` wall time',
     target: r.mode === 'quick' ? '< 1 min' : '< 10 min',
@@ -139,20 +134,6 @@ export function evaluateTargets(r: Results): Target[] {
     pass: r.seconds < (r.mode === 'quick' ? 60 : 600),
   });
   return t;
-}
-
-/** CPU microseconds per HTTP request, per process. */
-function cpuPerRequest(m: Measured<CyclesResult | RequestsResult>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(m.cpu.cores)) out[k] = m.result.rps > 0 ? (v * 1e6) / m.result.rps : NaN;
-  return out;
-}
-
-function serviceUs(m: Measured<CyclesResult | RequestsResult>): number {
-  const c = cpuPerRequest(m);
-  return Object.entries(c)
-    .filter(([k]) => k.startsWith('service') || k === 'ceiling')
-    .reduce((a, [, v]) => a + v, 0);
 }
 
 // ------------------------------------------------------------------ charts
@@ -292,21 +273,6 @@ function cpuChart(r: Results): string {
 
 // ------------------------------------------------------------------ markdown
 
-function table(head: string[], rows: Array<Array<string | number>>): string {
-  const line = (cells: Array<string | number>): string => `| ${cells.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
-function errorsOf(x: { errors: Record<string, number> }): string {
-  const e = Object.entries(x.errors);
-  return e.length === 0 ? '0' : e.map(([k, v]) => `${k}: ${v}`).join(', ');
-}
-
-function cpuCell(m: Measured<unknown>): string {
-  const c = m.cpu.cores;
-  return Object.entries(c).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') + ` · other ${m.cpu.foreignCores.toFixed(2)}`;
-}
-
 /** Values for {{placeholders}} in bench/findings.md. */
 export function values(r: Results): Record<string, string> {
   const v: Record<string, string> = {};
@@ -429,15 +395,13 @@ const BUILD_LABELS: Record<string, string> = {
 
 /** The newest bench/results/compare-*.json (bench/compare.ts), as {{compare.*}} values. */
 function compareValues(): Record<string, string> {
-  const dir = path.join(ROOT, 'bench', 'results');
-  const files = existsSync(dir) ? readdirSync(dir).filter((x) => /^compare-.*\.json$/.test(x)).sort() : [];
-  const file = files.at(-1);
+  const file = resultFiles(/^compare-.*\.json$/)[0];
   const v: Record<string, string> = {};
   if (!file) {
     v['compare.table'] = '_(no bench/results/compare-*.json yet: run bench/compare.ts)_';
     return v;
   }
-  const c = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CompareResults;
+  const c = JSON.parse(readFileSync(path.join(RESULTS_DIR, file), 'utf8')) as CompareResults;
   const ceil = median(c.ceiling.map((x) => x.rps));
   const ceilP99 = median(c.ceiling.map((x) => x.p99));
   const med = (b: CompareResults['builds'][number], k: keyof CompareResults['builds'][number]['runs'][number]): number => median(b.runs.map((x) => x[k]));
@@ -473,135 +437,6 @@ function compareValues(): Record<string, string> {
 }
 
 /** The HA step's numbers: from this run, else from the newest full results file that has them (an `--only ha` run). */
-function haSource(r: Results, resultsFile: string): { r: Results; ha: HaResult; file: string } | undefined {
-  if (r.ha) return { r, ha: r.ha, file: resultsFile };
-  const dir = path.join(ROOT, 'bench', 'results');
-  const files = existsSync(dir) ? readdirSync(dir).filter((x) => /^\d.*\.json$/.test(x) && !x.includes('-quick')).sort().reverse() : [];
-  for (const file of files) {
-    const other = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Results;
-    if (other.ha) return { r: other, ha: other.ha, file: `bench/results/${file}` };
-  }
-  return undefined;
-}
-
-/** Redis HA (issue 13 item 5): the throughput cost of WAIT and the unavailability window of a Sentinel failover. */
-function haSection(r: Results, resultsFile: string): string[] {
-  const src = haSource(r, resultsFile);
-  if (!src) return [];
-  const { ha } = src;
-  const md: string[] = ['## Redis high availability: the cost of WAIT and the failover window', ''];
-  md.push(
-    '`TELEGATE_REDIS_WAIT_REPLICAS=1` answers a state change only once a replica holds it, so that a failover cannot lose it (issue 13). ' +
-      `Set-up: ${ha.setup}; \`TELEGATE_REDIS_WAIT_TIMEOUT_MS=${ha.waitTimeoutMs}\`; same build, load client and middleware as above.`,
-  );
-  md.push('');
-  if (src.r !== r) {
-    md.push(
-      `Measured in a separate run (\`npm run bench -- --only ha\`, [\`${src.file}\`](../${src.file})) on ${src.r.date.slice(0, 16).replace('T', ' ')} UTC ` +
-        `at commit \`${src.r.machine.gitCommit}\`, not in the run above. Load average (1 min) ${ha.loadavgStart[0]} at the start of the step and ${ha.loadavgEnd[0]} at its end: ` +
-        'the machine was shared with other people’s tests (see the "other" CPU column), so compare WAIT 0 with WAIT 1 within a round rather than with the numbers above.',
-    );
-    md.push('');
-  }
-  const cs = [...new Set(ha.waitRuns.map((w) => w.run.result.concurrency))];
-  const rounds = Math.max(...ha.waitRuns.map((w) => w.round));
-  md.push(
-    `### Throughput cost of WAIT 1`,
-    '',
-    `One TeleGate replica with WAIT 0 and one with WAIT 1 on the same master, measured interleaved (0, 1, 0, 1…: ${rounds} round(s) per concurrency); ` +
-      'medians over the rounds, and the median of the per-round ratios:',
-    '',
-  );
-  const sum: Array<Array<string | number>> = [];
-  for (const c of cs) {
-    const of = (wait: number): CyclesResult[] => ha.waitRuns.filter((w) => w.wait === wait && w.run.result.concurrency === c).map((w) => w.run.result);
-    const w0 = of(0);
-    const w1 = of(1);
-    const ratios = w1.map((x, i) => ratio(x.cyclesPerSec, w0[i]?.cyclesPerSec ?? NaN));
-    const lat = (l: CyclesResult[]): string => `${f(median(l.map((x) => x.acquire.p50)))} / ${f(median(l.map((x) => x.acquire.p99)))}`;
-    sum.push([
-      c,
-      n(median(w0.map((x) => x.cyclesPerSec))),
-      n(median(w1.map((x) => x.cyclesPerSec))),
-      `${f(median(ratios) * 100, 0)}% (rounds: ${ratios.map((x) => `${f(x * 100, 0)}%`).join(', ')})`,
-      lat(w0),
-      lat(w1),
-      [...w0, ...w1].reduce((a, x) => a + x.doubleIssues, 0),
-    ]);
-  }
-  md.push(table(['concurrency', 'WAIT 0 cycles/s', 'WAIT 1 cycles/s', 'WAIT 1 / WAIT 0', 'acquire p50 / p99 ms, WAIT 0', 'acquire p50 / p99 ms, WAIT 1', 'double issues'], sum));
-  md.push('');
-  md.push(
-    table(
-      ['round', 'concurrency', 'WAIT', 'cycles/s', 'acquire p50 / p99 ms', 'release p50 / p99 ms', 'errors', 'CPU cores used'],
-      ha.waitRuns.map((w) => [
-        w.round,
-        w.run.result.concurrency,
-        w.wait,
-        n(w.run.result.cyclesPerSec),
-        `${f(w.run.result.acquire.p50)} / ${f(w.run.result.acquire.p99)}`,
-        `${f(w.run.result.release.p50)} / ${f(w.run.result.release.p99)}`,
-        errorsOf(w.run.result),
-        cpuCell(w.run),
-      ]),
-    ),
-  );
-  md.push('');
-  const fo = ha.failover;
-  if (fo) {
-    const ms = (v: number | null): string => (v === null ? 'n/a' : `+${n(v)} ms`);
-    md.push(
-      `### Failover window (WAIT ${fo.waitReplicas})`,
-      '',
-      `${fo.concurrency} clients cycling acquire → release against the WAIT 1 replica for ${f(fo.windowMs / 1000, 0)} s; after ${f(fo.beforeMs / 1000, 0)} s the master is killed with SIGKILL. ` +
-        'The killed node is restarted on its port as a replica of the new master as soon as the Sentinels report the promotion (as Kubernetes restarts the pod). Times after the kill:',
-      '',
-    );
-    md.push(
-      table(
-        ['event', 'when'],
-        [
-          ['master killed (kill -9)', '0'],
-          ['first failed answer', ms(fo.firstFailureMs)],
-          ['Sentinels report the replica promoted', ms(fo.promotedMs)],
-          ['killed node restarted as a replica of the new master', ms(fo.returnedMs)],
-          ['… and in sync (online on the new master)', ms(fo.returnedOnlineMs)],
-          ['last failed answer', ms(fo.lastFailureMs)],
-          ['first success of a request sent after the promotion', ms(fo.firstSuccessAfterPromotionMs)],
-        ],
-      ),
-    );
-    md.push('');
-    const window = fo.firstFailureMs !== null && fo.lastFailureMs !== null ? fo.lastFailureMs - fo.firstFailureMs : NaN;
-    const res = fo.run.result;
-    const mark = (p: boolean): string => (p ? '✅' : '❌');
-    md.push(
-      table(
-        ['', 'measured', 'wanted'],
-        [
-          ['unavailability window (first to last failed answer)', `${n(window)} ms, with ${n(fo.successesInWindow)} successes inside it`, '–'],
-          ['failed answers', Object.entries(fo.failures).map(([k, v]) => `${k}: ${n(v)}`).join(', ') || '0', 'only 503 `store_unavailable`'],
-          ['slowest answer', `${n(fo.slowestMs)} ms (request sent at ${ms(fo.slowestSentMs)})`, `≤ 2,000 ms ${mark(fo.slowestMs <= 2000)}`],
-          ['double issues / lease mismatches', `${res.doubleIssues} / ${res.leaseMismatches}`, `0 ${mark(res.doubleIssues + res.leaseMismatches === 0)}`],
-          ['cycles/s before the kill → from 1 s after the last failure', `${n(fo.cyclesPerSecBefore)} → ${n(fo.cyclesPerSecAfter)}`, '–'],
-          ['leases left to nobody afterwards (releases lost to the crash; back at the lease TTL)', n(fo.leasedToNobody), '–'],
-        ],
-      ),
-    );
-    md.push('');
-    md.push(
-      'With WAIT 1 and a single replica, the promoted master cannot acknowledge a change until it has a replica in sync again: from the promotion until the ' +
-        'returned node has finished its full sync every change answers 503 (each probe waits the WAIT timeout), so the window is the Sentinel failover ' +
-        '(down-after-milliseconds plus the election) plus the restart and full sync of the old node — the master delays a full sync by ' +
-        '`repl-diskless-sync-delay` (5 s by default) to batch replicas. With more replicas than WAIT asks for, a replica that follows the new master ' +
-        'acknowledges without that wait (not measured here). With WAIT 0 changes are answered again as soon as TeleGate follows the promoted master ' +
-        '(not measured here), at the price of the loss window described in the README’s reliability section.',
-    );
-    md.push('');
-  }
-  return md;
-}
-
 function fill(template: string, vals: Record<string, string>): string {
   return template.replace(/\{\{([^}]+)\}\}/g, (_, k: string) => vals[k.trim()] ?? 'n/a');
 }
@@ -650,201 +485,7 @@ export function renderMarkdown(r: Results, resultsFile: string): string {
   md.push('');
   md.push(table(['target', 'wanted', 'measured', ''], targets.map((t) => [t.name, t.target, t.measured, mark(t.pass)])));
   md.push('');
-  if (r.headlineRounds && r.headlineRounds.length > 1) {
-    md.push(
-      `Concurrency 64, which the first two targets use, was measured in ${r.headlineRounds.length} interleaved rounds (ceiling, then Redis, then the embedded store, ` +
-        'each next in time to the others); the round with the median Redis/ceiling ratio is the one reported everywhere else. All rounds:',
-    );
-    md.push('');
-    md.push(
-      table(
-        ['round', 'ceiling req/s', 'ceiling p99 ms', 'Redis cycles/s', 'share of ceiling', 'acquire p99 ms', '× ceiling p99', 'next=true cycles/s (share)', 'embedded cycles/s', 'other CPU (cores)'],
-        r.headlineRounds.map((h, i) => [
-          `${i + 1}${h.chosen ? ' (reported)' : ''}`,
-          n(h.ceiling.result.rps),
-          f(h.ceiling.result.latency.p99),
-          n(h.redis.result.cyclesPerSec),
-          `${f((h.redis.result.cyclesPerSec / h.ceiling.result.rps) * 100, 1)}%`,
-          f(h.redis.result.acquire.p99),
-          f(h.redis.result.acquire.p99 / h.ceiling.result.latency.p99),
-          h.redisNext ? `${n(h.redisNext.result.cyclesPerSec)} (${f((h.redisNext.result.cyclesPerSec / h.ceiling.result.rps) * 100, 1)}%)` : 'n/a',
-          n(h.memory.result.cyclesPerSec),
-          `${f(h.ceiling.cpu.foreignCores)} / ${f(h.redis.cpu.foreignCores)} / ${f(h.memory.cpu.foreignCores)}`,
-        ]),
-      ),
-    );
-    md.push('');
-    const rps = r.headlineRounds.map((h) => h.ceiling.result.rps);
-    md.push(
-      `"Other" CPU only sees processes inside this machine. The ceiling itself moved between ${n(Math.min(...rps))} and ${n(Math.max(...rps))} req/s ` +
-        'from round to round while nothing else ran here (contention on the host is invisible from inside a VM): compare numbers within a round, ' +
-        'and read single numbers to ±20%.',
-    );
-    md.push('');
-  }
-  md.push('## Throughput');
-  md.push('');
-  md.push('![Throughput vs concurrency](bench-throughput.svg)');
-  md.push('');
-  const rows: Array<Array<string | number>> = [];
-  for (const m of r.ceiling) {
-    rows.push(['Express ceiling', m.result.concurrency, `${n(m.result.rps)} req/s`, `${f(m.result.latency.p50)} / ${f(m.result.latency.p99)}`, '–', '–', errorsOf(m.result), cpuCell(m)]);
-  }
-  const cyc = (label: string, list: Array<Measured<CyclesResult>>): void => {
-    for (const m of list) {
-      const x = m.result;
-      rows.push([
-        label,
-        x.concurrency,
-        `${n(x.cyclesPerSec)} cycles/s`,
-        `${f(x.acquire.p50)} / ${f(x.acquire.p99)}`,
-        `${f(x.release.p50)} / ${f(x.release.p99)}`,
-        `${x.doubleIssues}`,
-        errorsOf(x),
-        cpuCell(m),
-      ]);
-    }
-  };
-  cyc('Redis', r.cycles.redis);
-  cyc('embedded store', r.cycles.memory);
-  cyc('2 replicas, Redis', r.replicas);
-  md.push(table(['what', 'concurrency', 'throughput', 'GET p50 / p99 ms', 'release p50 / p99 ms', 'double issues', 'errors', 'CPU cores used'], rows));
-  md.push('');
-  md.push('![Latency at concurrency 64](bench-latency.svg)');
-  md.push('');
-  md.push('### GET /status at concurrency 64');
-  md.push('');
-  const st: Array<Array<string | number>> = [];
-  for (const [label, m] of [['Redis', r.status.redis], ['embedded store', r.status.memory]] as const) {
-    if (m) st.push([label, `${n(m.result.rps)} req/s`, `${f(m.result.latency.p50)} / ${f(m.result.latency.p99)}`, errorsOf(m.result), cpuCell(m)]);
-  }
-  md.push(table(['store', 'throughput', 'p50 / p99 ms', 'errors', 'CPU cores used'], st));
-  md.push('');
-  md.push('## Pool size');
-  md.push('');
-  md.push('![Acquire latency vs pool size](bench-poolsize.svg)');
-  md.push('');
-  md.push(
-    table(
-      ['sessions', 'registered in (applySync)', 'Redis used_memory', 'concurrency', 'cycles/s', 'acquire p50 / p99 ms', 'double issues', 'other CPU'],
-      r.poolSize.flatMap((p) =>
-        p.runs.map((m) => [
-          n(p.sessions),
-          p.seed ? `${f(p.seed.seconds, 1)} s (${n(p.seed.perSecond)}/s)` : '–',
-          `${n(p.usedMemoryMb)} MB`,
-          m.result.concurrency,
-          n(m.result.cyclesPerSec),
-          `${f(m.result.acquire.p50)} / ${f(m.result.acquire.p99)}`,
-          m.result.doubleIssues,
-          f(m.cpu.foreignCores),
-        ]),
-      ),
-    ),
-  );
-  md.push('');
-  if (r.memory) {
-    const m = r.memory;
-    md.push('## Memory');
-    md.push('');
-    md.push(
-      `**Redis:** ${f(m.bytesPerSession, 1)} bytes per registered session (INFO \`used_memory\`, without client and AOF buffers, before and after registering ${n(m.sessions)} sessions through ` +
-        `\`RedisStore.applySync\`, meta \`{"proxy":null}\`, in ${f(m.seed.seconds, 1)} s), ${f(m.bytesPerSessionAfterUse, 1)} bytes once every session has been leased once. ` +
-        'Where the bytes go (keys grouped by pattern, `MEMORY USAGE … SAMPLES 0`, big groups sampled and scaled):',
-    );
-    md.push('');
-    md.push(
-      table(
-        ['part', 'encoding', 'B/session registered', 'B/session after first lease'],
-        m.breakdown.map((p) => [p.part, p.encoding, f(p.bytesPerSession, 1), f(m.breakdownAfterUse.find((q) => q.key === p.key)?.bytesPerSession, 1)]),
-      ),
-    );
-    md.push('');
-    md.push('![Redis bytes per session by layout](bench-memory.svg)');
-    md.push('');
-    md.push(
-      table(
-        ['layout', 'what changes', 'meta', 'encodings (data / ids / free)', 'B/session', 'with lease token'],
-        m.alternatives.map((a) => [a.layout, a.change, `${a.meta.length} B`, a.encodings, f(a.bytesPerSession, 1), f(a.bytesPerSessionWithToken, 1)]),
-      ),
-    );
-    md.push('');
-    md.push(`Redis settings during the run: ${Object.entries(m.config).map(([k, v]) => `\`${k} ${v}\``).join(', ')}.`);
-    md.push('');
-  }
-  const rss = [
-    ['Redis', at(r.cycles.redis, 64)],
-    ['embedded store', at(r.cycles.memory, 64)],
-  ] as const;
-  md.push(
-    `**Service RSS under the cycle load (concurrency 64):** ${rss
-      .filter(([, m]) => m)
-      .map(([label, m]) => `${label}: max ${f(m?.cpu.rssMaxMb.service, 0)} MB, mean ${f(m?.cpu.rssMeanMb.service, 0)} MB`)
-      .join('; ')} (${n(r.config.cyclePool)} sessions).`,
-  );
-  md.push('');
-  md.push('## Several replicas');
-  md.push('');
-  md.push(
-    'Two replicas on one Redis, the client sending each request to the next replica in turn (so a session is usually acquired ' +
-      'through one replica and released through the other). On 2 cores shared with Redis and the client this shows the overhead ' +
-      'and the correctness of several replicas, not how they scale.',
-  );
-  md.push('');
-  md.push(
-    table(
-      ['concurrency', 'cycles/s', 'vs one replica', 'acquire p50 / p99 ms', 'double issues', 'lease mismatches', 'CPU cores used'],
-      r.replicas.map((m) => {
-        const one = at(r.cycles.redis, m.result.concurrency)?.result.cyclesPerSec;
-        return [
-          m.result.concurrency,
-          n(m.result.cyclesPerSec),
-          one ? `${f((m.result.cyclesPerSec / one) * 100, 0)}%` : '–',
-          `${f(m.result.acquire.p50)} / ${f(m.result.acquire.p99)}`,
-          m.result.doubleIssues,
-          m.result.leaseMismatches,
-          cpuCell(m),
-        ];
-      }),
-    ),
-  );
-  md.push('');
-  md.push('## Where the time goes');
-  md.push('');
-  md.push('![CPU per request](bench-cpu.svg)');
-  md.push('');
-  if (r.attribution.length > 0) {
-    md.push('Middleware cost by configuration alone (same build, Redis, concurrency 64; each variant a fresh replica):');
-    md.push('');
-    md.push(
-      table(
-        ['variant', 'cycles/s', 'acquire p50 / p99 ms', 'service CPU µs/request', 'Redis CPU µs/request', 'other CPU'],
-        r.attribution.map((a) => [
-          a.variant,
-          n(a.run.result.cyclesPerSec),
-          `${f(a.run.result.acquire.p50)} / ${f(a.run.result.acquire.p99)}`,
-          n(serviceUs(a.run)),
-          n(cpuPerRequest(a.run).redis),
-          f(a.run.cpu.foreignCores),
-        ]),
-      ),
-    );
-    md.push('');
-  }
-  if (r.profile) {
-    const p = r.profile;
-    md.push(
-      `CPU profile of the service (\`node --cpu-prof\`) over the Redis cycle load at concurrency 64 (${n(p.cycles.result.cyclesPerSec)} cycles/s while profiling; ` +
-        `${n(p.busyMs)} ms of busy CPU; file \`${p.file}\`, git-ignored, opens in Chrome DevTools). Self time by component:`,
-    );
-    md.push('');
-    md.push(table(['component', 'self time', ''], p.byComponent.slice(0, 18).map((c) => [c.name, `${f(c.pct, 1)}%`, '█'.repeat(Math.max(1, Math.round(c.pct / 1.5)))])));
-    md.push('');
-    md.push('Top functions by self time:');
-    md.push('');
-    md.push(table(['function', 'self time'], p.topFunctions.slice(0, 15).map((c) => [`\`${c.name}\``, `${f(c.pct, 1)}%`])));
-    md.push('');
-  }
-  md.push(...haSection(r, resultsFile));
+  for (const step of SECTIONS) md.push(...(step.section?.(r, resultsFile) ?? []));
   md.push(fill(readFileSync(path.join(ROOT, 'bench', 'findings.md'), 'utf8'), { ...compareValues(), ...values(r) }).trim());
   md.push('');
   const failed = r.steps.filter((s) => !s.ok);

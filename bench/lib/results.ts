@@ -101,6 +101,33 @@ export interface HaResult {
   failover?: FailoverResult;
 }
 
+/** Acquire + release latency of one kind of acquire, ms (bench/steps/scoped.ts). */
+export interface ScopedLatency {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Issue 12 item 8: scoped rests and tags (bench/steps/scoped.ts). The same
+ * shape as the files the former `bench/scoped.ts` wrote (bench/results/scoped-*.json),
+ * which the report still reads when no bench run has recorded this step.
+ */
+export interface ScopedResult {
+  sessions: number;
+  samples: number;
+  /** Per kind of acquire ('unscoped' first): the store called directly, one client. */
+  results: Record<string, ScopedLatency>;
+  memory: {
+    bytesPerSessionRegistered: number;
+    bytesPerSessionWithRests: number;
+    restedSessions: number;
+  };
+  /** Scopes with running rests during the measurement, and the load average around it (bench runs only). */
+  scopesInUse?: number;
+  loadavg?: number[];
+}
+
 export interface Results {
   version: 1;
   date: string;
@@ -145,6 +172,7 @@ export interface Results {
   /** Mean bytes of one request log line at info (proof that logging was on). */
   logBytesPerRequest?: number;
   ha?: HaResult;
+  scoped?: ScopedResult;
   steps: StepRecord[];
 }
 

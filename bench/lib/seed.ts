@@ -4,9 +4,10 @@
  * path (RedisStore.applySync: the applySync Lua script, in batches of
  * SYNC_BATCH, several batches in flight) for the pool-size and memory steps.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ownKeyCopier } from '../../support/sessions';
 import { built } from './built';
 
 /** Session names look like the phone numbers people name their files after. */
@@ -14,8 +15,11 @@ export function sessionName(i: number): string {
   return String(79_000_000_000 + i);
 }
 
+/** The auth key of telethonSessionBytes() (each file written from it gets a key of its own). */
+const TEMPLATE_KEY = Buffer.from(new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff));
+
 /** A minimal valid Telethon v7 session (what Telethon writes after login), as bytes. */
-export function telethonSessionBytes(): Uint8Array {
+export function telethonSessionBytes(): Buffer {
   const db = new Database(':memory:');
   try {
     db.exec(`create table version (version integer primary key);
@@ -26,19 +30,18 @@ export function telethonSessionBytes(): Uint8Array {
       create table update_state (id integer primary key, pts integer, qts integer, date integer, seq integer) without rowid;
       insert into entities values (0, 123456789, null, null, null, 0);
       insert into update_state values (0, 1, 0, 0, 1);`);
-    const key = Buffer.from(new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff));
-    db.prepare('insert into sessions values (?, ?, ?, ?, ?)').run(2, '149.154.167.51', 443, key, null);
+    db.prepare('insert into sessions values (?, ?, ?, ?, ?)').run(2, '149.154.167.51', 443, TEMPLATE_KEY, null);
     return db.serialize();
   } finally {
     db.close();
   }
 }
 
-/** n session files in dir (created); returns dir. */
+/** n session files in dir (created), each an account of its own (sync refuses a key two files hold); returns dir. */
 export function makeSessionFiles(dir: string, n: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const bytes = telethonSessionBytes();
-  for (let i = 0; i < n; i++) writeFileSync(path.join(dir, `${sessionName(i)}.session`), bytes);
+  const copy = ownKeyCopier(telethonSessionBytes(), TEMPLATE_KEY);
+  for (let i = 0; i < n; i++) copy(path.join(dir, `${sessionName(i)}.session`));
   return Promise.resolve(dir);
 }
 

@@ -238,7 +238,7 @@ Its cause was not found: the main process loads the same modules.
 ## What is measured
 
 - **Files**: one real Telethon v7 session (SQLite, 40 entities, ~24 KB,
-  written by \`test/sessionfiles/make_sessions.py\`) copied N times under
+  written by \`support/make_sessions.py\`) copied N times under
   distinct names; no sidecars. Every file is parsed and its session string
   built, as in production. The files were just written, so
   they are in the page cache: this is the sync's CPU cost, not cold-disk I/O.

@@ -16,7 +16,8 @@ import {
   type TeleGateClientOptions,
   type WaitInfo,
 } from '../../clients/typescript/src';
-import { TeleGateServer, freePort } from './server';
+import { freePort } from '../../support/ports';
+import { TeleGateServer } from './server';
 
 describe('client: TeleGateClient against a real server', function () {
   this.timeout(30_000);

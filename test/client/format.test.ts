@@ -12,7 +12,7 @@ import { TeleGateClient } from '../../clients/typescript/src';
 import { readSessionFile } from '../../src/sessionfiles';
 import { convertSessionString } from '../../src/sessionfiles/convert';
 import { KEY, makeApp, type TestApp } from '../helpers/app';
-import { makeSessions, tempDir } from '../sessionfiles/fixtures';
+import { makeSessions, tempDir } from '../../support/sessions';
 
 describe('client: session string format', () => {
   const { dir, cleanup } = tempDir('telegate-client-format-');

@@ -13,7 +13,7 @@ import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { TeleGateClient, VERSION } from '../../clients/typescript/src';
-import { REPO } from './server';
+import { ROOT as REPO } from '../../support/replica';
 
 const PACKAGE_DIR = path.join(REPO, 'clients', 'typescript');
 const CLIENT_DIR = path.join(PACKAGE_DIR, 'src');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLIENT_TYPES_FILE, GEN_CLIENT_TYPES, clientTypes } from '../../scripts/genClientTypes';
-import { REPO } from './server';
+import { ROOT as REPO } from '../../support/replica';
 
 describe('client: generated OpenAPI types', () => {
   it('clients/typescript/src/openapi.ts is what the generator makes of the current document', async () => {

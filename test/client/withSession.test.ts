@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLostError, LeaseMismatchError, NoSessionAvailableError, TeleGateClient, telegramErrorOf, type ActiveLease, type TeleGateClientOptions } from '../../clients/typescript/src';
 import { FloodWaitError, RPCError, VECTORS, gramjsError } from './fakes';
-import { TeleGateServer, waitUntil } from './server';
+import { until } from '../../support/poll';
+import { TeleGateServer } from './server';
 
 function connect(server: TeleGateServer, o: Partial<TeleGateClientOptions> = {}): TeleGateClient {
   return new TeleGateClient({ baseUrl: server.url, apiKey: server.apiKey, ...o });
@@ -154,7 +155,7 @@ describe('client: withSession()', function () {
         c.withSession(async (s) => {
           lease = s;
           await admin().invalidateSession(s.sessionId, 'operator');
-          await waitUntil(() => s.signal.aborted, 5000, 'the lease lost after /invalidate');
+          await until(() => s.signal.aborted, 'the lease lost after /invalidate', 5000);
           return 'done without looking at the signal';
         }),
         LeaseLostError,
@@ -217,7 +218,7 @@ describe('client: withSession()', function () {
     it('the default interval is shortened for short leases', async () => {
       await connect(server, { heartbeatIntervalMs: 60_000 }).withSession(async (s) => {
         const first = s.leaseExpiresAt;
-        await waitUntil(() => s.leaseExpiresAt !== first, 5000, 'a heartbeat within a third of the 2 s lease');
+        await until(() => s.leaseExpiresAt !== first, 'a heartbeat within a third of the 2 s lease', 5000);
       });
     });
 

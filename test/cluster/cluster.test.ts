@@ -8,10 +8,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type Redis from 'ioredis';
 import { makeKeys, sessionField } from '../../src/pool/keys';
-import { until } from '../helpers/poll';
-import { RedisServer, testClient } from '../helpers/redis';
-import { Replica, stopReplicas } from '../helpers/replica';
-import { addSession, makeDir } from '../helpers/sessionDir';
+import { until } from '../../support/poll';
+import { RedisServer, testClient } from '../../support/redis';
+import { Replica, stopReplicas } from '../../support/replica';
+import { addSession, makeDir } from '../../support/sessions';
 
 const KEY = 'cluster-test-key-0123456789';
 const keys = makeKeys('telegate');

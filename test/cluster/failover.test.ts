@@ -13,11 +13,11 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type Redis from 'ioredis';
 import { makeKeys, sessionField } from '../../src/pool/keys';
-import { RedisClusterSet, SentinelSet, replicasOnline } from '../helpers/ha';
-import { until } from '../helpers/poll';
-import { testClient } from '../helpers/redis';
-import { Replica } from '../helpers/replica';
-import { makeDir } from '../helpers/sessionDir';
+import { RedisClusterSet, SentinelSet, replicasOnline } from '../../support/ha';
+import { until } from '../../support/poll';
+import { testClient } from '../../support/redis';
+import { Replica } from '../../support/replica';
+import { makeDir } from '../../support/sessions';
 
 const KEY = 'failover-test-key-0123456789';
 const keys = makeKeys('telegate');

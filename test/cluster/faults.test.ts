@@ -12,10 +12,11 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { until } from '../helpers/poll';
-import { RedisServer, freePort, testClient } from '../helpers/redis';
-import { MAIN, Replica } from '../helpers/replica';
-import { makeSessions } from '../sessionfiles/fixtures';
+import { until } from '../../support/poll';
+import { freePort } from '../../support/ports';
+import { RedisServer, testClient } from '../../support/redis';
+import { MAIN, Replica } from '../../support/replica';
+import { makeSessions } from '../../support/sessions';
 
 const KEY = 'faults-test-key-0123456789';
 const PROXY_PASSWORD = 'Pr0xy-pa55word-never-logged';

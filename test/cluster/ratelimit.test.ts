@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type Redis from 'ioredis';
 import { rateLimitSlice } from '../../src/http/ratelimit';
-import { RedisServer, testClient } from '../helpers/redis';
-import { Replica, stopReplicas } from '../helpers/replica';
-import { makeDir } from '../helpers/sessionDir';
+import { RedisServer, testClient } from '../../support/redis';
+import { Replica, stopReplicas } from '../../support/replica';
+import { makeDir } from '../../support/sessions';
 
 const KEY = 'ratelimit-test-key-0123456789';
 

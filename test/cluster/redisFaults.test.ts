@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import type Redis from 'ioredis';
 import { makeKeys } from '../../src/pool/keys';
-import { until } from '../helpers/poll';
-import { RedisServer, testClient } from '../helpers/redis';
-import { Replica } from '../helpers/replica';
-import { makeDir } from '../helpers/sessionDir';
+import { until } from '../../support/poll';
+import { RedisServer, testClient } from '../../support/redis';
+import { Replica } from '../../support/replica';
+import { makeDir } from '../../support/sessions';
 
 const KEY = 'faults-test-key-0123456789';
 const keys = makeKeys('telegate');

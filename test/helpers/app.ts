@@ -15,7 +15,7 @@ import { Pool } from '../../src/pool/pool';
 import { RedisStore, createRedis } from '../../src/pool/redis';
 import type { PoolStore } from '../../src/pool/types';
 import { runSync } from '../../src/sync';
-import { sharedRedisUrl } from './redis';
+import { sharedRedisUrl } from './global';
 
 export const KEY = 'test-key-0123456789abcdef';
 export const ADMIN_KEY = 'admin-key-0123456789abcdef';

@@ -1,9 +1,10 @@
 /**
  * Mocha global fixtures: one real redis-server for the whole run, on a free
- * port, killed at the end. Suites that need their own server (restarts,
- * failures) start one with RedisServer.start().
+ * port, killed at the end, and the leak guard. Suites that need their own
+ * server (restarts, failures) start one with RedisServer.start() from
+ * support/redis.ts; the rest of the process toolbox is in support/ too.
  */
-import { RedisServer } from './redis';
+import { RedisServer } from '../../support/redis';
 
 let server: RedisServer | undefined;
 
@@ -27,4 +28,11 @@ export async function mochaGlobalTeardown(): Promise<void> {
     console.error(`\ntest run: still running ${LEAK_GRACE_MS / 1000} s after the last test; open resources: ${left.join(', ') || 'timers'}. Exiting.`);
     process.exit();
   }, LEAK_GRACE_MS).unref();
+}
+
+/** The shared redis-server that the mocha global setup started. */
+export function sharedRedisUrl(): string {
+  const url = process.env.TELEGATE_TEST_REDIS_URL;
+  if (!url) throw new Error('TELEGATE_TEST_REDIS_URL is not set: run the tests through mocha (see .mocharc.json)');
+  return url;
 }

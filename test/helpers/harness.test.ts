@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { sharedRedisUrl, testClient } from './redis';
+import { testClient } from '../../support/redis';
+import { sharedRedisUrl } from './global';
 
 describe('test harness', () => {
   it('runs its own redis-server, never the default port', async () => {

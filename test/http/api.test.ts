@@ -6,8 +6,8 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import request from 'supertest';
 import { MemoryStore } from '../../src/pool/memory';
 import { RedisStore, createRedis } from '../../src/pool/redis';
-import { until } from '../helpers/poll';
-import { freePort } from '../helpers/redis';
+import { until } from '../../support/poll';
+import { freePort } from '../../support/ports';
 import { ADMIN_KEY, KEY, makeApp, sessionsDir, type StoreKind, type TestApp } from '../helpers/app';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;

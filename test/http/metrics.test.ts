@@ -11,8 +11,8 @@ import { createLogger } from '../../src/log';
 import { MemoryStore } from '../../src/pool/memory';
 import { RedisStore, createRedis } from '../../src/pool/redis';
 import { startService } from '../../src/service';
-import { until } from '../helpers/poll';
-import { freePort } from '../helpers/redis';
+import { until } from '../../support/poll';
+import { freePort } from '../../support/ports';
 import { KEY, makeApp, sessionsDir, testConfig, type TestApp } from '../helpers/app';
 
 interface Sample {

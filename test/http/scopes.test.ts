@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { until } from '../helpers/poll';
+import { until } from '../../support/poll';
 import { KEY, syncedApp, type StoreKind, type TestApp } from '../helpers/app';
 
 interface Issued {

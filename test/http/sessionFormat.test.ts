@@ -11,7 +11,7 @@ import request from 'supertest';
 import { readSessionFile } from '../../src/sessionfiles';
 import { convertSessionString } from '../../src/sessionfiles/convert';
 import type { SessionMeta } from '../../src/pool/types';
-import { makeSessions, tempDir } from '../sessionfiles/fixtures';
+import { makeSessions, tempDir } from '../../support/sessions';
 import { KEY, makeApp, type StoreKind } from '../helpers/app';
 
 type Json = Record<string, unknown>;

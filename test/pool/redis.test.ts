@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type Redis from 'ioredis';
 import { PROMOTE_BATCH, RedisStore, SCOPED_WALK, createRedis } from '../../src/pool/redis';
-import { until } from '../helpers/poll';
-import { sharedRedisUrl } from '../helpers/redis';
+import { until } from '../../support/poll';
+import { sharedRedisUrl } from '../helpers/global';
 import { storeContract } from './store.contract';
 
 let redis: Redis;

@@ -13,8 +13,9 @@ import { createLogger } from '../../src/log';
 import { SESSION_BUCKET } from '../../src/pool/keys';
 import { RedisStore, createRedis } from '../../src/pool/redis';
 import type { AcquireResult, LeasedSession } from '../../src/pool/types';
-import { until } from '../helpers/poll';
-import { RedisServer, sharedRedisUrl } from '../helpers/redis';
+import { until } from '../../support/poll';
+import { RedisServer } from '../../support/redis';
+import { sharedRedisUrl } from '../helpers/global';
 
 const HOUR = 3_600_000;
 

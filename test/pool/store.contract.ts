@@ -8,7 +8,7 @@ import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../..
 import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
-import { until } from '../helpers/poll';
+import { until } from '../../support/poll';
 
 export interface StoreHarness {
   store: PoolStore;

@@ -11,8 +11,8 @@ import { RedisLeadership } from '../../src/cluster/leader';
 import { ReplicationTimeoutError, StoreUnavailableError } from '../../src/errors';
 import { createLogger } from '../../src/log';
 import { RedisStore, createRedis } from '../../src/pool/redis';
-import { until } from '../helpers/poll';
-import { RedisServer, testClient } from '../helpers/redis';
+import { until } from '../../support/poll';
+import { RedisServer, testClient } from '../../support/redis';
 import { storeContract } from './store.contract';
 
 /** Start a replica of `master` and wait until the master counts it as online. */

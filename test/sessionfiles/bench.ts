@@ -14,7 +14,7 @@ import path from 'node:path';
 import { readdirSync } from 'node:fs';
 import { readSessionFile } from '../../src/sessionfiles';
 import { parseSessionBytes } from '../../src/sessionfiles/sqlite';
-import { makeBulk, tempDir } from './fixtures';
+import { makeBulk, tempDir } from '../../support/sessions';
 
 const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 

@@ -26,7 +26,7 @@ import { StringSession } from 'telegram/sessions';
 import { readSessionFile } from '../../src/sessionfiles';
 import { convertSessionString, type SessionKey, type SessionStringFormat } from '../../src/sessionfiles/convert';
 import { PROD_DC_TABLE, TEST_DC_TABLE } from '../../src/sessionfiles/dcs';
-import { makeSessions, tempDir, type FixtureSpec } from './fixtures';
+import { makeSessions, tempDir, type FixtureSpec } from '../../support/sessions';
 
 const TELETHON_SESSIONS = path.join(__dirname, 'telethon_sessions.py');
 

@@ -12,7 +12,7 @@ import { symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSessionFileReaderPool, readSessionFile, type SessionFileInfo, type SessionFileReaderPool } from '../../src/sessionfiles';
 import { MAX_SESSION_FILE_BYTES, MAX_SIDECAR_BYTES } from '../../src/sessionfiles/safeRead';
-import { makeSessions, tempDir } from './fixtures';
+import { makeSessions, tempDir } from '../../support/sessions';
 
 const SECRET = 'Hunter2-S3CRET-pass';
 const GIB = 1024 * 1024 * 1024;

@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
 import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../../src/sessionfiles';
-import { makeSessions, tempDir, type FixtureSpec } from './fixtures';
+import { makeSessions, tempDir, type FixtureSpec } from '../../support/sessions';
 
 const DEFAULT_PROXY: Proxy = { type: 'socks5', host: '10.0.0.9', port: 1080 };
 

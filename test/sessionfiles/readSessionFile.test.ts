@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
 import { authKeyId, readSessionFile, type SessionFileInfo } from '../../src/sessionfiles';
 import { parseSessionBytes, PROD_DCS, TEST_DCS } from '../../src/sessionfiles/sqlite';
-import { BROKEN_SPECS, makeSessions, tempDir, type Expected, type FixtureSpec } from './fixtures';
+import { BROKEN_SPECS, makeSessions, tempDir, type Expected, type FixtureSpec } from '../../support/sessions';
 
 const DEFAULT_PROXY: Proxy = { type: 'socks5', host: '10.0.0.9', port: 1080, username: 'du', password: 'dp' };
 

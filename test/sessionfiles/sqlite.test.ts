@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { parseSessionBytes } from '../../src/sessionfiles/sqlite';
-import { BROKEN_SPECS, makeSessions, tempDir, type FixtureSpec } from './fixtures';
+import { BROKEN_SPECS, makeSessions, tempDir, type FixtureSpec } from '../../support/sessions';
 
 const SPECS: FixtureSpec[] = [
   // Telethon v1, as the library writes it over the years

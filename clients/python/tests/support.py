@@ -1,9 +1,7 @@
 """
 Test support: real Telethon .session files and a real TeleGate process
 (``node dist/main.js``, embedded in-memory store) on a free loopback port.
-
-Also a command line for the TypeScript tests, so both share one fixture:
-    python3 clients/python/tests/support.py make-sessions DIR N [PREFIX]
+(The TypeScript tests write theirs with support/make_sessions.py.)
 """
 import json
 import os
@@ -12,7 +10,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -184,15 +181,3 @@ class TeleGateServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-
-def main(argv):
-    if len(argv) >= 3 and argv[0] == 'make-sessions':
-        names = make_sessions(argv[1], int(argv[2]), argv[3] if len(argv) > 3 else 's')
-        print(json.dumps(names))
-        return 0
-    sys.stderr.write('usage: support.py make-sessions DIR N [PREFIX]\n')
-    return 2
-
-
-if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))

@@ -1,12 +1,12 @@
 /**
- * Real replicas for multi-process tests: `node dist/main.js` on free ports
- * (`npm test` builds dist/ before mocha runs).
+ * Real TeleGate processes for multi-process tests: `node dist/main.js` on free
+ * ports (`npm test` builds dist/ before mocha runs).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from './redis';
+import { freePort } from './ports';
 import { until } from './poll';
 
 /** GET /session's answer, as the multi-process tests read it. */
@@ -27,7 +27,9 @@ export interface ApiListed {
   file_missing: boolean;
 }
 
-export const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'main.js');
+/** The repository's root. */
+export const ROOT = path.resolve(__dirname, '..');
+export const MAIN = path.join(ROOT, 'dist', 'main.js');
 
 export class Replica {
   readonly url: string;
@@ -53,7 +55,11 @@ export class Replica {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const r = new Replica(port, proc);
-    await until(async () => (await r.fetch(waitFor).catch(() => null))?.status === 200, `replica on ${port} to answer ${waitFor}\n${r.output}`, 15_000);
+    const answers = async (): Promise<boolean> => {
+      if (!r.alive) throw new Error(`replica on ${port} exited at start:\n${r.output}`);
+      return (await r.fetch(waitFor).catch(() => null))?.status === 200;
+    };
+    await until(answers, `replica on ${port} to answer ${waitFor}\n${r.output}`, 15_000);
     return r;
   }
 
@@ -82,6 +88,16 @@ export class Replica {
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     if (this.alive) this.proc.kill(signal);
     return this.exited;
+  }
+
+  /** A graceful stop (SIGTERM), SIGKILL after graceMs. */
+  async stop(graceMs = 10_000): Promise<number | null> {
+    const timer = setTimeout(() => void this.kill('SIGKILL'), graceMs);
+    try {
+      return await this.kill('SIGTERM');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

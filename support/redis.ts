@@ -1,33 +1,17 @@
 /**
- * Real redis-server processes for tests: started on a free loopback port,
- * never the developer's 6379, never an already-running server.
+ * Real redis-server processes for tests and the bench: started on a free
+ * loopback port, never the developer's 6379, never an already-running server.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { sleep } from './poll';
+import { freePort } from './ports';
 
 export const INSTALL_HINT =
   'redis-server not found: install it with `apt-get install -y redis-server` (Debian/Ubuntu) and re-run the tests';
-
-/** A free TCP port on 127.0.0.1 (the kernel picks it; we release it at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') {
-        reject(new Error('no port'));
-        return;
-      }
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
 
 export function assertRedisInstalled(): void {
   try {
@@ -43,9 +27,16 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Data directory; a fresh temp dir by default. Reuse it to restart on the same data. */
   dir?: string;
-  /** More redis-server arguments, e.g. ['--maxmemory-policy', 'allkeys-lru']. */
+  /** More redis-server arguments, e.g. ['--maxmemory-policy', 'allkeys-lru'] (a later value of a setting wins). */
   args?: string[];
+  /** Start the process through this (the bench's process registry, which kills it on abort); node's spawn by default. */
+  spawn?: Spawner;
 }
+
+/** How a redis-server process is started: stderr must be a pipe. */
+export type Spawner = (cmd: string, args: string[]) => ChildProcess;
+
+const plainSpawn: Spawner = (cmd, args) => spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
 export class RedisServer {
   readonly url: string;
@@ -58,6 +49,7 @@ export class RedisServer {
     private readonly appendonly: boolean,
     ownsDir: boolean,
     private readonly extraArgs: string[] = [],
+    private readonly spawner: Spawner = plainSpawn,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
     this.ownsDir = ownsDir;
@@ -68,7 +60,7 @@ export class RedisServer {
     const port = opts.port ?? (await freePort());
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'telegate-redis-'));
-    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir, opts.args);
+    const server = new RedisServer(port, dir, opts.appendonly ?? false, ownsDir, opts.args, opts.spawn);
     await server.spawn();
     return server;
   }
@@ -95,7 +87,7 @@ export class RedisServer {
       '--loglevel', 'warning',
       ...this.extraArgs,
     ];
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = this.spawner('redis-server', args);
     this.proc = proc;
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => {
@@ -106,7 +98,7 @@ export class RedisServer {
       if (!this.running) throw new Error(`redis-server exited at start: ${stderr.trim()}`);
       if (await this.ping()) return;
       if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not answer PING within 10 s`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 
@@ -157,11 +149,4 @@ export async function testClient(url: string): Promise<Redis> {
     throw err;
   }
   return c;
-}
-
-/** The shared redis-server that the mocha global setup started. */
-export function sharedRedisUrl(): string {
-  const url = process.env.TELEGATE_TEST_REDIS_URL;
-  if (!url) throw new Error('TELEGATE_TEST_REDIS_URL is not set: run the tests through mocha (see .mocharc.json)');
-  return url;
 }

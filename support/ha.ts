@@ -10,7 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import { until } from './poll';
-import { RedisServer, freePort, testClient } from './redis';
+import { freePort } from './ports';
+import { RedisServer, testClient } from './redis';
 
 const execFileP = promisify(execFile);
 
