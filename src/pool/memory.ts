@@ -14,7 +14,7 @@ import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
 import { DUP_SIG, GONE_SIG } from './keys';
-import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './redis';
+import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './rules';
 import type {
   AcquireOptions,
   AcquireResult,

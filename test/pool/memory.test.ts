@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { MemoryStore } from '../../src/pool/memory';
 import { storeContract } from './store.contract';
 
@@ -38,5 +39,17 @@ describe('MemoryStore: the event history is a ring buffer', () => {
     });
     assert.deepEqual(ids, sorted);
     await m.close();
+  });
+});
+
+describe('MemoryStore: the embedded store runs without a Redis client', () => {
+  it('loading it (and what it imports) loads no ioredis', () => {
+    // A fresh process: this one has ioredis loaded by the other suites.
+    const script = `require('./src/pool/memory');
+      const loaded = Object.keys(require.cache).filter((k) => /[\\\\/]node_modules[\\\\/]ioredis[\\\\/]/.test(k));
+      process.stdout.write(JSON.stringify({ modules: Object.keys(require.cache).length, ioredis: loaded.length }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: `${__dirname}/../..`, encoding: 'utf8' })) as { modules: number; ioredis: number };
+    assert.ok(out.modules > 3, `the store was loaded (${out.modules} modules)`);
+    assert.equal(out.ioredis, 0, 'ioredis modules loaded by the embedded store');
   });
 });
