@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { MemoryStore } from '../../src/pool/memory';
+import { memoryFreedSource } from '../../src/pool/notifier';
 import { storeContract } from './store.contract';
 
 let store: MemoryStore;
@@ -10,6 +11,7 @@ storeContract(
     store = new MemoryStore();
     return Promise.resolve({
       store,
+      freed: memoryFreedSource(store),
       setFence: (f: number) => {
         store.setFence(f);
         return Promise.resolve();
