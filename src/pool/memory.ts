@@ -223,7 +223,13 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ events, nextCursor: last });
   }
 
-  /** Leadership is trivially this process's; kept for the cluster code path. */
+  /** The next fencing token, now the current one (takeLeadership-2.lua's INCR; LocalLeadership takes it). */
+  takeFence(): number {
+    this.fence = (this.fence ?? 0) + 1;
+    return this.fence;
+  }
+
+  /** Make `fence` the current fencing token (tests: as writing the Redis fence key). */
   setFence(fence: number | null): void {
     this.fence = fence;
   }
