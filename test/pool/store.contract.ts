@@ -1045,6 +1045,17 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal((await store.status()).health.restricted, 0);
       });
 
+      it('a restricted report never hides a broken file: health stays file_error', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1' }], removes: [] });
+        const x = await take();
+        // broken while leased: the lease goes on, the health says file_error
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2', fileError: 'not a SQLite database' }], removes: [] });
+        const r = await report(x.id, 'PEER_FLOOD', undefined, x.leaseToken);
+        assert.equal(r.action, 'rest');
+        assert.equal((await listed(x.id))?.health, 'file_error');
+        assert.deepEqual((await store.status()).health, { ok: 0, restricted: 0, logged_out: 0, banned: 0, file_error: 1 });
+      });
+
       it('file errors count as health file_error and stop counting when repaired', async () => {
         await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1', fileError: 'not a SQLite database' }], removes: [] });
         assert.equal((await store.status()).health.file_error, 1);
