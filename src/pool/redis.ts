@@ -756,7 +756,7 @@ export class RedisStore implements PoolStore {
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
-    const events: EventInput[] = [];
+    let events: EventInput[] = [];
     names.forEach((name, i) => {
       const v = before[i];
       if (typeof v !== 'string') return;
@@ -768,8 +768,16 @@ export class RedisStore implements PoolStore {
       // (a duplicate's stored DUP_SIG is no file signature: re-reading it is no change)
       else if (sig !== undefined && sig !== DUP_SIG && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
     });
+    const removed = int(r[1], 'sync removed');
+    const removals = events.filter((e) => e.type === 'removed');
+    if (removals.length > removed) {
+      // A leased or resting session whose file went is kept (gone), not removed: no 'removed' event for it.
+      const after = arr(await this.run(() => this.redis.hmget(k.ids, ...removals.map((e) => e.name ?? ''))), 'hmget ids');
+      const kept = new Set(removals.filter((_, i) => typeof after[i] === 'string'));
+      events = events.filter((e) => !kept.has(e));
+    }
     if (events.length > 0) await this.record(events);
-    return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
+    return { added: int(r[0], 'sync added'), removed, updated: int(r[2], 'sync updated') };
   }
 
   async reap(limit: number): Promise<number> {

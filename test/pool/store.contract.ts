@@ -475,6 +475,16 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         return undefined;
       }
 
+      it('a session kept while its file is missing is not "removed" in the history; one removed is, once', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await gone('a', 'b');
+        await gone('a');
+        const removed = (await store.history({ limit: 100 })).events.filter((e) => e.type === 'removed');
+        assert.deepEqual(removed.map((e) => e.name), ['b']);
+        assert.equal((await listed(a.id)).fileMissing, true);
+      });
+
       it('never ends a lease: the session keeps id and token, is not counted removed, and is re-read when it returns', async () => {
         await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }], removes: [] });
         const a = await take();
