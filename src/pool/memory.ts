@@ -17,7 +17,7 @@ import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
 import { DUP_SIG, GONE_SIG } from './keys';
-import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './rules';
+import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount, scanBudget } from './rules';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -208,7 +208,7 @@ export class MemoryStore implements PoolStore {
     const events: PoolEvent[] = [];
     const n = this.ring.length;
     const before = query.cursor === undefined ? null : streamId(query.cursor);
-    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let budget = scanBudget(query.limit);
     let last: string | null = null;
     for (let i = n - 1; i >= 0 && events.length < query.limit && budget > 0; i--) {
       const e = this.ring[(this.ringStart + i) % n];
@@ -685,14 +685,14 @@ export class MemoryStore implements PoolStore {
     });
   }
 
+  /** listSessions: ids after the cursor in order, scanBudget(limit) of them at most; a cursor while ids were issued above. */
   list(query: ListQuery): Promise<ListPage> {
     const now = this.clock();
-    const after = query.cursor === undefined ? 0 : Number(query.cursor);
     const sessions: ListedSession[] = [];
-    let last = after;
-    for (const [id, s] of this.sessions.entries(after + 1)) {
-      if (sessions.length >= query.limit) break;
-      last = id;
+    let id = query.cursor === undefined ? 0 : Number(query.cursor);
+    for (let budget = scanBudget(query.limit); id < this.seq && sessions.length < query.limit && budget > 0; budget--) {
+      const s = this.sessions.get(++id);
+      if (!s) continue;
       const { state, deadline, reason } = this.stateAt(id, s, now);
       if (query.state !== undefined && query.state !== state) continue;
       const health = this.healthOf(id, s, now);
@@ -714,8 +714,7 @@ export class MemoryStore implements PoolStore {
         meta: s.meta,
       });
     }
-    const more = this.sessions.nextHigherKey(last) !== undefined;
-    return Promise.resolve({ sessions, nextCursor: more ? String(last) : null });
+    return Promise.resolve({ sessions, nextCursor: id < this.seq ? String(id) : null });
   }
 
   async *scanNames(): AsyncIterable<Array<[string, string | null]>> {

@@ -21,7 +21,7 @@ import { redisOptions } from './connect';
 import { DUP_SIG, HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { randomString } from './random';
-import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './rules';
+import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount, scanBudget } from './rules';
 // Shared with the embedded store (rules.ts, no ioredis); re-exported for the callers that know them from here.
 export { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount };
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
@@ -308,7 +308,7 @@ export class RedisStore implements PoolStore {
   async history(query: EventQuery): Promise<EventPage> {
     const k = this.keys;
     const events: PoolEvent[] = [];
-    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let budget = scanBudget(query.limit);
     let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
     let last: string | null = null;
     while (events.length < query.limit && budget > 0) {
@@ -680,7 +680,7 @@ export class RedisStore implements PoolStore {
   async list(query: ListQuery): Promise<ListPage> {
     const k = this.keys;
     const after = query.cursor === undefined ? 0 : Number(query.cursor);
-    const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    const budget = scanBudget(query.limit);
     const r = arr(
       await this.run(() =>
         this.redis.listSessions(

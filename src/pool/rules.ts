@@ -20,6 +20,11 @@ export const SCOPED_WALK = 32;
 /** /status counts at most this many scopes with running rests. */
 export const MAX_STATUS_SCOPES = 1000;
 
+/** Ids (list) or events (history) one page looks at, at most, whatever its filters find. */
+export function scanBudget(limit: number): number {
+  return Math.min(Math.max(limit * 10, 1000), 20_000);
+}
+
 /** Events kept by default (TELEGATE_EVENTS_MAX_LEN). */
 export const DEFAULT_EVENTS_MAX_LEN = 10_000;
 

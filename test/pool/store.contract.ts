@@ -1125,6 +1125,24 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
     });
 
     describe('history, counters and filters', () => {
+      it('list pages end where the scripts end them: a cursor while ids were issued above, a bounded look per page', async () => {
+        await register('a', 'b', 'c');
+        await store.applySync({ upserts: [], removes: ['c'] });
+        const first = await store.list({ limit: 2 });
+        assert.deepEqual([first.sessions.map((x) => x.name), first.nextCursor], [['a', 'b'], '2']);
+        assert.deepEqual(await store.list({ limit: 2, cursor: '2' }), { sessions: [], nextCursor: null });
+        // a filter matching only past the look of one page (1000 ids at least): an empty page and a cursor
+        await store.applySync({ upserts: Array.from({ length: 1000 }, (_, i) => ({ name: `p${i}`, meta: {} })), removes: [] });
+        // only the newest session (id 1003) in use
+        const held = [];
+        for (let i = 0; i < 1002; i++) held.push(await take());
+        for (const x of held.slice(0, -1)) await store.release(x.id, x.leaseToken);
+        const page = await store.list({ limit: 1, state: 'in_use' });
+        assert.deepEqual([page.sessions.length, page.nextCursor], [0, '1000']);
+        const rest = await store.list({ limit: 1, state: 'in_use', cursor: page.nextCursor ?? '' });
+        assert.deepEqual(rest.sessions.map((x) => x.id), [held[held.length - 1]?.id]);
+      });
+
       it('records issued, released, rest, report, invalidated, restored, file changes and removals, newest first', async () => {
         await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }, { name: 'b', meta: {}, sig: '1' }], removes: [] });
         const a = await take();
