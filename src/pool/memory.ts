@@ -44,7 +44,18 @@ import type {
 } from './types';
 
 type Entry = [score: number, id: number];
-const byScoreThenId = (a: Entry, b: Entry): number => a[0] - b[0] || a[1] - b[1];
+/** After every id of its score (firstAbove's bound). */
+const LAST_ID = Infinity;
+/**
+ * Score, then the id as a string: Redis orders equal scores by the member's
+ * bytes, and a member is the id's decimal string ("10" before "9").
+ */
+function byScoreThenId(a: Entry, b: Entry): number {
+  if (a[0] !== b[0]) return a[0] - b[0];
+  if (a[1] === b[1]) return 0;
+  if (a[1] === LAST_ID || b[1] === LAST_ID) return a[1] === LAST_ID ? 1 : -1;
+  return String(a[1]) < String(b[1]) ? -1 : 1;
+}
 
 /** A sorted set of ids by score (the subset of ZSET the pool needs). */
 class ZSet {
@@ -99,7 +110,7 @@ class ZSet {
   }
   /** Entries with score > after, lowest first. */
   firstAbove(after: number): Entry | undefined {
-    return this.tree.nextHigherKey([after, Number.MAX_SAFE_INTEGER]);
+    return this.tree.nextHigherKey([after, LAST_ID]);
   }
 }
 

@@ -1213,6 +1213,16 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
     });
 
     describe('one rule set for both stores (issue 11 item 3)', () => {
+      it('ties in LRU order go as Redis orders equal scores: by the id as a string ("10" before "9")', async () => {
+        await register(...Array.from({ length: 10 }, (_, i) => `t${i + 1}`));
+        const broken = (sig: string, fileError?: string) => ['t9', 't10'].map((name) => ({ name, meta: {}, sig, fileError }));
+        await store.applySync({ upserts: broken('1', 'not a SQLite database'), removes: [] });
+        await store.applySync({ upserts: broken('2'), removes: [] }); // both repaired in one script: both free since the same instant
+        for (let i = 1; i <= 8; i++) assert.equal((await take()).name, `t${i}`);
+        assert.equal((await take()).name, 't10');
+        assert.equal((await take()).name, 't9');
+      });
+
       /** Lease every registered session for an hour, then end each lease now (a heartbeat of 0 ms), without any reaping. */
       async function expiredLeases(n: number): Promise<LeasedSession[]> {
         await register(...Array.from({ length: n }, (_, i) => `e${i}`));
