@@ -8,9 +8,10 @@
  * set) and by the reaper (its limit per set), scored with the instant they
  * became free. Every other operation sees them as lua/ does, as of now
  * (status and list count an ended lease as free; a release re-scores it).
- * Scoped rests use the
+ * Equal scores go in Redis's order (the id as a string). Scoped rests use the
  * same layout as Redis (src/pool/keys.ts): `free` holds only sessions with no
  * running rest, `rfree`/`rend` those resting on some scope, one set per scope.
+ * Nothing here may load ioredis: what both stores share is in rules.ts.
  */
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
