@@ -47,6 +47,14 @@ export default tseslint.config(
     rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
+    // The embedded store and what it shares with Redis's must load without a
+    // Redis client (test/pool/memory.test.ts checks the whole import graph).
+    files: ['src/pool/memory.ts', 'src/pool/rules.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['ioredis', './redis', './connect', './scripts', './notifier', './replication'], message: 'the embedded store must not load ioredis: put what both stores share in src/pool/rules.ts' }] }],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'support/**/*.ts'],
     rules: {
       // supertest types every response body as `any`: tests read fields off it

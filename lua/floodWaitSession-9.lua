@@ -19,7 +19,8 @@
     ARGV[6] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for this scope and for ended rests it prunes)
     ARGV[7] "restricted" to mark the session's health so until an account-wide
-            rest ends (POST /report), or ""
+            rest ends (POST /report), unless it has a mark (logged_out,
+            banned, file_error: kept), or ""
     ARGV[8] the reported Telegram error name to record as the last error, or ""
   Output:
     {1, deadlineMs, state, name}  state: "floodwait" | "free" | "invalidated"
@@ -92,7 +93,11 @@ if ARGV[5] == '' then
   rcall('ZREM', KEYS[6], id)
   rcall('ZREM', KEYS[7], id)
   rcall('ZADD', KEYS[3], deadline, id)
-  if ARGV[7] == 'restricted' then rcall('ZADD', KEYS[9], 'GT', deadline, id) end
+  if ARGV[7] == 'restricted' then
+    -- a mark (1 logged_out, 2 banned, 3 file_error) outranks restricted: never overwritten by a deadline
+    local hs = tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
+    if hs == 0 or hs > 3 then rcall('ZADD', KEYS[9], 'GT', deadline, id) end
+  end
   return {1, deadline, 'floodwait', name}
 end
 

@@ -20,9 +20,8 @@ export interface Backend {
   store: PoolStore;
   /** "A session became free" announcements, for long-polls. */
   freed: FreedSource;
+  /** Fenced on both backends: the leader's syncs carry its fence, the store refuses an older one. */
   leadership: Leadership;
-  /** Whether the leader's syncs carry its fencing token (only a shared store has deposed leaders). */
-  fenced: boolean;
   /** Shared rate-limit counters; undefined → express-rate-limit's in-process store. */
   rateLimitStore?: RedisRateLimitStore;
   /** True once the backend can serve (scripts compiled); the store's ping is checked by the caller. */
@@ -66,7 +65,6 @@ export function createRedisBackend(config: Config & { redis: RedisTarget }, logg
     store,
     freed,
     leadership: new RedisLeadership(redis, store.keys, replicaId, config.leaderTtlMs, logger, wait),
-    fenced: true,
     rateLimitStore: new RedisRateLimitStore(redis, `{${config.keyPrefix}}:rl:`, logger, config.rateLimitSlice),
     ready: () => scriptsLoaded,
     recoveryEndsInMs: () => store.recoveryEndsInMs(),
@@ -86,8 +84,7 @@ export function createMemoryBackend(logger: Logger, eventsMaxLen?: number): Back
   return {
     store,
     freed: memoryFreedSource(store),
-    leadership: new LocalLeadership(),
-    fenced: false,
+    leadership: new LocalLeadership(store),
     ready: () => true,
     close: () => store.close(),
   };

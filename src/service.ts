@@ -94,7 +94,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     leadership,
     syncCron: config.syncCron,
     reaperIntervalMs: config.reaperIntervalMs,
-    runSync: (fence) => sync(backend.fenced ? fence : undefined, false),
+    runSync: (fence) => sync(fence, false),
     reap: (limit) => store.reap(limit),
     logger,
     onSync: (result, seconds) => metrics.sync('scheduled', result, seconds),

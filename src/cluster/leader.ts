@@ -111,22 +111,35 @@ export class RedisLeadership extends EventEmitter<LeadershipEvents> implements L
   }
 }
 
-/** The embedded store serves one process: it is always the leader. */
+/** Where a leadership takes its fencing token: the next one, each time (takeLeadership's INCR). */
+export interface FenceSource {
+  takeFence(): number;
+}
+
+/**
+ * The embedded store serves one process: it is always the leader, fenced
+ * like a Redis leader (each start takes a new fence from the store, and the
+ * store refuses a sync carrying an older one), so the service treats both alike.
+ */
 export class LocalLeadership extends EventEmitter<LeadershipEvents> implements Leadership {
-  private held = false;
+  private heldFence: number | undefined;
+  constructor(private readonly fences: FenceSource) {
+    super();
+  }
   get isLeader(): boolean {
-    return this.held;
+    return this.heldFence !== undefined;
   }
   get fence(): number | undefined {
-    return this.held ? 1 : undefined;
+    return this.heldFence;
   }
   start(): void {
-    this.held = true;
-    this.emit('gained', 1);
+    if (this.heldFence !== undefined) return;
+    this.heldFence = this.fences.takeFence();
+    this.emit('gained', this.heldFence);
   }
   stop(): Promise<void> {
-    if (this.held) {
-      this.held = false;
+    if (this.heldFence !== undefined) {
+      this.heldFence = undefined;
       this.emit('lost');
     }
     return Promise.resolve();

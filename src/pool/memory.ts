@@ -3,18 +3,22 @@
  * rules as lua/, in one module, for a single process (state is lost on exit).
  * The shared contract suite (test/pool/store.contract.ts) keeps the two equal.
  *
- * Due flood waits and expired leases are moved back to `free` at the start of
- * every operation (each one once, so the cost is amortised), scored with the
- * instant they became free, exactly as the scripts do. Scoped rests use the
+ * Due flood waits and expired leases are moved back to `free` where the
+ * scripts move them and no more at a time: by an acquire (PROMOTE_BATCH per
+ * set) and by the reaper (its limit per set), scored with the instant they
+ * became free. Every other operation sees them as lua/ does, as of now
+ * (status and list count an ended lease as free; a release re-scores it).
+ * Equal scores go in Redis's order (the id as a string). Scoped rests use the
  * same layout as Redis (src/pool/keys.ts): `free` holds only sessions with no
  * running rest, `rfree`/`rend` those resting on some scope, one set per scope.
+ * Nothing here may load ioredis: what both stores share is in rules.ts.
  */
 import { EventEmitter } from 'node:events';
 import BTree from 'sorted-btree';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../errors';
 import type { Health } from '../telegram/errors';
 import { DUP_SIG, GONE_SIG } from './keys';
-import { DEFAULT_EVENTS_MAX_LEN, SCOPED_WALK, newLeaseToken, reportedRest, restCount } from './redis';
+import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount, scanBudget } from './rules';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -41,7 +45,18 @@ import type {
 } from './types';
 
 type Entry = [score: number, id: number];
-const byScoreThenId = (a: Entry, b: Entry): number => a[0] - b[0] || a[1] - b[1];
+/** After every id of its score (firstAbove's bound). */
+const LAST_ID = Infinity;
+/**
+ * Score, then the id as a string: Redis orders equal scores by the member's
+ * bytes, and a member is the id's decimal string ("10" before "9").
+ */
+function byScoreThenId(a: Entry, b: Entry): number {
+  if (a[0] !== b[0]) return a[0] - b[0];
+  if (a[1] === b[1]) return 0;
+  if (a[1] === LAST_ID || b[1] === LAST_ID) return a[1] === LAST_ID ? 1 : -1;
+  return String(a[1]) < String(b[1]) ? -1 : 1;
+}
 
 /** A sorted set of ids by score (the subset of ZSET the pool needs). */
 class ZSet {
@@ -69,13 +84,34 @@ class ZSet {
   min(): Entry | undefined {
     return this.tree.minKey();
   }
+  max(): Entry | undefined {
+    return this.tree.maxKey();
+  }
+  /** The first `limit` entries scored <= now, lowest first (ZRANGEBYSCORE -inf now LIMIT 0 limit). */
+  due(now: number, limit: number): Entry[] {
+    const out: Entry[] = [];
+    for (const e of this.tree.keys()) {
+      if (out.length >= limit || e[0] > now) break;
+      out.push(e);
+    }
+    return out;
+  }
+  /** Members scored after `now` (ZCOUNT (now +inf). */
+  countAbove(now: number): number {
+    let due = 0;
+    for (const [score] of this.tree.keys()) {
+      if (score > now) break;
+      due++;
+    }
+    return this.size - due;
+  }
   /** Entries lowest first. */
   entries(): IterableIterator<Entry> {
     return this.tree.keys();
   }
   /** Entries with score > after, lowest first. */
   firstAbove(after: number): Entry | undefined {
-    return this.tree.nextHigherKey([after, Number.MAX_SAFE_INTEGER]);
+    return this.tree.nextHigherKey([after, LAST_ID]);
   }
 }
 
@@ -184,7 +220,7 @@ export class MemoryStore implements PoolStore {
     const events: PoolEvent[] = [];
     const n = this.ring.length;
     const before = query.cursor === undefined ? null : streamId(query.cursor);
-    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let budget = scanBudget(query.limit);
     let last: string | null = null;
     for (let i = n - 1; i >= 0 && events.length < query.limit && budget > 0; i--) {
       const e = this.ring[(this.ringStart + i) % n];
@@ -199,32 +235,53 @@ export class MemoryStore implements PoolStore {
     return Promise.resolve({ events, nextCursor: last });
   }
 
-  /** Leadership is trivially this process's; kept for the cluster code path. */
+  /** The next fencing token, now the current one (takeLeadership-2.lua's INCR; LocalLeadership takes it). */
+  takeFence(): number {
+    this.fence = (this.fence ?? 0) + 1;
+    return this.fence;
+  }
+
+  /** Make `fence` the current fencing token (tests: as writing the Redis fence key). */
   setFence(fence: number | null): void {
     this.fence = fence;
   }
 
-  private promoteDue(now: number): number {
-    let reclaimed = 0;
-    for (const [set, isLease] of [[this.leased, true], [this.flood, false]] as const) {
-      for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) {
-        set.remove(e[1]);
-        this.place(e[1], e[0], now);
-        if (isLease) reclaimed++;
+  /**
+   * acquireSession's promotion, with its bound: at most `limit` ended leases,
+   * then at most `limit` ended account-wide rests back to where they belong
+   * (place: scored with the instant they became free), then at most `limit`
+   * `rfree` sessions whose last scoped rest ended to `free` (keeping their LRU
+   * score); scopes whose rests all ended are dropped (as many). Announces nothing.
+   */
+  private promote(now: number, limit: number): { reclaimed: number; unflooded: number } {
+    const move = (set: ZSet): number => {
+      const due = set.due(now, limit);
+      for (const [score, id] of due) {
+        set.remove(id);
+        this.place(id, score, now);
       }
+      return due.length;
+    };
+    const reclaimed = move(this.leased);
+    let unflooded = move(this.flood);
+    const rested = this.rend.due(now, limit);
+    for (const [, id] of rested) {
+      const s = this.sessions.get(id);
+      if (s) this.clearRests(id, s);
+      this.rend.remove(id);
+      const lru = this.rfree.score(id) ?? now;
+      this.rfree.remove(id);
+      this.free.add(id, lru);
     }
-    for (let e = this.rend.min(); e !== undefined && e[0] <= now; e = this.rend.min()) {
-      this.rend.remove(e[1]);
-      const lru = this.rfree.score(e[1]) ?? now;
-      this.rfree.remove(e[1]);
-      this.free.add(e[1], lru);
-    }
-    for (let e = this.restricted.min(); e !== undefined && e[0] <= now; e = this.restricted.min()) this.restricted.remove(e[1]);
+    unflooded += rested.length;
+    let dropped = 0;
     for (const [scope, set] of this.restsByScope) {
-      for (let e = set.min(); e !== undefined && e[0] <= now; e = set.min()) set.remove(e[1]);
-      if (set.size === 0) this.restsByScope.delete(scope);
+      if (dropped >= limit) break;
+      if ((set.max()?.[0] ?? 0) > now) continue;
+      this.restsByScope.delete(scope);
+      dropped++;
     }
-    return reclaimed;
+    return { reclaimed, unflooded };
   }
 
   /**
@@ -265,8 +322,8 @@ export class MemoryStore implements PoolStore {
     }
   }
 
-  private healthOf(id: number, s: Session): Health {
-    return s.mark ?? (this.restricted.score(id) !== undefined ? 'restricted' : 'ok');
+  private healthOf(id: number, s: Session, now: number): Health {
+    return s.mark ?? ((this.restricted.score(id) ?? 0) > now ? 'restricted' : 'ok');
   }
 
   private clearRests(id: number, s: Session): void {
@@ -303,11 +360,21 @@ export class MemoryStore implements PoolStore {
     this.events.emit('freed', id);
   }
 
-  private stateOf(id: number): SessionState {
-    if (this.invalid.score(id) !== undefined) return 'invalidated';
-    if (this.leased.score(id) !== undefined) return 'in_use';
-    if (this.flood.score(id) !== undefined || this.rend.score(id) !== undefined) return 'floodwait';
-    return 'free';
+  /**
+   * A session's state as of now, with its deadline (listSessions): an ended
+   * lease or rest not moved yet counts as what it will be once moved (free, or
+   * invalidated file_missing when its file is gone).
+   */
+  private stateAt(id: number, s: Session, now: number): { state: SessionState; deadline: number | null; reason: string | null } {
+    if (this.invalid.score(id) !== undefined) return { state: 'invalidated', deadline: null, reason: s.reason };
+    const leaseEnd = this.leased.score(id) ?? 0;
+    if (leaseEnd > now) return { state: 'in_use', deadline: leaseEnd, reason: s.reason };
+    const floodEnd = this.flood.score(id) ?? 0;
+    if (floodEnd > now) return { state: 'floodwait', deadline: floodEnd, reason: s.reason };
+    const restEnd = this.rend.score(id) ?? 0;
+    if (restEnd > now) return { state: 'floodwait', deadline: restEnd, reason: s.reason };
+    if (s.gone) return { state: 'invalidated', deadline: null, reason: FILE_MISSING_REASON };
+    return { state: 'free', deadline: null, reason: s.reason };
   }
 
   private mustGet(id: number): Session {
@@ -331,7 +398,7 @@ export class MemoryStore implements PoolStore {
 
   private acquireNow(leaseTtlMs: number, opts: AcquireOptions): AcquireResult {
     const now = this.clock();
-    this.promoteDue(now);
+    this.promote(now, PROMOTE_BATCH);
     const scopes = opts.scopes ?? [];
     const tags = opts.tags ?? [];
     const tagged = (candidate: number): boolean => {
@@ -346,10 +413,10 @@ export class MemoryStore implements PoolStore {
         break;
       }
     }
-    let next = this.flood.min()?.[0];
+    let next = this.flood.firstAbove(now)?.[0];
     let id = first?.[1];
     if (scopes.length === 0) {
-      const rested = this.rend.min()?.[0];
+      const rested = this.rend.firstAbove(now)?.[0];
       if (rested !== undefined && (next === undefined || rested < next)) next = rested;
     } else {
       // The LRU rfree member resting on none of the scopes, if used less recently than free's first
@@ -370,9 +437,9 @@ export class MemoryStore implements PoolStore {
     if (id === undefined) {
       return {
         ok: false,
-        inFloodwait: this.flood.size + this.invalid.size + this.rend.size,
+        inFloodwait: this.flood.countAbove(now) + this.invalid.size + this.rend.countAbove(now),
         nextReleaseInMs: next === undefined ? null : Math.max(0, next - now),
-        inUse: this.leased.size,
+        inUse: this.leased.countAbove(now),
       };
     }
     const s = this.mustGet(id);
@@ -390,9 +457,9 @@ export class MemoryStore implements PoolStore {
     return attempt(() => this.releaseNow(id, leaseToken));
   }
 
+  /** releaseSession: a lease that ended and was not reclaimed yet is still this worker's to give back (scored now). */
   private releaseNow(id: number, leaseToken?: string): void {
     const now = this.clock();
-    this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return;
     if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
@@ -460,7 +527,6 @@ export class MemoryStore implements PoolStore {
   /** The rest itself (floodWaitSession). Throws SessionNotFoundError, LeaseMismatchError. */
   private restNow(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined): FloodWaitResult {
     const now = this.clock();
-    this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) throw new SessionNotFoundError(id);
     if (leaseToken !== undefined && s.token !== leaseToken) throw new LeaseMismatchError(id);
@@ -527,7 +593,6 @@ export class MemoryStore implements PoolStore {
   /** True when invalidated now (false: unknown, or already invalidated). */
   private invalidateNow(id: number, reason?: string): boolean {
     const now = this.clock();
-    this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return false;
     if (this.invalid.score(id) !== undefined) {
@@ -540,89 +605,109 @@ export class MemoryStore implements PoolStore {
     return true;
   }
 
+  /** restoreSession: an ended lease not reclaimed yet stays where it is (and counts as free). */
   restore(id: number): Promise<RestoreResult> {
     const now = this.clock();
-    this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
-    if (s.dup && !s.gone) {
-      // out of circulation (invalidated), its rests and health as they are; a gone one: below
+    const done = (state: RestoreResult['state']): Promise<RestoreResult> => {
       this.record({ type: 'restored', sessionId: id });
-      return Promise.resolve({ id, state: 'invalidated' });
-    }
+      return Promise.resolve({ id, state });
+    };
+    // out of circulation (invalidated), its rests and health as they are; a gone one: below
+    if (s.dup && !s.gone) return done('invalidated');
     this.clearRests(id, s);
     this.setMark(id, s, null);
     this.restricted.remove(id);
     this.rend.remove(id);
+    const leased = (this.leased.score(id) ?? 0) > now;
     if (s.gone) {
-      if (this.flood.score(id) !== undefined || this.invalid.score(id) !== undefined || this.rfree.score(id) !== undefined) this.outIfGone(id, now);
-      this.record({ type: 'restored', sessionId: id });
-      return Promise.resolve({ id, state: this.stateOf(id) });
+      const wasResting = this.flood.remove(id) || this.rfree.remove(id);
+      if (wasResting || this.invalid.score(id) !== undefined) {
+        this.outIfGone(id, now);
+        return done('invalidated');
+      }
+      return done(leased ? 'in_use' : 'invalidated');
     }
     if (this.invalid.remove(id) || this.flood.remove(id) || this.rfree.remove(id)) {
       this.free.add(id, now);
       s.reason = null;
       this.freed(id);
-      this.record({ type: 'restored', sessionId: id });
-      return Promise.resolve({ id, state: 'free' });
+      return done('free');
     }
-    this.record({ type: 'restored', sessionId: id });
-    return Promise.resolve({ id, state: this.leased.score(id) !== undefined ? 'in_use' : 'free' });
+    return done(leased ? 'in_use' : 'free');
   }
 
   heartbeat(id: number, leaseToken: string, leaseTtlMs: number): Promise<number> {
     const now = this.clock();
-    this.promoteDue(now);
     const s = this.sessions.get(id);
     if (!s) return Promise.reject(new SessionNotFoundError(id));
-    if (this.leased.score(id) === undefined || s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
+    if ((this.leased.score(id) ?? 0) <= now || s.token !== leaseToken) return Promise.reject(new LeaseMismatchError(id));
     const expires = now + leaseTtlMs;
     this.leased.add(id, expires);
     return Promise.resolve(expires);
   }
 
+  /**
+   * poolStatus: counts as of now, moving nothing. An ended lease or rest not
+   * moved yet counts as free, or as invalidated when its file is gone (among
+   * the first PROMOTE_BATCH ended ones per set, as the script looks).
+   */
   status(): Promise<PoolStatus> {
     const now = this.clock();
-    this.promoteDue(now);
-    const deadlines = [this.flood.min()?.[0], this.rend.min()?.[0]].filter((d): d is number => d !== undefined);
-    const inFloodwait = this.flood.size + this.invalid.size + this.rend.size;
+    const inUse = this.leased.countAbove(now);
+    const flooded = this.flood.countAbove(now);
+    const rested = this.rend.countAbove(now);
+    const goneEnded = (set: ZSet): number => set.due(now, PROMOTE_BATCH).filter(([, id]) => this.sessions.get(id)?.gone).length;
+    const ended = goneEnded(this.leased) + goneEnded(this.flood);
+    const invalidated = this.invalid.size + ended;
+    const free = this.free.size + (this.leased.size - inUse) + (this.flood.size - flooded) + (this.rend.size - rested) - ended;
+    const inFloodwait = flooded + rested + invalidated;
+    const deadlines = [this.flood.firstAbove(now)?.[0], this.rend.firstAbove(now)?.[0]].filter((d): d is number => d !== undefined);
+    // the scopes with a running rest, the MAX_STATUS_SCOPES whose latest rest ends first
+    const running: Array<[scope: string, latest: number, n: number]> = [];
+    for (const [scope, set] of this.restsByScope) {
+      const latest = set.max()?.[0] ?? 0;
+      if (latest > now) running.push([scope, latest, set.countAbove(now)]);
+    }
+    running.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const rests: Record<string, number> = {};
-    for (const [scope, set] of this.restsByScope) rests[scope] = set.size;
-    const total = this.free.size + this.leased.size + inFloodwait;
+    for (const [scope, , n] of running.slice(0, MAX_STATUS_SCOPES)) rests[scope] = n;
+    const total = free + inUse + inFloodwait;
     const m = this.marks;
-    const marked = this.restricted.size + m.logged_out.size + m.banned.size + m.file_error.size;
+    const restricted = this.restricted.countAbove(now);
+    const marked = restricted + m.logged_out.size + m.banned.size + m.file_error.size;
     const health = {
-      ok: total - marked,
-      restricted: this.restricted.size,
+      ok: Math.max(0, total - marked),
+      restricted,
       logged_out: m.logged_out.size,
       banned: m.banned.size,
       file_error: m.file_error.size,
     };
     return Promise.resolve({
       health,
-      total: this.free.size + this.leased.size + inFloodwait,
-      free: this.free.size,
-      inUse: this.leased.size,
+      total,
+      free,
+      inUse,
       inFloodwait,
-      invalidated: this.invalid.size,
+      invalidated,
       nextAvailable: deadlines.length > 0 ? Math.min(...deadlines) : null,
       rests,
       now,
     });
   }
 
+  /** listSessions: ids after the cursor in order, scanBudget(limit) of them at most; a cursor while ids were issued above. */
   list(query: ListQuery): Promise<ListPage> {
     const now = this.clock();
-    this.promoteDue(now);
-    const after = query.cursor === undefined ? 0 : Number(query.cursor);
     const sessions: ListedSession[] = [];
-    let last = after;
-    for (const [id, s] of this.sessions.entries(after + 1)) {
-      if (sessions.length >= query.limit) break;
-      last = id;
-      const state = this.stateOf(id);
+    let id = query.cursor === undefined ? 0 : Number(query.cursor);
+    for (let budget = scanBudget(query.limit); id < this.seq && sessions.length < query.limit && budget > 0; budget--) {
+      const s = this.sessions.get(++id);
+      if (!s) continue;
+      const { state, deadline, reason } = this.stateAt(id, s, now);
       if (query.state !== undefined && query.state !== state) continue;
-      const health = this.healthOf(id, s);
+      const health = this.healthOf(id, s, now);
       if (query.health !== undefined && query.health !== health) continue;
       if (query.tag !== undefined && !(s.meta.tags ?? []).includes(query.tag)) continue;
       if (query.scope !== undefined && (s.rests.get(query.scope) ?? 0) <= now) continue;
@@ -630,9 +715,9 @@ export class MemoryStore implements PoolStore {
         id,
         name: s.name,
         state,
-        floodwaitUntil: state === 'floodwait' ? (this.flood.score(id) ?? this.rend.score(id) ?? null) : null,
-        leaseExpiresAt: state === 'in_use' ? (this.leased.score(id) ?? null) : null,
-        reason: s.reason,
+        floodwaitUntil: state === 'floodwait' ? deadline : null,
+        leaseExpiresAt: state === 'in_use' ? deadline : null,
+        reason,
         rests: Object.fromEntries([...s.rests].filter(([, dl]) => dl > now)),
         health,
         lastError: s.lastError,
@@ -641,8 +726,7 @@ export class MemoryStore implements PoolStore {
         meta: s.meta,
       });
     }
-    const more = this.sessions.nextHigherKey(last) !== undefined;
-    return Promise.resolve({ sessions, nextCursor: more ? String(last) : null });
+    return Promise.resolve({ sessions, nextCursor: id < this.seq ? String(id) : null });
   }
 
   async *scanNames(): AsyncIterable<Array<[string, string | null]>> {
@@ -796,10 +880,11 @@ export class MemoryStore implements PoolStore {
     }
   }
 
-  reap(_limit: number): Promise<number> {
-    const n = this.promoteDue(this.clock());
-    if (n > 0) this.freed('reap');
-    return Promise.resolve(n);
+  /** acquireSession in reap mode: `limit` per set; one "reap" announcement when anything moved (a rest too). */
+  reap(limit: number): Promise<number> {
+    const { reclaimed, unflooded } = this.promote(this.clock(), limit);
+    if (reclaimed + unflooded > 0) this.freed('reap');
+    return Promise.resolve(reclaimed);
   }
 
   ping(): Promise<boolean> {

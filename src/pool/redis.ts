@@ -16,11 +16,14 @@ import {
   storeErrorSummary,
 } from '../errors';
 import type { Logger } from '../log';
-import type { Decision, Health } from '../telegram/errors';
+import type { Health } from '../telegram/errors';
 import { redisOptions } from './connect';
 import { DUP_SIG, HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { randomString } from './random';
+import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount, scanBudget } from './rules';
+// Shared with the embedded store (rules.ts, no ioredis); re-exported for the callers that know them from here.
+export { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount };
 import { NO_WAIT, writeAndWait, type ReplicaWait, type Send, type WriteResult } from './replication';
 import { defineScripts, type RedisClient } from './scripts';
 import type {
@@ -50,17 +53,6 @@ import type {
 } from './types';
 import { EVENT_TYPES, SESSION_STATES } from './types';
 
-/** Due flood waits / expired leases moved back to `free` per set per acquire. */
-export const PROMOTE_BATCH = 100;
-/**
- * A scoped acquire looks at this many sessions resting on some scope that were
- * used less recently than the first fully free one, then takes that one: work
- * per acquire stays bounded while a free session exists (exactness never
- * depends on it; only how strictly LRU a scoped acquire is).
- */
-export const SCOPED_WALK = 32;
-/** /status counts at most this many scopes with running rests. */
-export const MAX_STATUS_SCOPES = 1000;
 
 /**
  * Life of an acquire's token key (`{p}:tok:<token>`). The compensation for a
@@ -199,9 +191,6 @@ function healthOf(score: number, now: number): Health {
   return score > now ? 'restricted' : 'ok';
 }
 
-/** Events kept by default (TELEGATE_EVENTS_MAX_LEN). */
-export const DEFAULT_EVENTS_MAX_LEN = 10_000;
-
 const EVENT_FIELDS = ['scope', 'until', 'error', 'action', 'reason', 'name'] as const;
 
 /** An event as stream fields: t (type), sid (session id), and the optional ones by name. */
@@ -226,11 +215,6 @@ function parseEvent(id: string, flat: string[]): PoolEvent | null {
   return e;
 }
 
-/** The counter bump for a rest of `waitMs` on `scope` ("*": account-wide). */
-export function restCount(id: number, scope: string | undefined, waitMs: number): { id: number; kind: 'rest'; scope: string; seconds: number } {
-  return { id, kind: 'rest', scope: scope ?? '*', seconds: Math.round(waitMs / 1000) };
-}
-
 /** A session's "<id>:c" field (lua/countSession-1.lua). */
 function countersOf(json: string): SessionCounters {
   const c = (json === '' ? {} : JSON.parse(json)) as { i?: number; n?: number; s?: number; r?: Record<string, number> | unknown[] };
@@ -245,17 +229,8 @@ function lastError(field: string): { name: string; at: number } | null {
   return tab < 0 ? null : { name: field.slice(0, tab), at: Number(field.slice(tab + 1)) };
 }
 
-/** The answer to a reported rest: an invalidated session rests on nothing (it stays invalidated). */
-export function reportedRest(r: FloodWaitResult, d: Extract<Decision, { action: 'rest' }>): ReportOutcome {
-  if (r.state === 'invalidated') return { id: r.id, action: 'none', scope: null, until: null, health: null };
-  return { id: r.id, action: 'rest', scope: d.scope, until: r.until, health: d.health ?? null };
-}
 /** `{prefix}:epoch` as acquireSession reads it; any other value counts as no epoch. */
 const EPOCH_VALUE = /^([^:]+):(\d+)$/;
-
-export function newLeaseToken(): string {
-  return randomString(18, 'base64url');
-}
 
 export interface RedisStoreOptions {
   /** Hold issuing this long after a detected data loss (ms); 0 = detect but do not hold. */
@@ -333,7 +308,7 @@ export class RedisStore implements PoolStore {
   async history(query: EventQuery): Promise<EventPage> {
     const k = this.keys;
     const events: PoolEvent[] = [];
-    let budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    let budget = scanBudget(query.limit);
     let end = query.cursor === undefined ? '+' : `(${query.cursor}`;
     let last: string | null = null;
     while (events.length < query.limit && budget > 0) {
@@ -705,7 +680,7 @@ export class RedisStore implements PoolStore {
   async list(query: ListQuery): Promise<ListPage> {
     const k = this.keys;
     const after = query.cursor === undefined ? 0 : Number(query.cursor);
-    const budget = Math.min(Math.max(query.limit * 10, 1000), 20_000);
+    const budget = scanBudget(query.limit);
     const r = arr(
       await this.run(() =>
         this.redis.listSessions(
@@ -781,7 +756,7 @@ export class RedisStore implements PoolStore {
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
-    const events: EventInput[] = [];
+    let events: EventInput[] = [];
     names.forEach((name, i) => {
       const v = before[i];
       if (typeof v !== 'string') return;
@@ -793,8 +768,16 @@ export class RedisStore implements PoolStore {
       // (a duplicate's stored DUP_SIG is no file signature: re-reading it is no change)
       else if (sig !== undefined && sig !== DUP_SIG && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
     });
+    const removed = int(r[1], 'sync removed');
+    const removals = events.filter((e) => e.type === 'removed');
+    if (removals.length > removed) {
+      // A leased or resting session whose file went is kept (gone), not removed: no 'removed' event for it.
+      const after = arr(await this.run(() => this.redis.hmget(k.ids, ...removals.map((e) => e.name ?? ''))), 'hmget ids');
+      const kept = new Set(removals.filter((_, i) => typeof after[i] === 'string'));
+      events = events.filter((e) => !kept.has(e));
+    }
     if (events.length > 0) await this.record(events);
-    return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
+    return { added: int(r[0], 'sync added'), removed, updated: int(r[2], 'sync updated') };
   }
 
   async reap(limit: number): Promise<number> {

@@ -5,9 +5,12 @@ import { PROMOTE_BATCH, RedisStore, SCOPED_WALK, createRedis } from '../../src/p
 import { until } from '../../support/poll';
 import { sharedRedisUrl } from '../helpers/global';
 import { storeContract } from './store.contract';
+import { subscribeFreed } from './subscriber';
+import type { RedisFreedSource } from '../../src/pool/notifier';
 
 let redis: Redis;
 let store: RedisStore;
+let freed: RedisFreedSource;
 
 storeContract(
   'redis',
@@ -16,8 +19,10 @@ storeContract(
     await once(redis, 'ready');
     await redis.flushdb();
     store = new RedisStore(redis, 'test');
+    freed = await subscribeFreed(sharedRedisUrl(), store);
     return {
       store,
+      freed,
       setFence: async (f: number) => {
         await redis.set(store.keys.fence, String(f));
       },
@@ -34,7 +39,10 @@ storeContract(
       },
     };
   },
-  () => store.close(),
+  async () => {
+    await freed.close();
+    await store.close();
+  },
 );
 
 describe('RedisStore: bounded work per call', () => {

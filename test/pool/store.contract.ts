@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
+import type { FreedSource } from '../../src/pool/pool';
+import { PROMOTE_BATCH } from '../../src/pool/rules';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../../support/poll';
@@ -14,6 +16,8 @@ export interface StoreHarness {
   store: PoolStore;
   /** Make `fence` the current leader fence. */
   setFence(fence: number): Promise<void>;
+  /** The store's "a session became free" announcements, as long-poll waiters hear them. */
+  freed: FreedSource;
   /** Extra invariant checks on the raw data (e.g. one set per id in Redis). */
   checkRaw?(): Promise<void>;
 }
@@ -470,6 +474,16 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         for await (const page of store.scanNames()) for (const [n, sig] of page) if (n === name) return sig;
         return undefined;
       }
+
+      it('a session kept while its file is missing is not "removed" in the history; one removed is, once', async () => {
+        await register('a', 'b');
+        const a = await take();
+        await gone('a', 'b');
+        await gone('a');
+        const removed = (await store.history({ limit: 100 })).events.filter((e) => e.type === 'removed');
+        assert.deepEqual(removed.map((e) => e.name), ['b']);
+        assert.equal((await listed(a.id)).fileMissing, true);
+      });
 
       it('never ends a lease: the session keeps id and token, is not counted removed, and is re-read when it returns', async () => {
         await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }], removes: [] });
@@ -1041,6 +1055,17 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal((await store.status()).health.restricted, 0);
       });
 
+      it('a restricted report never hides a broken file: health stays file_error', async () => {
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1' }], removes: [] });
+        const x = await take();
+        // broken while leased: the lease goes on, the health says file_error
+        await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '2', fileError: 'not a SQLite database' }], removes: [] });
+        const r = await report(x.id, 'PEER_FLOOD', undefined, x.leaseToken);
+        assert.equal(r.action, 'rest');
+        assert.equal((await listed(x.id))?.health, 'file_error');
+        assert.deepEqual((await store.status()).health, { ok: 0, restricted: 0, logged_out: 0, banned: 0, file_error: 1 });
+      });
+
       it('file errors count as health file_error and stop counting when repaired', async () => {
         await store.applySync({ upserts: [{ name: 'x', meta: {}, sig: '1', fileError: 'not a SQLite database' }], removes: [] });
         assert.equal((await store.status()).health.file_error, 1);
@@ -1100,6 +1125,24 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
     });
 
     describe('history, counters and filters', () => {
+      it('list pages end where the scripts end them: a cursor while ids were issued above, a bounded look per page', async () => {
+        await register('a', 'b', 'c');
+        await store.applySync({ upserts: [], removes: ['c'] });
+        const first = await store.list({ limit: 2 });
+        assert.deepEqual([first.sessions.map((x) => x.name), first.nextCursor], [['a', 'b'], '2']);
+        assert.deepEqual(await store.list({ limit: 2, cursor: '2' }), { sessions: [], nextCursor: null });
+        // a filter matching only past the look of one page (1000 ids at least): an empty page and a cursor
+        await store.applySync({ upserts: Array.from({ length: 1000 }, (_, i) => ({ name: `p${i}`, meta: {} })), removes: [] });
+        // only the newest session (id 1003) in use
+        const held = [];
+        for (let i = 0; i < 1002; i++) held.push(await take());
+        for (const x of held.slice(0, -1)) await store.release(x.id, x.leaseToken);
+        const page = await store.list({ limit: 1, state: 'in_use' });
+        assert.deepEqual([page.sessions.length, page.nextCursor], [0, '1000']);
+        const rest = await store.list({ limit: 1, state: 'in_use', cursor: page.nextCursor ?? '' });
+        assert.deepEqual(rest.sessions.map((x) => x.id), [held[held.length - 1]?.id]);
+      });
+
       it('records issued, released, rest, report, invalidated, restored, file changes and removals, newest first', async () => {
         await store.applySync({ upserts: [{ name: 'a', meta: {}, sig: '1' }, { name: 'b', meta: {}, sig: '1' }], removes: [] });
         const a = await take();
@@ -1166,6 +1209,110 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.deepEqual(await names({ scope: 'y' }), []);
         assert.deepEqual(await names({ health: 'banned' }), ['b']);
         assert.deepEqual(await names({ health: 'ok', tag: 'ru' }), ['a', 'c']);
+      });
+    });
+
+    describe('one rule set for both stores (issue 11 item 3)', () => {
+      it('ties in LRU order go as Redis orders equal scores: by the id as a string ("10" before "9")', async () => {
+        await register(...Array.from({ length: 10 }, (_, i) => `t${i + 1}`));
+        const broken = (sig: string, fileError?: string) => ['t9', 't10'].map((name) => ({ name, meta: {}, sig, fileError }));
+        await store.applySync({ upserts: broken('1', 'not a SQLite database'), removes: [] });
+        await store.applySync({ upserts: broken('2'), removes: [] }); // both repaired in one script: both free since the same instant
+        for (let i = 1; i <= 8; i++) assert.equal((await take()).name, `t${i}`);
+        assert.equal((await take()).name, 't10');
+        assert.equal((await take()).name, 't9');
+      });
+
+      /** Lease every registered session for an hour, then end each lease now (a heartbeat of 0 ms), without any reaping. */
+      async function expiredLeases(n: number): Promise<LeasedSession[]> {
+        await register(...Array.from({ length: n }, (_, i) => `e${i}`));
+        const held: LeasedSession[] = [];
+        for (let i = 0; i < n; i++) held.push(await take());
+        let last = 0;
+        for (const x of held) last = Math.max(last, await store.heartbeat(x.id, x.leaseToken, 0));
+        await until(async () => (await store.status()).now > last, 'the store clock to pass the ended leases');
+        return held;
+      }
+
+      async function releasedEvents(): Promise<number> {
+        return (await store.history({ limit: 10_000 })).events.filter((e) => e.type === 'released').length;
+      }
+
+      it('an acquire moves at most PROMOTE_BATCH ended leases back to free; reads move none, and count them free at once', async () => {
+        const n = PROMOTE_BATCH + 20;
+        const held = await expiredLeases(n);
+        // reads (status, list, heartbeat's refusal) change nothing, and count as of now
+        const before = await store.status();
+        assert.deepEqual([before.free, before.inUse], [n, 0]);
+        assert.equal((await store.list({ limit: 1000 })).sessions.filter((x) => x.state === 'free').length, n);
+        const got = await take();
+        const after = await store.status();
+        assert.deepEqual([after.free, after.inUse], [n - 1, 1]);
+        // A release finds the ended lease the acquire did not move still leased (and frees it: an event),
+        // and finds the moved ones already free (nothing to do, no event).
+        for (const x of held) if (x.id !== got.id) await store.release(x.id, x.leaseToken);
+        assert.equal(await releasedEvents(), n - PROMOTE_BATCH, 'exactly the ended leases beyond one batch were still leased');
+        await invariant();
+      });
+
+      it('reap moves at most `limit` ended leases per call', async () => {
+        const n = 12;
+        await expiredLeases(n);
+        assert.equal(await store.reap(5), 5);
+        assert.equal(await store.reap(5), 5);
+        assert.equal(await store.reap(5), 2);
+        assert.equal(await store.reap(5), 0);
+        await invariant();
+      });
+
+      it('releasing an ended lease that nothing reclaimed yet makes it the most recently used', async () => {
+        await register('a', 'b');
+        const a = await take();
+        const b = await take();
+        const ended = await store.heartbeat(a.id, a.leaseToken, 0);
+        await until(async () => (await store.status()).now > ended, 'a lease to end');
+        await store.release(b.id, b.leaseToken); // b: free from now
+        const bFreed = (await store.status()).now;
+        await until(async () => (await store.status()).now > bFreed, 'the store clock to move past b');
+        await store.release(a.id, a.leaseToken); // a: ended before b was freed, released after
+        assert.equal((await take()).name, 'b');
+        assert.equal((await take()).name, 'a');
+      });
+
+      it('announces exactly these: sync adds, releases, wait-0 rests, scoped rests of a lease, restores, and a reap that moved something', async () => {
+        const heard: string[] = [];
+        const off = h.freed.onFreed((what) => heard.push(what));
+        try {
+          await register('a', 'b', 'c', 'd', 'm');
+          await register('a'); // nothing added
+          const a = await take();
+          await store.heartbeat(a.id, a.leaseToken, HOUR);
+          await store.status();
+          await store.list({ limit: 10 });
+          await store.release(a.id, a.leaseToken);
+          const b = await take();
+          await store.floodWait(b.id, HOUR, b.leaseToken);
+          await store.restore(b.id);
+          const c = await take();
+          await store.floodWait(c.id, 0, c.leaseToken);
+          const d = await take();
+          await store.floodWait(d.id, HOUR, d.leaseToken, 'x');
+          await store.invalidate(d.id);
+          const e = await take();
+          const rest = await store.floodWait(e.id, 1, e.leaseToken);
+          await until(async () => (await store.status()).now > rest.until, 'a short rest to end');
+          assert.equal(await store.reap(100), 0, 'a rest is no lease');
+          assert.equal(await store.reap(100), 0);
+          const f = await take();
+          const rest2 = await store.floodWait(f.id, 1, f.leaseToken);
+          await until(async () => (await store.status()).now > rest2.until, 'another short rest to end');
+          await take(); // the acquire that moves it back: no announcement
+          await register('z'); // the last announcement: everything before it has been heard
+          await until(() => heard.length > 1 && heard[heard.length - 1] === 'sync', 'the last announcement');
+          assert.deepEqual(heard, ['sync', String(a.id), String(b.id), String(c.id), `scoped:${d.id}`, 'reap', 'sync']);
+        } finally {
+          off();
+        }
       });
     });
 

@@ -14,6 +14,8 @@ import { RedisStore, createRedis } from '../../src/pool/redis';
 import { until } from '../../support/poll';
 import { RedisServer, testClient } from '../../support/redis';
 import { storeContract } from './store.contract';
+import { subscribeFreed } from './subscriber';
+import type { RedisFreedSource } from '../../src/pool/notifier';
 
 /** Start a replica of `master` and wait until the master counts it as online. */
 async function startReplica(master: RedisServer, masterClient: Redis): Promise<RedisServer> {
@@ -150,6 +152,7 @@ describe('store contract through WAIT 1', function () {
   let raw: Redis;
   let redis: Redis;
   let store: RedisStore;
+  let freed: RedisFreedSource;
 
   before(async () => {
     master = await RedisServer.start();
@@ -169,13 +172,18 @@ describe('store contract through WAIT 1', function () {
       await once(redis, 'ready');
       await redis.flushdb();
       store = new RedisStore(redis, 'test', { wait: { replicas: 1, timeoutMs: 1000 } });
+      freed = await subscribeFreed(master.url, store);
       return {
         store,
+        freed,
         setFence: async (f: number) => {
           await redis.set(store.keys.fence, String(f));
         },
       };
     },
-    () => store.close(),
+    async () => {
+      await freed.close();
+      await store.close();
+    },
   );
 });
