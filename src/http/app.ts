@@ -16,9 +16,7 @@ import helmet from 'helmet';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-import type { Pool } from '../pool/pool';
-import type { AcquireOptions, AcquireResult } from '../pool/types';
-import type { SyncSummary } from '../sync';
+import type { LeaseRequest, LeaseResult, PoolService } from '../pool/poolService';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
@@ -27,15 +25,13 @@ import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus
 import { rateLimiter } from './ratelimit';
 import * as S from './schemas';
 import { formatUtc } from '../time';
-import { decide } from '../telegram/errors';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
 export interface AppDeps {
   config: Config;
-  pool: Pool;
+  /** The pool's operations: the only thing the routes call. */
+  poolService: PoolService;
   logger: Logger;
-  /** Run a manual sync (unfenced). */
-  runSync: (force: boolean) => Promise<SyncSummary>;
   /** Readiness: the store answers, scripts are loaded, not shutting down. */
   ready: () => Promise<boolean>;
   /** ms left of a recovery grace after a store data loss, null when none (Redis store only). */
@@ -93,11 +89,6 @@ export const API_HEADERS: ReadonlyArray<[string, string]> = [
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Scopes and tags compare case-insensitively: lowercased, each once. */
-function lowerOnce(values: readonly string[] | undefined): string[] {
-  return [...new Set((values ?? []).map((s) => s.toLowerCase()))];
-}
-
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
 /** The route table also names the matched route for metrics (res.locals.route: a ROUTES path, never the URL). */
@@ -113,9 +104,41 @@ function routeTable(req: Request, res: Response, next: NextFunction): void {
   next();
 }
 
+/** The client is gone: aborted when the response closes before it was written (a long-poll stops waiting). */
+function clientGone(res: Response): AbortSignal {
+  const gone = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  return gone.signal;
+}
+
+/** A lease request from GET /session's parameters (also taken along by next=true). */
+function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]): LeaseRequest {
+  return { waitMs: (p.wait ?? 0) * 1000, signal: clientGone(res), scopes, tags: p.tag };
+}
+
+/** Answer a lease as GET /session does: the session, or 503 with why none (nothing when the client left). */
+function answerLease(res: Response, p: S.NextParams, r: LeaseResult, exposeSessionString: boolean): void {
+  if (r.ok) {
+    res.json(presentSession(r.session, exposeSessionString, p.format));
+    return;
+  }
+  if ('abandoned' in r) return;
+  if (r.recoveryEndsInMs !== undefined) {
+    const left = ceilSeconds(r.recoveryEndsInMs);
+    res.set('Retry-After', String(left));
+    res.status(503).json({ detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: left } });
+    return;
+  }
+  const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
+  if (nextIn !== null) res.set('Retry-After', String(nextIn));
+  res.locals.logLevel = 'info';
+  res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
+}
+
 export function createApp(deps: AppDeps): express.Express {
-  const { config, pool, logger, metrics } = deps;
-  const runSync = metrics ? (force: boolean) => metrics.timeSync('manual', () => deps.runSync(force)) : deps.runSync;
+  const { config, poolService, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -207,77 +230,33 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/status', async (_req, res) => {
-    res.json(presentStatus(await pool.store.status()));
+    res.json(presentStatus(await poolService.status()));
   });
-
-  /**
-   * Lease a session and answer as GET /session does. `first` replaces the
-   * first attempt (POST /release or /floodwait with next=true: the give-back
-   * and the acquire in one store step).
-   */
-  async function lease(res: Response, p: S.NextParams, want: AcquireOptions, first?: () => Promise<AcquireResult>): Promise<void> {
-    const gone = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) gone.abort();
-    });
-    let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), want, first);
-    if (gone.signal.aborted) metrics?.acquisition('abandoned');
-    else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
-    if (!r.ok && r.recoveryEndsInMs !== undefined) {
-      const left = ceilSeconds(r.recoveryEndsInMs);
-      res.set('Retry-After', String(left));
-      res.status(503).json({ detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: left } });
-      return;
-    }
-    if (r.ok) {
-      if (gone.signal.aborted) {
-        // The client left while we were acquiring: give the session straight back.
-        await pool.store.release(r.session.id, r.session.leaseToken);
-        return;
-      }
-      res.json(presentSession(r.session, config.exposeSessionString, p.format));
-      return;
-    }
-    const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
-    if (nextIn !== null) res.set('Retry-After', String(nextIn));
-    res.locals.logLevel = 'info';
-    res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
-  }
 
   app.get('/session', async (req, res) => {
     const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
-    await lease(res, p, { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
+    answerLease(res, p, await poolService.acquire(leaseRequest(res, p, p.scope)), config.exposeSessionString);
   });
 
   app.post('/release', async (req, res) => {
     const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
     if (p.next) {
-      const giveBack = { kind: 'release', id: p.session_id, leaseToken: p.lease_token } as const;
-      const want = { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) };
-      await lease(res, p, want, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want)).next);
+      const r = await poolService.releaseAndNext({ id: p.session_id, leaseToken: p.lease_token }, leaseRequest(res, p, p.scope));
+      answerLease(res, p, r, config.exposeSessionString);
       return;
     }
-    await pool.store.release(p.session_id, p.lease_token);
+    await poolService.release(p.session_id, p.lease_token);
     res.json({ status: 'released', session_id: p.session_id });
   });
 
   app.post('/floodwait', async (req, res) => {
     const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
-    const scope = p.scope?.toLowerCase();
+    const rest = { id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope: p.scope };
     if (p.next) {
-      // The next session is one not resting on the scope this rest is for (and carrying the asked tags).
-      const want = { scopes: scope === undefined ? [] : [scope], tags: lowerOnce(p.tag) };
-      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope } as const;
-      await lease(res, p, want, async () => {
-        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want);
-        metrics?.floodWait();
-        return r.next;
-      });
+      answerLease(res, p, await poolService.floodWaitAndNext(rest, leaseRequest(res, p)), config.exposeSessionString);
       return;
     }
-    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, scope);
-    metrics?.floodWait();
+    const r = await poolService.floodWait(rest);
     res.json({
       status: 'floodwait_set',
       session_id: r.id,
@@ -291,12 +270,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/report', async (req, res) => {
     const p = readParams<S.ReportParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.report : S.schemas.report);
-    const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
-    const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
+    const r = await poolService.report({ id: p.session_id, error: p.error, method: p.method, leaseToken: p.lease_token });
     res.json({
       status: 'reported',
       session_id: r.id,
-      error: p.error.toUpperCase(),
+      error: r.error,
       action: r.action,
       ...(r.action === 'rest' ? { scope: r.scope, until: r.until === null ? null : formatUtc(r.until) } : {}),
       ...(r.health === null ? {} : { health: r.health }),
@@ -305,7 +283,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.post('/heartbeat', async (req, res) => {
     const p = readParams<S.HeartbeatParams>(req, S.schemas.heartbeat);
-    const expires = await pool.store.heartbeat(p.session_id, p.lease_token, pool.leaseTtlMs);
+    const expires = await poolService.heartbeat(p.session_id, p.lease_token);
     res.json({ status: 'extended', session_id: p.session_id, lease_expires_at: formatUtc(expires) });
   });
 
@@ -313,20 +291,19 @@ export function createApp(deps: AppDeps): express.Express {
   // a worker key only the session it holds, proven by its lease token.
   app.post('/invalidate', async (req, res) => {
     const p = readParams<S.InvalidateParams>(req, mustProveLease(res, false) ? S.tokenSchemas.invalidate : S.schemas.invalidate);
-    await pool.store.invalidate(p.session_id, p.reason, p.lease_token);
-    metrics?.invalidation();
+    await poolService.invalidate(p.session_id, p.reason, p.lease_token);
     res.json({ status: 'invalidated', session_id: p.session_id });
   });
 
   app.post('/restore', requireAdmin, async (req, res) => {
     const p = readParams<S.RestoreParams>(req, S.schemas.restore);
-    const r = await pool.store.restore(p.session_id);
+    const r = await poolService.restore(p.session_id);
     res.json({ status: 'restored', session_id: r.id, state: r.state });
   });
 
   app.post('/sync', requireAdmin, async (req, res) => {
     const p = readParams<S.SyncParams>(req, S.schemas.sync);
-    const r = await runSync(p.force ?? false);
+    const r = await poolService.sync(p.force ?? false);
     res.json({
       status: 'sync complete',
       details: { new_sessions: r.new_sessions, removed_sessions: r.removed_sessions, total_sessions: r.total_sessions, updated_sessions: r.updated_sessions },
@@ -335,11 +312,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/sessions', requireAdmin, async (req, res) => {
     const p = readParams<S.ListParams>(req, S.schemas.list);
-    const page = await pool.store.list({
+    const page = await poolService.list({
       state: p.state,
       health: p.health,
-      tag: p.tag?.toLowerCase(),
-      scope: p.scope?.toLowerCase(),
+      tag: p.tag,
+      scope: p.scope,
       cursor: p.cursor === undefined ? undefined : String(p.cursor),
       limit: p.limit ?? 100,
     });
@@ -348,7 +325,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/events', requireAdmin, async (req, res) => {
     const p = readParams<S.EventsParams>(req, S.schemas.events);
-    const page = await pool.store.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
+    const page = await poolService.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
     res.json({ events: page.events.map(presentEvent), next_cursor: page.nextCursor });
   });
 
