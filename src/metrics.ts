@@ -178,7 +178,7 @@ export class Metrics {
 
   /**
    * Request counter and histogram. Mounted first; the route label is what the
-   * route table stored in res.locals.route (a ROUTES path), never the URL.
+   * route table stored in res.locals.route (a path of http/routes.ts), never the URL.
    */
   middleware() {
     return (req: Request, res: Response, next: NextFunction): void => {

@@ -1,6 +1,6 @@
 /**
- * Parameter schemas of every endpoint: what ajv validates with, and (later)
- * what the OpenAPI description is generated from. One source of truth.
+ * Parameter schemas of every endpoint: what ajv validates with, and what the
+ * OpenAPI description documents (each route names its own in routes.ts).
  */
 import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
@@ -139,12 +139,6 @@ export function withToken(schema: ParamSchema): ParamSchema {
   const required = schema.required ?? [];
   return { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
 }
-export const tokenSchemas = {
-  release: withToken(schemas.release),
-  floodwait: withToken(schemas.floodwait),
-  invalidate: withToken(schemas.invalidate),
-  report: withToken(schemas.report),
-};
 
 export interface AcquireParams { wait?: number; scope?: string[]; tag?: string[]; format?: SessionStringFormat }
 /** The GET /session parameters that next=true takes along. */
