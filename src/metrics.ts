@@ -31,7 +31,7 @@ export interface MetricsOptions {
   store: PoolStore;
   /** Leadership of this replica; absent → no telegate_leader gauge. */
   isLeader?: () => boolean;
-  /** Requests parked in a long-poll right now (Pool.waiting). */
+  /** Requests parked in a long-poll right now (PoolService.waiting). */
   waiting?: () => number;
   /** collectDefaultMetrics (process, heap, event loop); on unless false. */
   defaultMetrics?: boolean;

@@ -1,20 +1,19 @@
 /**
  * PoolService: the pool's operations as the HTTP routes see them, and the ONLY
  * thing a route calls. Each method is one operation of the contract: it owns
- * what is not a store rule and not HTTP — long-poll waiting (Pool), giving a
+ * what is not a store rule and not HTTP — long-poll waiting (LongPoll), giving a
  * session back when the client left while it was being leased, the Telegram
  * error table's decision (telegram/errors.ts), the lease TTL, lowercasing
  * scopes and tags, and the acquisition / flood-wait / invalidation metrics.
  * Routes validate parameters, call one method and shape JSON (http/present.ts).
  *
- * Not to be confused with Pool (./pool.ts: the long-poll waiter it uses),
- * PoolStore (./types.ts: the state rules, Lua or memory) or the session-file
- * reader pool (sessionfiles/pool.ts).
+ * Not to be confused with PoolStore (./types.ts: the state rules, Lua or
+ * memory) or the session-file reader pool (sessionfiles/pool.ts).
  */
 import type { AcquireOutcome, SyncTrigger } from '../metrics';
 import type { SyncSummary } from '../sync';
 import { decide } from '../telegram/errors';
-import { Pool, type FreedSource } from './pool';
+import { LongPoll, type FreedSource } from './longPoll';
 import type {
   AcquireOptions,
   AcquireResult,
@@ -88,7 +87,7 @@ function lowerOnce(values: readonly string[] | undefined): string[] {
 export class PoolService {
   readonly leaseTtlMs: number;
   private readonly store: PoolStore;
-  private readonly waiter: Pool;
+  private readonly waiter: LongPoll;
   private readonly metrics?: PoolMetrics;
   private readonly restrictedRestSeconds: number;
   private readonly runSync: (force: boolean) => Promise<SyncSummary>;
@@ -96,7 +95,7 @@ export class PoolService {
   constructor(opts: PoolServiceOptions) {
     this.store = opts.store;
     this.leaseTtlMs = opts.leaseTtlMs;
-    this.waiter = new Pool(opts.store, opts.leaseTtlMs, opts.freed);
+    this.waiter = new LongPoll(opts.store, opts.leaseTtlMs, opts.freed);
     this.metrics = opts.metrics;
     this.restrictedRestSeconds = opts.restrictedRestSeconds;
     this.runSync = opts.runSync;
