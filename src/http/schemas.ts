@@ -129,6 +129,9 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
+/** One object per schema: ajv compiles each schema object once (params.ts caches by identity), not once per app. */
+const tokenSchemas = new WeakMap<ParamSchema, ParamSchema>();
+
 /**
  * The same schema with `lease_token` required: a worker key under
  * TELEGATE_ADMIN_KEYS (or any key under TELEGATE_REQUIRE_LEASE_TOKEN) must
@@ -136,8 +139,13 @@ export const schemas = {
  * "missing" entry, next to any other problem of the request.
  */
 export function withToken(schema: ParamSchema): ParamSchema {
-  const required = schema.required ?? [];
-  return { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
+  let out = tokenSchemas.get(schema);
+  if (!out) {
+    const required = schema.required ?? [];
+    out = { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
+    tokenSchemas.set(schema, out);
+  }
+  return out;
 }
 
 export interface AcquireParams { wait?: number; scope?: string[]; tag?: string[]; format?: SessionStringFormat }
