@@ -55,6 +55,23 @@ export default tseslint.config(
     },
   },
   {
+    // Routes see one service (issue 11): the route table and what it is derived into call PoolService
+    // (src/pool/poolService.ts), never a store, the long-poll waiter (pool/longPoll) or the Telegram error table directly.
+    files: ['src/http/app.ts', 'src/http/routes.ts', 'src/http/present.ts', 'src/http/openapi.ts', 'src/http/responses.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...['../pool/longPoll', '../pool/redis', '../pool/memory', '../pool/notifier'].map((name) => ({ name, message: 'Routes call PoolService (src/pool/poolService.ts).' })),
+            { name: '../pool/types', importNames: ['PoolStore'], message: 'Routes call PoolService (src/pool/poolService.ts), not the store.' },
+            { name: '../telegram/errors', importNames: ['decide'], message: 'PoolService.report applies the Telegram error table.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'support/**/*.ts'],
     rules: {
       // supertest types every response body as `any`: tests read fields off it

@@ -11,7 +11,7 @@ import { RedisRateLimitStore } from './http/ratelimit';
 import { connectRedis } from './pool/connect';
 import { MemoryStore } from './pool/memory';
 import { RedisFreedSource, memoryFreedSource } from './pool/notifier';
-import type { FreedSource } from './pool/pool';
+import type { FreedSource } from './pool/longPoll';
 import { RedisStore } from './pool/redis';
 import { readScripts } from './pool/scripts';
 import type { PoolStore } from './pool/types';

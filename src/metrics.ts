@@ -31,7 +31,7 @@ export interface MetricsOptions {
   store: PoolStore;
   /** Leadership of this replica; absent → no telegate_leader gauge. */
   isLeader?: () => boolean;
-  /** Requests parked in a long-poll right now (Pool.waiting). */
+  /** Requests parked in a long-poll right now (PoolService.waiting). */
   waiting?: () => number;
   /** collectDefaultMetrics (process, heap, event loop); on unless false. */
   defaultMetrics?: boolean;
@@ -178,7 +178,7 @@ export class Metrics {
 
   /**
    * Request counter and histogram. Mounted first; the route label is what the
-   * route table stored in res.locals.route (a ROUTES path), never the URL.
+   * route table stored in res.locals.route (a path of http/routes.ts), never the URL.
    */
   middleware() {
     return (req: Request, res: Response, next: NextFunction): void => {

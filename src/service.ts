@@ -12,7 +12,7 @@ import { createBackend } from './backend';
 import { createMetrics } from './metrics';
 import { LeaderJobs } from './cluster/jobs';
 import type { Leadership } from './cluster/leader';
-import { Pool } from './pool/pool';
+import { PoolService } from './pool/poolService';
 import { createApp } from './http/app';
 import type { PoolStore } from './pool/types';
 import { runSync, type SessionFileReader } from './sync';
@@ -22,7 +22,8 @@ export interface Service {
   readonly server: Server;
   readonly port: number;
   readonly store: PoolStore;
-  readonly pool: Pool;
+  /** The pool's operations as the routes call them (long-polls parked here). */
+  readonly pool: PoolService;
   readonly leadership: Leadership;
   readonly replicaId: string;
   /** Graceful shutdown; resolves when everything is closed. */
@@ -62,7 +63,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
   const backend = createBackend(config, logger, replicaId);
   const { store, freed, leadership } = backend;
 
-  const pool = new Pool(store, config.leaseTtlMs, freed);
+  // metrics reads pool.waiting only when scraped, after both exist.
   const metrics = createMetrics({ store, isLeader: () => leadership.isLeader, waiting: () => pool.waiting });
   const fileLog = syncLogHooks(logger, reader);
   const sync = (fence: number | undefined, force: boolean) =>
@@ -78,14 +79,22 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
       keepSessionString: config.exposeSessionString,
     });
 
+  const pool = new PoolService({
+    store,
+    freed,
+    leaseTtlMs: config.leaseTtlMs,
+    restrictedRestSeconds: config.restrictedRestSeconds,
+    runSync: (force) => sync(undefined, force),
+    metrics,
+  });
+
   let shuttingDown = false;
   const app = createApp({
     config,
-    pool,
+    poolService: pool,
     logger,
     rateLimitStore: backend.rateLimitStore,
     metrics,
-    runSync: (force) => sync(undefined, force),
     ready: async () => !shuttingDown && backend.ready() && (await store.ping()),
     recoveryEndsInMs: backend.recoveryEndsInMs,
   });

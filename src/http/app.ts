@@ -1,6 +1,12 @@
 /**
  * createApp(): the Express app, no listen, no module-level state.
  *
+ * Everything about an endpoint is one entry of the route table (routes.ts);
+ * this file derives the app from it: the per-path facts the front layer looks
+ * up once per request (404/405 with Allow, public or not, quiet log, HTML
+ * page), and the handler registrations (admin check, parameters validated,
+ * lease token required as the entry says).
+ *
  * Middleware order: trust proxy (hop count) → metrics → request log →
  * helmet → route table (404/405) → auth → rate limit → body parsers → routes
  * → docs/UI static pages → 404 → JSON errors. Authentication runs before
@@ -13,68 +19,21 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
-import type { Config } from '../config';
 import type { Logger } from '../log';
-import type { Metrics } from '../metrics';
-import type { Pool } from '../pool/pool';
-import type { AcquireOptions, AcquireResult } from '../pool/types';
-import type { SyncSummary } from '../sync';
 import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
 import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
-import { readParams } from './params';
-import { ceilSeconds, presentEvent, presentListed, presentSession, presentStatus } from './present';
+import { readParams, type ParamSchema } from './params';
 import { rateLimiter } from './ratelimit';
-import * as S from './schemas';
-import { formatUtc } from '../time';
-import { decide } from '../telegram/errors';
+import { ROUTE_TABLE, isPublic, type Route, type RouteDeps } from './routes';
+import { withToken } from './schemas';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
-export interface AppDeps {
-  config: Config;
-  pool: Pool;
+export interface AppDeps extends Omit<RouteDeps, 'openapi'> {
   logger: Logger;
-  /** Run a manual sync (unfenced). */
-  runSync: (force: boolean) => Promise<SyncSummary>;
-  /** Readiness: the store answers, scripts are loaded, not shutting down. */
-  ready: () => Promise<boolean>;
-  /** ms left of a recovery grace after a store data loss, null when none (Redis store only). */
-  recoveryEndsInMs?: () => Promise<number | null>;
   /** Shared rate-limit counters (Redis); undefined → in-process. */
   rateLimitStore?: Store;
-  /** Prometheus metrics (GET /metrics); undefined → no /metrics. */
-  metrics?: Metrics;
 }
-
-/** Known routes and their methods: anything else is 404, a wrong method 405. */
-export const ROUTES: Record<string, readonly string[]> = {
-  '/status': ['GET'],
-  '/session': ['GET'],
-  '/release': ['POST'],
-  '/invalidate': ['POST'],
-  '/sync': ['POST'],
-  '/floodwait': ['POST'],
-  '/restore': ['POST'],
-  '/report': ['POST'],
-  '/heartbeat': ['POST'],
-  '/sessions': ['GET'],
-  '/events': ['GET'],
-  '/healthz': ['GET'],
-  '/readyz': ['GET'],
-  '/metrics': ['GET'],
-  '/openapi.json': ['GET'],
-  '/docs': ['GET'],
-  '/ui': ['GET'],
-};
-
-/** GET routes that change state: HEAD on them is 405, never a lease thrown away. */
-export const STATEFUL_GETS = new Set(['/session']);
-
-/** Endpoints that need no API key (and /metrics when TELEGATE_METRICS_PUBLIC is on; every path under STATIC_PREFIXES). */
-export const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs', '/ui']);
-
-/** The HTML pages: they get helmet's full header set (their routers set their own CSP). */
-const PAGES = new Set(['/docs', '/ui']);
 
 /**
  * Security headers of the JSON API, set once per answer from this fixed list instead of running helmet's twelve
@@ -93,29 +52,72 @@ export const API_HEADERS: ReadonlyArray<[string, string]> = [
 const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** Scopes and tags compare case-insensitively: lowercased, each once. */
-function lowerOnce(values: readonly string[] | undefined): string[] {
-  return [...new Set((values ?? []).map((s) => s.toLowerCase()))];
-}
-
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
-/** The route table also names the matched route for metrics (res.locals.route: a ROUTES path, never the URL). */
-function routeTable(req: Request, res: Response, next: NextFunction): void {
-  const prefix = STATIC_PREFIXES.find((p) => req.path.startsWith(p));
-  const path = trimSlash(req.path);
-  const methods = prefix ? ['GET'] : ROUTES[path];
-  if (!methods) return next(new HttpError(404, 'Not Found'));
-  res.locals.route = prefix ? `${prefix}*` : path;
-  // HEAD never changes state: a GET that does (GET /session leases) has no HEAD.
-  const allowed = methods.includes('GET') && !STATEFUL_GETS.has(path) ? [...methods, 'HEAD'] : methods;
-  if (!allowed.includes(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: methods.join(', ') }));
-  next();
+/** What the front layer needs to know about a path, computed once per app from the route table. */
+interface PathFacts {
+  /** The route's name for metrics (res.locals.route): a table path or a static prefix with `*`, never the URL. */
+  route: string;
+  /** Methods it answers (HEAD included where a GET does not change state). */
+  allowed: ReadonlySet<string>;
+  /** The Allow header of its 405. */
+  allow: string;
+  /** No API key needed. */
+  open: boolean;
+  /** Request log line at debug. */
+  quiet: boolean;
+  /** HTML page: helmet's full header set. */
+  page: boolean;
+}
+
+/** Every path's facts, derived from the route table for this deployment (TELEGATE_METRICS_PUBLIC decides /metrics). */
+function pathFacts(metricsPublic: boolean): Map<string, PathFacts> {
+  const byPath = new Map<string, Route[]>();
+  for (const r of ROUTE_TABLE) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+  const facts = new Map<string, PathFacts>();
+  for (const [path, routes] of byPath) {
+    const methods = routes.map((r) => r.method);
+    // HEAD never changes state: a GET that does (GET /session leases) has no HEAD.
+    const head = routes.some((r) => r.method === 'GET' && !r.stateful) ? ['HEAD'] : [];
+    facts.set(path, {
+      route: path,
+      allowed: new Set([...methods, ...head]),
+      allow: methods.join(', '),
+      // One method per path today; a path mixing public and keyed methods would need per-method facts.
+      open: routes.every((r) => isPublic(r, metricsPublic)),
+      quiet: routes.every((r) => r.quiet === true),
+      page: routes.some((r) => r.page === true),
+    });
+  }
+  return facts;
+}
+
+/** Every file under a static prefix is a public GET page asset. */
+const STATIC_FACTS: ReadonlyArray<[prefix: string, facts: PathFacts]> = STATIC_PREFIXES.map((prefix) => [
+  prefix,
+  { route: `${prefix}*`, allowed: new Set(['GET', 'HEAD']), allow: 'GET', open: true, quiet: true, page: true },
+]);
+
+/** Register the table's handlers: admin check, then parameters validated (lease token required as the route says). */
+function registerRoutes(app: express.Express, d: RouteDeps): void {
+  for (const r of ROUTE_TABLE) {
+    const handle = r.handle?.bind(r);
+    if (!handle) continue; // served by the static routers
+    const params = r.params;
+    const withLeaseToken: ParamSchema | undefined = params && r.leaseToken ? withToken(params) : undefined;
+    const everyKey = r.leaseToken === 'config' ? d.config.requireLeaseToken : false;
+    const run = (req: Request, res: Response, next: NextFunction): Promise<void> | void => {
+      const schema = withLeaseToken && mustProveLease(res, everyKey) ? withLeaseToken : params;
+      return handle(d, schema ? readParams(req, schema) : undefined, req, res, next);
+    };
+    const method = r.method === 'GET' ? 'get' : 'post';
+    if (r.admin) app[method](r.path, requireAdmin, run);
+    else app[method](r.path, run);
+  }
 }
 
 export function createApp(deps: AppDeps): express.Express {
-  const { config, pool, logger, metrics } = deps;
-  const runSync = metrics ? (force: boolean) => metrics.timeSync('manual', () => deps.runSync(force)) : deps.runSync;
+  const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -128,6 +130,7 @@ export function createApp(deps: AppDeps): express.Express {
   const form = express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 });
   const pages = helmet(); // the HTML pages (/ui, /docs): helmet's full set; their routers replace the CSP
   const measure = metrics?.middleware();
+  const facts = pathFacts(config.metricsPublic);
   // The request log line: id, method, path, status and time only, nothing the redaction paths could match, so its
   // logger skips redaction (every other line keeps it). One line per request, written when it ends.
   const reqLog = logger.child({}, { redact: { paths: [] } });
@@ -136,30 +139,34 @@ export function createApp(deps: AppDeps): express.Express {
    * The layers every request goes through, as ONE Express layer (each was its own before: metrics, request log,
    * helmet, route table, auth, rate limit, two body parsers): request id and log line, security headers, route
    * table (404/405), auth and rate limit (not on public paths), body parsers (not for GET/HEAD). The route's facts
-   * (path, public, quiet) are computed once here.
+   * (path, public, quiet, page) are one Map lookup here.
    */
   app.use((req, res, next) => {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
     const path = req.path;
-    const route = trimSlash(path);
-    const isStatic = STATIC_PREFIXES.some((p) => path.startsWith(p));
-    const open = isStatic || PUBLIC_PATHS.has(route) || (config.metricsPublic && route === '/metrics');
-    logRequest(req, res, id, open || route === '/metrics'); // probes, scrapes and static pages: debug
+    const f = STATIC_FACTS.find(([prefix]) => path.startsWith(prefix))?.[1] ?? facts.get(trimSlash(path));
+    logRequest(req, res, id, f?.quiet ?? false); // probes, scrapes and static pages: debug
     const steps: Array<(n: NextFunction) => void> = [];
     if (measure) steps.push((n) => measure(req, res, n));
-    if (isStatic || PAGES.has(route)) steps.push((n) => pages(req, res, n));
+    if (f?.page) steps.push((n) => pages(req, res, n));
     else for (const [name, value] of API_HEADERS) res.setHeader(name, value);
-    steps.push((n) => routeTable(req, res, n));
-    if (!open) steps.push((n) => auth(req, res, n), (n) => void limit(req, res, n));
+    // The route table: an unknown path is 404, a wrong method 405; a known one is named for metrics.
+    steps.push((n) => {
+      if (!f) return n(new HttpError(404, 'Not Found'));
+      res.locals.route = f.route;
+      if (!f.allowed.has(req.method)) return n(new HttpError(405, 'Method Not Allowed', { Allow: f.allow }));
+      n();
+    });
+    if (!f?.open) steps.push((n) => auth(req, res, n), (n) => void limit(req, res, n));
     // A request without a body (every GET the workers send) skips the parsers, which would find nothing to read.
     if (req.headers['transfer-encoding'] !== undefined || req.headers['content-length'] !== undefined) steps.push((n) => json(req, res, n), (n) => form(req, res, n));
     let i = 0;
     const step = (err?: unknown): void => {
       if (err !== undefined && err !== null && err !== 'route') return next(err);
-      const f = steps[i++];
-      if (f) f(step);
+      const fn = steps[i++];
+      if (fn) fn(step);
       else next();
     };
     step();
@@ -189,179 +196,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.on('close', done);
   }
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  app.get('/readyz', async (_req, res) => {
-    const ok = await deps.ready();
-    if (!ok) {
-      res.locals.logLevel = 'warn';
-      res.status(503).json({ detail: { error: 'not_ready' } });
-      return;
-    }
-    // A recovery grace keeps the replica ready: failing readiness would take every replica out of
-    // the Service and turn "503 with Retry-After" into "connection refused" (README, Reliability).
-    const grace = deps.recoveryEndsInMs ? await deps.recoveryEndsInMs().catch(() => null) : null;
-    res.json(grace === null ? { status: 'ready' } : { status: 'ready', recovering: true, recovery_ends_in: ceilSeconds(grace) });
-  });
-
-  app.get('/status', async (_req, res) => {
-    res.json(presentStatus(await pool.store.status()));
-  });
-
-  /**
-   * Lease a session and answer as GET /session does. `first` replaces the
-   * first attempt (POST /release or /floodwait with next=true: the give-back
-   * and the acquire in one store step).
-   */
-  async function lease(res: Response, p: S.NextParams, want: AcquireOptions, first?: () => Promise<AcquireResult>): Promise<void> {
-    const gone = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) gone.abort();
-    });
-    let parked = false;
-    const r = await pool.acquire((p.wait ?? 0) * 1000, gone.signal, () => (parked = true), want, first);
-    if (gone.signal.aborted) metrics?.acquisition('abandoned');
-    else metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
-    if (!r.ok && r.recoveryEndsInMs !== undefined) {
-      const left = ceilSeconds(r.recoveryEndsInMs);
-      res.set('Retry-After', String(left));
-      res.status(503).json({ detail: { error: 'store_recovering', in_floodwait: 0, next_release_in: left } });
-      return;
-    }
-    if (r.ok) {
-      if (gone.signal.aborted) {
-        // The client left while we were acquiring: give the session straight back.
-        await pool.store.release(r.session.id, r.session.leaseToken);
-        return;
-      }
-      res.json(presentSession(r.session, config.exposeSessionString, p.format));
-      return;
-    }
-    const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
-    if (nextIn !== null) res.set('Retry-After', String(nextIn));
-    res.locals.logLevel = 'info';
-    res.status(503).json({ detail: { error: 'no_free_session', in_floodwait: r.inFloodwait, next_release_in: nextIn, in_use: r.inUse } });
-  }
-
-  app.get('/session', async (req, res) => {
-    const p = readParams<S.AcquireParams>(req, S.schemas.acquire);
-    await lease(res, p, { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) });
-  });
-
-  app.post('/release', async (req, res) => {
-    const p = readParams<S.ReleaseParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.release : S.schemas.release);
-    if (p.next) {
-      const giveBack = { kind: 'release', id: p.session_id, leaseToken: p.lease_token } as const;
-      const want = { scopes: lowerOnce(p.scope), tags: lowerOnce(p.tag) };
-      await lease(res, p, want, async () => (await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want)).next);
-      return;
-    }
-    await pool.store.release(p.session_id, p.lease_token);
-    res.json({ status: 'released', session_id: p.session_id });
-  });
-
-  app.post('/floodwait', async (req, res) => {
-    const p = readParams<S.FloodwaitParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.floodwait : S.schemas.floodwait);
-    const scope = p.scope?.toLowerCase();
-    if (p.next) {
-      // The next session is one not resting on the scope this rest is for (and carrying the asked tags).
-      const want = { scopes: scope === undefined ? [] : [scope], tags: lowerOnce(p.tag) };
-      const giveBack = { kind: 'floodwait', id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope } as const;
-      await lease(res, p, want, async () => {
-        const r = await pool.store.giveBackAndAcquire(giveBack, pool.leaseTtlMs, want);
-        metrics?.floodWait();
-        return r.next;
-      });
-      return;
-    }
-    const r = await pool.store.floodWait(p.session_id, p.wait_seconds * 1000, p.lease_token, scope);
-    metrics?.floodWait();
-    res.json({
-      status: 'floodwait_set',
-      session_id: r.id,
-      session_name: r.name,
-      floodwait_until: formatUtc(r.until),
-      in_floodwait: r.state !== 'free',
-      state: r.state,
-      ...(r.scope === null ? {} : { scope: r.scope }),
-    });
-  });
-
-  app.post('/report', async (req, res) => {
-    const p = readParams<S.ReportParams>(req, mustProveLease(res, config.requireLeaseToken) ? S.tokenSchemas.report : S.schemas.report);
-    const decision = decide(p.error, p.method?.toLowerCase(), config.restrictedRestSeconds);
-    const r = await pool.store.report(p.session_id, { error: p.error.toUpperCase(), decision, leaseToken: p.lease_token });
-    res.json({
-      status: 'reported',
-      session_id: r.id,
-      error: p.error.toUpperCase(),
-      action: r.action,
-      ...(r.action === 'rest' ? { scope: r.scope, until: r.until === null ? null : formatUtc(r.until) } : {}),
-      ...(r.health === null ? {} : { health: r.health }),
-    });
-  });
-
-  app.post('/heartbeat', async (req, res) => {
-    const p = readParams<S.HeartbeatParams>(req, S.schemas.heartbeat);
-    const expires = await pool.store.heartbeat(p.session_id, p.lease_token, pool.leaseTtlMs);
-    res.json({ status: 'extended', session_id: p.session_id, lease_expires_at: formatUtc(expires) });
-  });
-
-  // Admins invalidate any session without a token (even under TELEGATE_REQUIRE_LEASE_TOKEN);
-  // a worker key only the session it holds, proven by its lease token.
-  app.post('/invalidate', async (req, res) => {
-    const p = readParams<S.InvalidateParams>(req, mustProveLease(res, false) ? S.tokenSchemas.invalidate : S.schemas.invalidate);
-    await pool.store.invalidate(p.session_id, p.reason, p.lease_token);
-    metrics?.invalidation();
-    res.json({ status: 'invalidated', session_id: p.session_id });
-  });
-
-  app.post('/restore', requireAdmin, async (req, res) => {
-    const p = readParams<S.RestoreParams>(req, S.schemas.restore);
-    const r = await pool.store.restore(p.session_id);
-    res.json({ status: 'restored', session_id: r.id, state: r.state });
-  });
-
-  app.post('/sync', requireAdmin, async (req, res) => {
-    const p = readParams<S.SyncParams>(req, S.schemas.sync);
-    const r = await runSync(p.force ?? false);
-    res.json({
-      status: 'sync complete',
-      details: { new_sessions: r.new_sessions, removed_sessions: r.removed_sessions, total_sessions: r.total_sessions, updated_sessions: r.updated_sessions },
-    });
-  });
-
-  app.get('/sessions', requireAdmin, async (req, res) => {
-    const p = readParams<S.ListParams>(req, S.schemas.list);
-    const page = await pool.store.list({
-      state: p.state,
-      health: p.health,
-      tag: p.tag?.toLowerCase(),
-      scope: p.scope?.toLowerCase(),
-      cursor: p.cursor === undefined ? undefined : String(p.cursor),
-      limit: p.limit ?? 100,
-    });
-    res.json({ sessions: page.sessions.map(presentListed), next_cursor: page.nextCursor });
-  });
-
-  app.get('/events', requireAdmin, async (req, res) => {
-    const p = readParams<S.EventsParams>(req, S.schemas.events);
-    const page = await pool.store.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
-    res.json({ events: page.events.map(presentEvent), next_cursor: page.nextCursor });
-  });
-
-  if (metrics) {
-    app.get('/metrics', async (_req, res) => {
-      res.set('Content-Type', metrics.contentType).send(await metrics.render());
-    });
-  }
-
-  const openapi = buildOpenApi({ metricsPublic: config.metricsPublic });
-  app.get('/openapi.json', (_req, res) => {
-    res.json(openapi);
-  });
+  registerRoutes(app, { ...deps, openapi: buildOpenApi({ metricsPublic: config.metricsPublic }) });
   app.use(docsRouter(), uiRouter());
 
   // Files missing under the static prefixes (and /metrics without metrics).

@@ -1,6 +1,6 @@
 /**
- * Parameter schemas of every endpoint: what ajv validates with, and (later)
- * what the OpenAPI description is generated from. One source of truth.
+ * Parameter schemas of every endpoint: what ajv validates with, and what the
+ * OpenAPI description documents (each route names its own in routes.ts).
  */
 import type { ParamSchema, PropSchema, StringSchema } from './params';
 import { SESSION_STATES } from '../pool/types';
@@ -129,6 +129,9 @@ export const schemas = {
   },
 } satisfies Record<string, ParamSchema>;
 
+/** One object per schema: ajv compiles each schema object once (params.ts caches by identity), not once per app. */
+const tokenSchemas = new WeakMap<ParamSchema, ParamSchema>();
+
 /**
  * The same schema with `lease_token` required: a worker key under
  * TELEGATE_ADMIN_KEYS (or any key under TELEGATE_REQUIRE_LEASE_TOKEN) must
@@ -136,15 +139,14 @@ export const schemas = {
  * "missing" entry, next to any other problem of the request.
  */
 export function withToken(schema: ParamSchema): ParamSchema {
-  const required = schema.required ?? [];
-  return { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
+  let out = tokenSchemas.get(schema);
+  if (!out) {
+    const required = schema.required ?? [];
+    out = { ...schema, required: required.includes('lease_token') ? required : [...required, 'lease_token'] };
+    tokenSchemas.set(schema, out);
+  }
+  return out;
 }
-export const tokenSchemas = {
-  release: withToken(schemas.release),
-  floodwait: withToken(schemas.floodwait),
-  invalidate: withToken(schemas.invalidate),
-  report: withToken(schemas.report),
-};
 
 export interface AcquireParams { wait?: number; scope?: string[]; tag?: string[]; format?: SessionStringFormat }
 /** The GET /session parameters that next=true takes along. */

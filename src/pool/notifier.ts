@@ -4,7 +4,7 @@
  * reconnect). Memory: the store's own events.
  */
 import type { RedisClient } from './connect';
-import type { FreedSource } from './pool';
+import type { FreedSource } from './longPoll';
 import type { MemoryStore } from './memory';
 import { closeRedis } from './redis';
 

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../../src/log';
 import { createMetrics, type Metrics } from '../../src/metrics';
 import { MemoryStore } from '../../src/pool/memory';
 import { memoryFreedSource } from '../../src/pool/notifier';
-import { Pool } from '../../src/pool/pool';
+import { PoolService } from '../../src/pool/poolService';
 import { RedisStore, createRedis } from '../../src/pool/redis';
 import type { PoolStore } from '../../src/pool/types';
 import { runSync } from '../../src/sync';
@@ -39,7 +39,7 @@ export function sessionsDir(...names: string[]): string {
 export interface TestApp {
   app: ReturnType<typeof createApp>;
   store: PoolStore;
-  pool: Pool;
+  pool: PoolService;
   config: Config;
   redis?: Redis;
   metrics?: Metrics;
@@ -87,16 +87,22 @@ export async function makeApp(
   } else store = new MemoryStore();
   // Long-poll wake-ups in these tests come from the safety poll or an in-process store.
   const freed = store instanceof MemoryStore ? memoryFreedSource(store) : { onFreed: () => () => undefined };
-  const pool = new Pool(store, config.leaseTtlMs, freed);
-  const metrics = opts.metrics ? createMetrics({ store, waiting: () => pool.waiting, storeTimeoutMs: opts.storeTimeoutMs }) : undefined;
+  const metrics: Metrics | undefined = opts.metrics ? createMetrics({ store, waiting: (): number => pool.waiting, storeTimeoutMs: opts.storeTimeoutMs }) : undefined;
+  const pool: PoolService = new PoolService({
+    store,
+    freed,
+    leaseTtlMs: config.leaseTtlMs,
+    restrictedRestSeconds: config.restrictedRestSeconds,
+    runSync: (force) =>
+      runSync({ dir: config.sessionsDir, store, defaultProxy: config.defaultProxy, maxRemoveFraction: config.syncMaxRemoveFraction, force }),
+    metrics,
+  });
   const app = createApp({
     config,
-    pool,
+    poolService: pool,
     metrics,
     logger: opts.logger ?? createLogger('silent'),
     rateLimitStore: redis ? new RedisRateLimitStore(redis, '{test}:rl:') : undefined,
-    runSync: (force) =>
-      runSync({ dir: config.sessionsDir, store, defaultProxy: config.defaultProxy, maxRemoveFraction: config.syncMaxRemoveFraction, force }),
     ready: () => store.ping(),
   });
   return {

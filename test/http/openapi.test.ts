@@ -1,35 +1,23 @@
 /**
  * GET /openapi.json, /docs and /ui as served: the description covers every
- * route of ROUTES with the very parameter schemas ajv validates with, and real
- * answers of the API validate against the response shapes it documents. The
- * HTML pages reference only local assets, under their own strict CSP.
+ * route of the route table (src/http/routes.ts) with the very parameter schemas
+ * ajv validates with, every route it documents answers, and real answers of the
+ * API validate against the response shapes it documents. The HTML pages
+ * reference only local assets, under their own strict CSP.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020';
 import request from 'supertest';
 import { StoreUnavailableError } from '../../src/errors';
-import { PUBLIC_PATHS, ROUTES } from '../../src/http/app';
-import type { ParamSchema } from '../../src/http/params';
-import { schemas } from '../../src/http/schemas';
+import { ROUTE_TABLE, isPublic } from '../../src/http/routes';
 import { MemoryStore } from '../../src/pool/memory';
-import { KEY, makeApp, sessionsDir, type TestApp } from '../helpers/app';
+import { ADMIN_KEY, KEY, makeApp, sessionsDir, type TestApp } from '../helpers/app';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Which parameter schema each route validates with (as the handlers in app.ts do). */
-const ROUTE_SCHEMAS: Record<string, ParamSchema> = {
-  '/session': schemas.acquire,
-  '/release': schemas.release,
-  '/invalidate': schemas.invalidate,
-  '/floodwait': schemas.floodwait,
-  '/restore': schemas.restore,
-  '/heartbeat': schemas.heartbeat,
-  '/sync': schemas.sync,
-  '/sessions': schemas.list,
-  '/report': schemas.report,
-  '/events': schemas.events,
-};
+/** The route table's entry for a documented operation. */
+const routeOf = (path: string, method: string) => ROUTE_TABLE.find((r) => r.path === path && r.method.toLowerCase() === method);
 
 function refs(node: unknown, out: string[] = []): string[] {
   if (Array.isArray(node)) for (const x of node) refs(x, out);
@@ -69,10 +57,11 @@ describe('GET /openapi.json', () => {
     assert.deepEqual(doc.security, [{ ApiKeyAuth: [] }]);
   });
 
-  it('describes every route of ROUTES with each of its methods, and nothing else', () => {
-    assert.deepEqual(Object.keys(doc.paths).sort(), Object.keys(ROUTES).sort());
-    for (const [path, methods] of Object.entries(ROUTES)) {
-      assert.deepEqual(Object.keys(doc.paths[path]).sort(), methods.map((m) => m.toLowerCase()).sort(), path);
+  it('describes every route of the table with each of its methods, and nothing else', () => {
+    assert.deepEqual(Object.keys(doc.paths).sort(), [...new Set(ROUTE_TABLE.map((r) => r.path))].sort());
+    for (const path of Object.keys(doc.paths)) {
+      const methods = ROUTE_TABLE.filter((r) => r.path === path).map((r) => r.method.toLowerCase());
+      assert.deepEqual(Object.keys(doc.paths[path]).sort(), methods.sort(), path);
     }
     const ids = Object.values(doc.paths).flatMap((item) => Object.values(item as Json).map((op) => String((op as Json).operationId)));
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
@@ -81,7 +70,7 @@ describe('GET /openapi.json', () => {
   it('takes its parameters from the schemas ajv validates with', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item as Json)) {
-        const schema = ROUTE_SCHEMAS[path];
+        const schema = routeOf(path, method)?.params;
         const params = (op.parameters ?? []) as Json[];
         if (!schema) {
           assert.deepEqual(params, [], `${path} takes no parameters`);
@@ -104,14 +93,34 @@ describe('GET /openapi.json', () => {
 
   it('marks exactly the public endpoints as needing no key', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
-      const op = Object.values(item as Json)[0] as Json;
-      if (PUBLIC_PATHS.has(path)) {
+      const [method, op] = Object.entries(item as Json)[0] as [string, Json];
+      const route = routeOf(path, method);
+      assert.ok(route, path);
+      if (isPublic(route, false)) {
         assert.deepEqual(op.security, [], `${path} is public`);
         assert.equal(op.responses['401'], undefined);
       } else {
         assert.equal(op.security, undefined, `${path} uses the global X-API-Key requirement`);
         for (const status of ['401', '403', '429']) assert.ok(op.responses[status], `${path} documents ${status}`);
       }
+    }
+  });
+
+  it('every documented operation answers (never 404/405), with a status it documents', async () => {
+    // Admin key required for admin routes; metrics on, so /metrics exists.
+    const dir = sessionsDir();
+    const a = await makeApp('memory', { TELEGATE_ADMIN_KEYS: ADMIN_KEY, TELEGATE_SESSIONS_DIR: dir }, undefined, { metrics: true });
+    try {
+      for (const [path, item] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(item as Json)) {
+          const r = await request(a.app)[method as 'get' | 'post'](path).set('X-API-Key', ADMIN_KEY);
+          assert.ok(![404, 405].includes(r.status), `${method.toUpperCase()} ${path} answers ${r.status}`);
+          assert.ok(op.responses[String(r.status)], `${method.toUpperCase()} ${path} documents its ${r.status}`);
+        }
+      }
+    } finally {
+      await a.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
-import type { FreedSource } from '../../src/pool/pool';
+import type { FreedSource } from '../../src/pool/longPoll';
 import { PROMOTE_BATCH } from '../../src/pool/rules';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';

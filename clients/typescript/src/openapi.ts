@@ -418,14 +418,14 @@ export interface components {
             /** @description Why it was invalidated */
             reason: string | null;
             /** @description Running scoped rests: scope → deadline (added) */
-            rests?: {
+            rests: {
                 [key: string]: string;
             };
             /** @enum {string} */
-            health?: "ok" | "restricted" | "logged_out" | "banned" | "file_error";
+            health: "ok" | "restricted" | "logged_out" | "banned" | "file_error";
             /** @description Sidecar "tags", lowercased (added) */
-            tags?: string[];
-            counters?: {
+            tags: string[];
+            counters: {
                 /** @description Times issued */
                 issued: number;
                 /** @description Rests (POST /floodwait and reported *_WAIT_X) */
@@ -443,7 +443,7 @@ export interface components {
                 };
             };
             /** @description The last error reported for it (POST /report) */
-            last_error?: {
+            last_error: {
                 error: string;
                 /**
                  * @description UTC, "YYYY-MM-DD HH:MM:SS"
@@ -484,7 +484,7 @@ export interface components {
             status: "restored";
             session_id: number;
             /** @enum {string} */
-            state?: "free" | "in_use" | "floodwait" | "invalidated";
+            state: "free" | "in_use" | "floodwait" | "invalidated";
         };
         FloodwaitSet: {
             /** @constant */
@@ -498,7 +498,7 @@ export interface components {
             floodwait_until: string;
             in_floodwait: boolean;
             /** @enum {string} */
-            state?: "free" | "in_use" | "floodwait" | "invalidated";
+            state: "free" | "in_use" | "floodwait" | "invalidated";
             /** @description The scope rested, when one was given (added) */
             scope?: string;
         };
@@ -515,11 +515,8 @@ export interface components {
             action: "rest" | "invalidate" | "none";
             /** @description With action rest: the scope rested, null for account-wide */
             scope?: string | null;
-            /**
-             * @description With action rest: the deadline that now applies
-             * @example 2025-03-01 18:30:00
-             */
-            until?: string;
+            /** @description With action rest: the deadline that now applies */
+            until?: string | null;
             /**
              * @description When the report set a health (restricted, logged_out, banned)
              * @enum {string}
@@ -575,7 +572,7 @@ export interface components {
                 new_sessions: number;
                 removed_sessions: number;
                 total_sessions: number;
-                updated_sessions?: number;
+                updated_sessions: number;
             };
         };
         Health: {

@@ -1,6 +1,7 @@
 /**
- * The pool as the HTTP layer sees it: the store plus long-poll waiting.
- * A parked acquire is retried when any replica announces a freed session
+ * LongPoll: acquire with long-poll waiting over the store, for PoolService
+ * (./poolService.ts, what the routes call). A parked acquire is retried when
+ * any replica announces a freed session
  * (pub/sub), when the earliest flood deadline passes, or at a safety poll,
  * and is answered with the normal "none free" result when its wait runs out
  * or the process shuts down.
@@ -26,14 +27,14 @@ interface Waiter {
   scoped: boolean;
 }
 
-export class Pool {
+export class LongPoll {
   private readonly queue: Waiter[] = [];
   private closing = false;
   private readonly unsubscribe: () => void;
 
   constructor(
-    readonly store: PoolStore,
-    readonly leaseTtlMs: number,
+    private readonly store: PoolStore,
+    private readonly leaseTtlMs: number,
     freed: FreedSource,
   ) {
     this.unsubscribe = freed.onFreed((what) => this.announce(what));
