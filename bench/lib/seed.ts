@@ -14,8 +14,12 @@ export function sessionName(i: number): string {
   return String(79_000_000_000 + i);
 }
 
-/** A minimal valid Telethon v7 session (what Telethon writes after login), as bytes. */
-export function telethonSessionBytes(): Uint8Array {
+/**
+ * A minimal valid Telethon v7 session (what Telethon writes after login), as
+ * bytes; `n` makes its auth key its own (files sharing an auth key are
+ * duplicates, see lua/applySync: only one of them is ever issued).
+ */
+export function telethonSessionBytes(n = 0): Uint8Array {
   const db = new Database(':memory:');
   try {
     db.exec(`create table version (version integer primary key);
@@ -27,6 +31,7 @@ export function telethonSessionBytes(): Uint8Array {
       insert into entities values (0, 123456789, null, null, null, 0);
       insert into update_state values (0, 1, 0, 0, 1);`);
     const key = Buffer.from(new Uint8Array(256).map((_, i) => (i * 73 + 11) & 0xff));
+    key.writeUInt32BE(n >>> 0, 0);
     db.prepare('insert into sessions values (?, ?, ?, ?, ?)').run(2, '149.154.167.51', 443, key, null);
     return db.serialize();
   } finally {
@@ -37,8 +42,7 @@ export function telethonSessionBytes(): Uint8Array {
 /** n session files in dir (created); returns dir. */
 export function makeSessionFiles(dir: string, n: number): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const bytes = telethonSessionBytes();
-  for (let i = 0; i < n; i++) writeFileSync(path.join(dir, `${sessionName(i)}.session`), bytes);
+  for (let i = 0; i < n; i++) writeFileSync(path.join(dir, `${sessionName(i)}.session`), telethonSessionBytes(i));
   return Promise.resolve(dir);
 }
 
