@@ -13,7 +13,9 @@
     ARGV[6] events kept in the stream (XADD MAXLEN ~)
     ARGV[7] the event: "report" (POST /report: "report" with error ARGV[5] and
             action "invalidate", whenever the id is known and the lease matches),
-            else "invalidated" with the reason, only when invalidated now
+            else "invalidated", only when invalidated now
+    ARGV[8] "1": the "invalidated" event carries the reason field (ARGV[2], even
+            ""; the caller gave one), else it has none
   Output:
     0 unknown id   1 invalidated now   2 already invalidated (reason updated when given)
     -2 lease mismatch: a token was given and it is not the session's lease
@@ -40,7 +42,7 @@ rcall('ZREM', KEYS[6], id)
 rcall('ZREM', KEYS[7], id)
 rcall('ZADD', KEYS[4], now, id)
 if ARGV[7] ~= 'report' then
-  if ARGV[2] ~= '' then addEvent(KEYS[9], ARGV[6], 'invalidated', id, 'reason', ARGV[2]) else addEvent(KEYS[9], ARGV[6], 'invalidated', id) end
+  if ARGV[8] == '1' then addEvent(KEYS[9], ARGV[6], 'invalidated', id, 'reason', ARGV[2]) else addEvent(KEYS[9], ARGV[6], 'invalidated', id) end
 end
 if ARGV[2] ~= '' then rcall('HSET', KEYS[5], id .. ':r', ARGV[2]) else rcall('HDEL', KEYS[5], id .. ':r') end
 return 1

@@ -84,7 +84,7 @@ export interface Keys {
   epoch: string;
   /** Present (with a PX) while issuing is held after a detected data loss. */
   recovering: string;
-  /** Per-acquire key "<id>:<free score>" that lets cancelAcquire find the session by its token. */
+  /** Per-acquire key "<id>:<free score>:<issued event id>" that lets cancelAcquire find the session, and its event, by its token. */
   acquireToken(token: string): string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
   sessionPrefix: string;

@@ -594,17 +594,19 @@ export class RedisStore implements PoolStore {
   }
 
   async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
-    await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '', 'invalidated');
+    await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '', reason === undefined ? 'invalidated' : 'invalidated with reason');
   }
 
-  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already; `event`: its history (lua/invalidateSession-9.lua ARGV[7]). */
-  private async invalidateAs(id: number, reason: string, leaseToken: string, health: number | '', error: string, event: 'invalidated' | 'report'): Promise<number> {
+  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already; `event`: its history (lua/invalidateSession-9.lua ARGV[7], ARGV[8]). */
+  private async invalidateAs(
+    id: number, reason: string, leaseToken: string, health: number | '', error: string, event: 'invalidated' | 'invalidated with reason' | 'report',
+  ): Promise<number> {
     const k = this.keys;
     const code = int(
       await this.durableWrite((c) =>
         c.invalidateSession(
           k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, k.events,
-          id, reason, leaseToken, health, error, this.eventsMaxLen, event,
+          id, reason, leaseToken, health, error, this.eventsMaxLen, event === 'report' ? 'report' : 'invalidated', event === 'invalidated with reason' ? '1' : '',
         ),
       ),
       'invalidateSession',

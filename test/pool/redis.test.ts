@@ -188,6 +188,10 @@ describe('RedisStore: each change is one command, its event and counters written
     assert.deepEqual((await one('reported error', () => s.report(y.id, none)))[1], [{ type: 'report', sessionId: y.id, error: 'RPC_CALL_FAIL', action: 'none' }]);
     assert.deepEqual((await one('invalidate', () => s.invalidate(y.id, 'operator')))[1], [{ type: 'invalidated', sessionId: y.id, reason: 'operator' }]);
     assert.deepEqual((await one('invalidate again', () => s.invalidate(y.id)))[1], []);
+    await s.restore(y.id);
+    assert.deepEqual((await one('invalidate, empty reason', () => s.invalidate(y.id, '')))[1], [{ type: 'invalidated', sessionId: y.id, reason: '' }]);
+    await s.restore(y.id);
+    assert.deepEqual((await one('invalidate, no reason', () => s.invalidate(y.id)))[1], [{ type: 'invalidated', sessionId: y.id }]);
     const flood = { error: 'FLOOD_WAIT_30', decision: decide('FLOOD_WAIT_30', undefined, 1) };
     assert.deepEqual((await one('reported rest, invalidated', () => s.report(y.id, flood)))[1], [{ type: 'report', sessionId: y.id, error: 'FLOOD_WAIT_30', action: 'none' }]);
     const ban = { error: 'USER_DEACTIVATED_BAN', decision: decide('USER_DEACTIVATED_BAN', undefined, 1) };
