@@ -74,17 +74,17 @@ export interface Keys {
   health: string;
   /** Prefix of the per-tag id sets: `${tagPrefix}${tag}`. */
   tagPrefix: string;
-  /** The capped stream of recent events (XADD MAXLEN ~). */
+  /** The capped stream of recent events (XADD MAXLEN ~), written by the state scripts with their change (lua/lib/history.lua). */
   events: string;
   /** Hash auth-key fingerprint -> the id of the one session holding that key (lua/applySync). */
   fingerprints: string;
   fence: string;
   leader: string;
-  /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (acquireSession-7.lua). */
+  /** Pool epoch "<epochId>:<counter>": detects that Redis lost data (lua/acquireSession-11.lua). */
   epoch: string;
   /** Present (with a PX) while issuing is held after a detected data loss. */
   recovering: string;
-  /** Per-acquire key "<id>:<free score>" that lets cancelAcquire find the session by its token. */
+  /** Per-acquire key "<id>:<free score>:<issued event id>" that lets cancelAcquire find the session, and its event, by its token. */
   acquireToken(token: string): string;
   /** Prefix of the session bucket hashes: `${sessionPrefix}${floor(id / SESSION_BUCKET)}`. */
   sessionPrefix: string;

@@ -215,7 +215,7 @@ function parseEvent(id: string, flat: string[]): PoolEvent | null {
   return e;
 }
 
-/** A session's "<id>:c" field (lua/countSession-1.lua). */
+/** A session's "<id>:c" field (lua/lib/history.lua). */
 function countersOf(json: string): SessionCounters {
   const c = (json === '' ? {} : JSON.parse(json)) as { i?: number; n?: number; s?: number; r?: Record<string, number> | unknown[] };
   // cjson writes an empty table as [] — no rests by scope then
@@ -254,7 +254,7 @@ export class RedisStore implements PoolStore {
   /** The last WAIT came back short; `probing`: one write is finding out whether they are back. */
   private replicasMissing = false;
   private probing = false;
-  /** The pool epoch this replica last saw, with the highest issue counter seen (see acquireSession-7.lua). */
+  /** The pool epoch this replica last saw, with the highest issue counter seen (see lua/acquireSession-11.lua). */
   private epoch: { id: string; counter: number } | undefined;
   /** Tokens of acquires whose compensation could not be queued (connection down): sent on 'ready'. */
   private readonly pendingCancels: string[] = [];
@@ -284,25 +284,16 @@ export class RedisStore implements PoolStore {
   }
 
   /**
-   * Append to the capped event stream and bump counters, after the state
-   * change succeeded. Best effort on purpose: the change is made and must be
-   * answered; a lost history line must not turn it into an error.
+   * A sync's file events (removed, file_changed), best effort and off the
+   * answer's path: sent on the store's connection right behind the sync (so a
+   * later read on it sees them), never awaited, errors dropped. Every other
+   * change writes its event and counters inside its own script
+   * (lua/lib/history.lua), atomically with the change.
    */
-  /**
-   * History and counters, best effort and off the answer's path: sent on the
-   * store's connection right behind the state change (so a later read on it
-   * sees them), never awaited, errors dropped (a lost history line never turns
-   * a change that was made into an error).
-   */
-  private record(events: EventInput[], count?: { id: number; kind: 'issued' } | { id: number; kind: 'rest'; scope: string; seconds: number }): Promise<void> {
+  private recordSyncEvents(events: EventInput[]): void {
     const k = this.keys;
-    const writes: Array<Promise<unknown>> = events.map((e) =>
-      this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)),
-    );
-    if (count?.kind === 'issued') writes.push(this.redis.countSession(k.session(count.id), count.id, 'issued', '', 0));
-    if (count?.kind === 'rest') writes.push(this.redis.countSession(k.session(count.id), count.id, 'rest', count.scope, count.seconds));
+    const writes = events.map((e) => this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)));
     void Promise.all(writes).catch(() => undefined);
-    return Promise.resolve();
   }
 
   async history(query: EventQuery): Promise<EventPage> {
@@ -422,7 +413,7 @@ export class RedisStore implements PoolStore {
    */
   private cancelAcquire(token: string): void {
     const k = this.keys;
-    this.redis.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET).then(
+    this.redis.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, k.events, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET).then(
       (id) => {
         if (typeof id === 'number' && id > 0) this.logger?.warn({ session_id: id }, 'lease of an unanswered acquire cancelled');
       },
@@ -442,7 +433,7 @@ export class RedisStore implements PoolStore {
   /** acquireSession's KEYS for an acquire made with `token`. */
   private acquireKeys(token: string): string[] {
     const k = this.keys;
-    return [k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token)];
+    return [k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(token), k.events];
   }
 
   /** acquireSession's ARGV (issue mode) for an acquire made with `token`. */
@@ -452,7 +443,7 @@ export class RedisStore implements PoolStore {
     const tags = (opts.tags ?? []).join(',');
     return [
       leaseTtlMs, token, k.sessionPrefix, PROMOTE_BATCH, 0, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(),
-      k.restPrefix, scopes, tags, k.tagPrefix, SCOPED_WALK,
+      k.restPrefix, scopes, tags, k.tagPrefix, SCOPED_WALK, this.eventsMaxLen,
     ];
   }
 
@@ -471,12 +462,12 @@ export class RedisStore implements PoolStore {
     const token = newLeaseToken();
     const keys = this.acquireKeys(token);
     const argv = this.acquireArgv(token, leaseTtlMs, opts);
-    const written = await this.issuingWrite(token, (c) => c.acquireSession(...(keys as [string, string, string, string, string, string, string, string, string, string]), ...argv));
+    const written = await this.issuingWrite(token, (c) => c.acquireSession(...(keys as [string, string, string, string, string, string, string, string, string, string, string]), ...argv));
     return this.acquireResult(written, written.reply, token);
   }
 
   /** An acquireSession reply (issue mode) as an AcquireResult; a lease not on enough replicas is cancelled. */
-  private async acquireResult(written: WriteResult & { durable: boolean }, raw: unknown, token: string): Promise<AcquireResult> {
+  private acquireResult(written: WriteResult & { durable: boolean }, raw: unknown, token: string): AcquireResult {
     const reply = this.acquireReply(raw, 'acquireSession');
     if (reply[0] === 3) {
       const left = int(reply[1], 'acquire grace');
@@ -490,7 +481,6 @@ export class RedisStore implements PoolStore {
       }
       const { name, meta } = unpackSession(str(reply[2], 'acquire data'));
       const id = int(reply[1], 'acquire id');
-      await this.record([{ type: 'issued', sessionId: id }], { id, kind: 'issued' });
       return {
         ok: true,
         session: { id, name, leaseToken: token, leaseExpiresAt: int(reply[3], 'acquire expiry'), meta },
@@ -517,13 +507,13 @@ export class RedisStore implements PoolStore {
       g.kind === 'release'
         ? ([
             'releaseAndAcquire',
-            [k.free, k.leased, k.session(g.id), k.invalid, k.rfree, k.rend, k.flood],
-            [g.id, g.leaseToken ?? '', k.freedChannel],
+            [k.free, k.leased, k.session(g.id), k.invalid, k.rfree, k.rend, k.flood, k.events],
+            [g.id, g.leaseToken ?? '', k.freedChannel, this.eventsMaxLen],
           ] as const)
         : ([
             'floodWaitAndAcquire',
-            [k.free, k.leased, k.flood, k.invalid, k.session(g.id), k.rfree, k.rend, k.scopes, k.health],
-            [g.id, g.waitMs, g.leaseToken ?? '', k.freedChannel, g.scope ?? '', k.restPrefix, '', ''],
+            [k.free, k.leased, k.flood, k.invalid, k.session(g.id), k.rfree, k.rend, k.scopes, k.health, k.events],
+            [g.id, g.waitMs, g.leaseToken ?? '', k.freedChannel, g.scope ?? '', k.restPrefix, '', '', this.eventsMaxLen, 'rest'],
           ] as const);
     const written = await this.issuingWrite(token, (c) =>
       c[name](...keys, ...this.acquireKeys(token), argv.length, ...argv, ...this.acquireArgv(token, leaseTtlMs, opts)),
@@ -537,39 +527,34 @@ export class RedisStore implements PoolStore {
       this.cancelAcquire(token);
       throw new ReplicationTimeoutError(this.wait.replicas, written.acked);
     }
-    if (g.kind === 'release') {
-      if (r[0] === 2) await this.record([{ type: 'released', sessionId: g.id }]);
-      return { next: await this.acquireResult(written, r[1], token) };
-    }
-    const floodWait = this.floodWaitResult(g.id, r[0], g.scope);
-    if (floodWait.state === 'floodwait') {
-      await this.record([{ type: 'rest', sessionId: g.id, scope: g.scope, until: floodWait.until }], restCount(g.id, g.scope, g.waitMs));
-    }
-    return { floodWait, next: await this.acquireResult(written, r[1], token) };
+    if (g.kind === 'release') return { next: this.acquireResult(written, r[1], token) };
+    return { floodWait: this.floodWaitResult(g.id, r[0], g.scope), next: this.acquireResult(written, r[1], token) };
   }
 
   async release(id: number, leaseToken?: string): Promise<void> {
     const k = this.keys;
     const code = int(
-      await this.durableWrite((c) => c.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, id, leaseToken ?? '', k.freedChannel)),
+      await this.durableWrite((c) =>
+        c.releaseSession(k.free, k.leased, k.session(id), k.invalid, k.rfree, k.rend, k.flood, k.events, id, leaseToken ?? '', k.freedChannel, this.eventsMaxLen),
+      ),
       'releaseSession',
     );
     if (code < 0) throw codeToError(code, id);
-    if (code === 2) await this.record([{ type: 'released', sessionId: id }]);
   }
 
-  async floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
-    const r = await this.rest(id, waitMs, leaseToken, scope, '', '');
-    if (r.state === 'floodwait') await this.record([{ type: 'rest', sessionId: id, scope, until: r.until }], restCount(id, scope, waitMs));
-    return r;
+  floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
+    return this.rest(id, waitMs, leaseToken, scope, '', '', 'rest');
   }
 
-  private async rest(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string): Promise<FloodWaitResult> {
+  /** floodWaitSession; `event`: its history, a "rest" event or a "report" one (lua/floodWaitSession-10.lua ARGV[10]). */
+  private async rest(
+    id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined, health: 'restricted' | '', error: string, event: 'rest' | 'report',
+  ): Promise<FloodWaitResult> {
     const k = this.keys;
     const reply = await this.durableWrite((c) =>
       c.floodWaitSession(
-        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes, k.health,
-        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix, health, error,
+        k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.scopes, k.health, k.events,
+        id, waitMs, leaseToken ?? '', k.freedChannel, scope ?? '', k.restPrefix, health, error, this.eventsMaxLen, event,
       ),
     );
     if (typeof reply === 'number') throw codeToError(reply, id);
@@ -584,55 +569,54 @@ export class RedisStore implements PoolStore {
   }
 
   async invalidate(id: number, reason?: string, leaseToken?: string): Promise<void> {
-    if ((await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '')) === 1) await this.record([{ type: 'invalidated', sessionId: id, reason }]);
+    await this.invalidateAs(id, reason ?? '', leaseToken ?? '', '', '', reason === undefined ? 'invalidated' : 'invalidated with reason');
   }
 
-  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already. */
-  private async invalidateAs(id: number, reason: string, leaseToken: string, health: number | '', error: string): Promise<number> {
+  /** invalidateSession: 0 unknown id, 1 invalidated now, 2 already; `event`: its history (lua/invalidateSession-9.lua ARGV[7], ARGV[8]). */
+  private async invalidateAs(
+    id: number, reason: string, leaseToken: string, health: number | '', error: string, event: 'invalidated' | 'invalidated with reason' | 'report',
+  ): Promise<number> {
     const k = this.keys;
     const code = int(
-      await this.durableWrite((c) => c.invalidateSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, reason, leaseToken, health, error)),
+      await this.durableWrite((c) =>
+        c.invalidateSession(
+          k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, k.events,
+          id, reason, leaseToken, health, error, this.eventsMaxLen, event === 'report' ? 'report' : 'invalidated', event === 'invalidated with reason' ? '1' : '',
+        ),
+      ),
       'invalidateSession',
     );
     if (code < 0) throw codeToError(code, id);
     return code;
   }
 
+  /** Each outcome's "report" event (and a rest's counters) is written by its script, with the change. */
   async report(id: number, input: ReportInput): Promise<ReportOutcome> {
-    const r = await this.reportOnce(id, input);
-    const d = input.decision;
-    const event: EventInput = { type: 'report', sessionId: id, error: input.error, action: r.action };
-    if (r.scope !== null) event.scope = r.scope;
-    if (r.until !== null) event.until = r.until;
-    await this.record([event], r.action === 'rest' && d.action === 'rest' ? restCount(id, d.scope ?? undefined, d.seconds * 1000) : undefined);
-    return r;
-  }
-
-  private async reportOnce(id: number, input: ReportInput): Promise<ReportOutcome> {
     const d = input.decision;
     const token = input.leaseToken ?? '';
     if (d.action === 'rest') {
-      const r = await this.rest(id, d.seconds * 1000, input.leaseToken, d.scope ?? undefined, d.health ?? '', input.error);
+      const r = await this.rest(id, d.seconds * 1000, input.leaseToken, d.scope ?? undefined, d.health ?? '', input.error, 'report');
       return reportedRest(r, d);
     }
     if (d.action === 'invalidate') {
       const code = d.health === 'banned' ? HEALTH_BANNED : HEALTH_LOGGED_OUT;
-      if ((await this.invalidateAs(id, input.error, token, code, input.error)) === 0) throw new SessionNotFoundError(id);
+      if ((await this.invalidateAs(id, input.error, token, code, input.error, 'report')) === 0) throw new SessionNotFoundError(id);
       return { id, action: 'invalidate', scope: null, until: null, health: d.health };
     }
     const k = this.keys;
-    const code = int(await this.run(() => this.redis.recordError(k.session(id), id, token, input.error)), 'recordError');
+    const code = int(await this.run(() => this.redis.recordError(k.session(id), k.events, id, token, input.error, this.eventsMaxLen)), 'recordError');
     if (code < 0) throw codeToError(code, id);
     return { id, action: 'none', scope: null, until: null, health: null };
   }
 
   async restore(id: number): Promise<RestoreResult> {
     const k = this.keys;
-    const reply = await this.durableWrite((c) => c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, id, k.freedChannel, k.restPrefix));
+    const reply = await this.durableWrite((c) =>
+      c.restoreSession(k.free, k.leased, k.flood, k.invalid, k.session(id), k.rfree, k.rend, k.health, k.events, id, k.freedChannel, k.restPrefix, this.eventsMaxLen),
+    );
     if (typeof reply === 'number') throw codeToError(reply, id);
     const state = str(reply, 'restoreSession');
     if (!isState(state)) fail('restoreSession', reply);
-    await this.record([{ type: 'restored', sessionId: id }]);
     return { id, state };
   }
 
@@ -776,7 +760,7 @@ export class RedisStore implements PoolStore {
       const kept = new Set(removals.filter((_, i) => typeof after[i] === 'string'));
       events = events.filter((e) => !kept.has(e));
     }
-    if (events.length > 0) await this.record(events);
+    if (events.length > 0) this.recordSyncEvents(events);
     return { added: int(r[0], 'sync added'), removed, updated: int(r[2], 'sync updated') };
   }
 
@@ -786,8 +770,9 @@ export class RedisStore implements PoolStore {
     const r = this.acquireReply(
       await this.durableWrite((c) =>
         c.acquireSession(
-          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''),
+          k.free, k.leased, k.flood, k.invalid, k.rfree, k.rend, k.scopes, k.epoch, k.recovering, k.acquireToken(''), k.events,
           0, '', k.sessionPrefix, limit, 1, k.freedChannel, SESSION_BUCKET, ...this.epochArgs(), k.restPrefix, '', '', k.tagPrefix, SCOPED_WALK,
+          this.eventsMaxLen,
         ),
       ),
       'reap',

@@ -80,8 +80,20 @@ function readFiles(dir: string): LuaScript[] {
     .map((file) => {
       const m = /^([a-zA-Z]+)-(\d+)\.lua$/.exec(file);
       if (!m?.[1] || !m[2]) throw new Error(`lua/${file}: expected the name verbNoun-<numberOfKeys>.lua`);
-      return { name: m[1], numberOfKeys: Number(m[2]), lua: readFileSync(path.join(dir, file), 'utf8') };
+      return { name: m[1], numberOfKeys: Number(m[2]), lua: withIncludes(readFileSync(path.join(dir, file), 'utf8'), dir, file) };
     });
+}
+
+/**
+ * A line `--#include <name>` is replaced by lua/lib/<name>.lua (Lua helpers
+ * several scripts share, e.g. history: each script still goes to Redis as
+ * one self-contained text).
+ */
+function withIncludes(lua: string, dir: string, file: string): string {
+  return lua.replace(/^--#include (\S+)$/gm, (_, name: string) => {
+    if (!/^[a-zA-Z]+$/.test(name)) throw new Error(`lua/${file}: bad include ${name}`);
+    return readFileSync(path.join(dir, 'lib', `${name}.lua`), 'utf8').trimEnd();
+  });
 }
 
 export function defineScripts(redis: RedisClient, scripts: LuaScript[] = readScripts()): void {
@@ -95,18 +107,17 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     releaseAndAcquire(...keysThenArgv: Arg[]): Result<Reply, Context>;
     floodWaitAndAcquire(...keysThenArgv: Arg[]): Result<Reply, Context>;
-    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, epoch: string, recovering: string, token: string, ...argv: Arg[]): Result<Reply, Context>;
-    cancelAcquire(free: string, leased: string, token: string, rfree: string, rend: string, ...argv: Arg[]): Result<Reply, Context>;
-    releaseSession(free: string, leased: string, session: string, invalid: string, rfree: string, rend: string, flood: string, ...argv: Arg[]): Result<Reply, Context>;
-    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
-    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
-    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
+    acquireSession(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, epoch: string, recovering: string, token: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
+    cancelAcquire(free: string, leased: string, token: string, rfree: string, rend: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
+    releaseSession(free: string, leased: string, session: string, invalid: string, rfree: string, rend: string, flood: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
+    floodWaitSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, scopes: string, health: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
+    invalidateSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
+    restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     poolStatus(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, health: string, fingerprints: string, ...argv: Arg[]): Result<Reply, Context>;
     listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
-    recordError(session: string, ...argv: Arg[]): Result<Reply, Context>;
-    countSession(session: string, ...argv: Arg[]): Result<Reply, Context>;
+    recordError(session: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     renewLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;
     releaseLeadership(leader: string, ...argv: Arg[]): Result<Reply, Context>;

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type Redis from 'ioredis';
 import { PROMOTE_BATCH, RedisStore, SCOPED_WALK, createRedis } from '../../src/pool/redis';
+import { readScripts } from '../../src/pool/scripts';
+import type { AcquireResult, LeasedSession, PoolEvent } from '../../src/pool/types';
+import { decide } from '../../src/telegram/errors';
 import { until } from '../../support/poll';
 import { sharedRedisUrl } from '../helpers/global';
 import { storeContract } from './store.contract';
@@ -113,5 +116,97 @@ describe('RedisStore: bounded work per call', () => {
     const len = await r.xlen(capped.keys.events);
     assert.ok(len >= 100 && len <= 300, `stream length ${len}`);
     assert.equal((await capped.history({ limit: 1000 })).events.length, len);
+  });
+});
+
+describe('RedisStore: each change is one command, its event and counters written with it', () => {
+  const HOUR = 3_600_000;
+  let r: Redis;
+  let s: RedisStore;
+  let monitor: Redis;
+  /** Commands the store's own connection sent, as Redis saw them (MONITOR; a script's inner commands come from "lua"). */
+  const seen: string[][] = [];
+  let fences = 0;
+  before(async () => {
+    r = createRedis(sharedRedisUrl());
+    await once(r, 'ready');
+    await r.flushdb();
+    // Loaded first, so no NOSCRIPT fallback (EVALSHA then EVAL) shows up as a second command.
+    await Promise.all(readScripts().map((x) => r.script('LOAD', x.lua)));
+    s = new RedisStore(r, 'one');
+    await s.applySync({ upserts: [{ name: 'a', meta: {} }, { name: 'b', meta: {} }], removes: [] });
+    const addr = /addr=(\S+)/.exec(String(await r.client('INFO')))?.[1];
+    monitor = await r.monitor();
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === addr) seen.push(args.map((a) => a.toLowerCase()));
+    });
+  });
+  after(async () => {
+    monitor.disconnect();
+    await s.close();
+  });
+
+  /** ECHO a fresh marker on the store's connection and wait for MONITOR to show it: everything sent before it has been seen. */
+  async function fence(): Promise<number> {
+    const mark = `fence-${++fences}`;
+    await r.echo(mark);
+    await until(() => seen.some((a) => a[0] === 'echo' && a[1] === mark), 'MONITOR to show the fence');
+    return seen.findIndex((a) => a[0] === 'echo' && a[1] === mark);
+  }
+
+  type Shape = Omit<PoolEvent, 'id' | 'at'>;
+  /** Run one store call: it must send exactly one command. Its answer, and the events it left (newest first). */
+  async function one<T>(what: string, call: () => Promise<T>): Promise<[T, Shape[]]> {
+    const last = (await s.history({ limit: 1 })).events[0]?.id;
+    const start = await fence();
+    const out = await call();
+    const end = await fence();
+    // (auto-pipelined, a script goes out as EVAL; else as EVALSHA)
+    const sent = seen.slice(start + 1, end).map((a) => (a[0] === 'evalsha' ? 'eval' : a[0]));
+    assert.deepEqual(sent, ['eval'], `${what}: one script call, nothing behind it`);
+    const page = (await s.history({ limit: 20 })).events;
+    const fresh = last === undefined ? page : page.slice(0, page.findIndex((e) => e.id === last));
+    return [out, fresh.map(({ id: _id, at: _at, ...e }) => e)];
+  }
+  const leased = (x: AcquireResult): LeasedSession => {
+    assert.ok(x.ok);
+    return x.session;
+  };
+
+  it('acquire, release, next=true, rests, reports, invalidate and restore: same events and counters as before', async () => {
+    const [a0, e1] = await one('acquire', () => s.acquire(HOUR));
+    const a = leased(a0);
+    assert.deepEqual(e1, [{ type: 'issued', sessionId: a.id }]);
+    assert.deepEqual((await one('release', () => s.release(a.id, a.leaseToken)))[1], [{ type: 'released', sessionId: a.id }]);
+    assert.deepEqual((await one('release of a free session', () => s.release(a.id)))[1], []);
+    const x = leased((await one('acquire', () => s.acquire(HOUR)))[0]);
+    const [g1, e5] = await one('release, next=true', () => s.giveBackAndAcquire({ kind: 'release', id: x.id, leaseToken: x.leaseToken }, HOUR));
+    const y = leased(g1.next);
+    assert.deepEqual(e5, [{ type: 'issued', sessionId: y.id }, { type: 'released', sessionId: x.id }]);
+    const [g2, e6] = await one('rest, next=true', () =>
+      s.giveBackAndAcquire({ kind: 'floodwait', id: y.id, waitMs: 30_000, leaseToken: y.leaseToken, scope: 'x' }, HOUR),
+    );
+    const z = leased(g2.next);
+    assert.deepEqual(e6, [{ type: 'issued', sessionId: z.id }, { type: 'rest', sessionId: y.id, scope: 'x', until: g2.floodWait?.until }]);
+    const [f, e7] = await one('rest', () => s.floodWait(z.id, 20_000, z.leaseToken));
+    assert.deepEqual(e7, [{ type: 'rest', sessionId: z.id, until: f.until }]);
+    const [rep, e8] = await one('reported rest', () => s.report(y.id, { error: 'FLOOD_WAIT_30', decision: decide('FLOOD_WAIT_30', 'x', 1) }));
+    assert.deepEqual(e8, [{ type: 'report', sessionId: y.id, scope: 'x', until: rep.until ?? -1, error: 'FLOOD_WAIT_30', action: 'rest' }]);
+    const none = { error: 'RPC_CALL_FAIL', decision: decide('RPC_CALL_FAIL', undefined, 1) };
+    assert.deepEqual((await one('reported error', () => s.report(y.id, none)))[1], [{ type: 'report', sessionId: y.id, error: 'RPC_CALL_FAIL', action: 'none' }]);
+    assert.deepEqual((await one('invalidate', () => s.invalidate(y.id, 'operator')))[1], [{ type: 'invalidated', sessionId: y.id, reason: 'operator' }]);
+    assert.deepEqual((await one('invalidate again', () => s.invalidate(y.id)))[1], []);
+    await s.restore(y.id);
+    assert.deepEqual((await one('invalidate, empty reason', () => s.invalidate(y.id, '')))[1], [{ type: 'invalidated', sessionId: y.id, reason: '' }]);
+    await s.restore(y.id);
+    assert.deepEqual((await one('invalidate, no reason', () => s.invalidate(y.id)))[1], [{ type: 'invalidated', sessionId: y.id }]);
+    const flood = { error: 'FLOOD_WAIT_30', decision: decide('FLOOD_WAIT_30', undefined, 1) };
+    assert.deepEqual((await one('reported rest, invalidated', () => s.report(y.id, flood)))[1], [{ type: 'report', sessionId: y.id, error: 'FLOOD_WAIT_30', action: 'none' }]);
+    const ban = { error: 'USER_DEACTIVATED_BAN', decision: decide('USER_DEACTIVATED_BAN', undefined, 1) };
+    assert.deepEqual((await one('reported ban', () => s.report(z.id, ban)))[1], [{ type: 'report', sessionId: z.id, error: 'USER_DEACTIVATED_BAN', action: 'invalidate' }]);
+    assert.deepEqual((await one('restore', () => s.restore(z.id)))[1], [{ type: 'restored', sessionId: z.id }]);
+    const counters = Object.fromEntries((await s.list({ limit: 10 })).sessions.map((row) => [row.id, row.counters]));
+    assert.deepEqual(counters[y.id], { issued: 2, rests: 2, restedSeconds: 60, restsByScope: { x: 2 } });
+    assert.deepEqual(counters[z.id], { issued: 2, rests: 1, restedSeconds: 20, restsByScope: { '*': 1 } });
   });
 });

@@ -38,7 +38,7 @@ function issued(r: AcquireResult): LeasedSession {
 /** Run cancelAcquire for `token` as the store would after a lost answer. */
 function cancel(r: Redis, s: RedisStore, token: string): Promise<unknown> {
   const k = s.keys;
-  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
+  return r.cancelAcquire(k.free, k.leased, k.acquireToken(token), k.rfree, k.rend, k.events, token, k.freedChannel, k.sessionPrefix, SESSION_BUCKET);
 }
 
 describe('RedisStore: an acquire whose answer never reached the client', () => {
@@ -60,6 +60,17 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.deepEqual([st.free, st.inUse], [2, 0]);
     assert.equal(issued(await s.acquire(HOUR)).name, 'a', 'nobody used it: still the least recently used');
     assert.equal(await r.exists(s.keys.acquireToken(a.leaseToken)), 0, 'the token key is gone');
+  });
+
+  it('a cancelled acquire leaves no history: its "issued" event is deleted and its count taken back', async () => {
+    await register(s, 'a');
+    const kept = issued(await s.acquire(HOUR));
+    await s.release(kept.id, kept.leaseToken);
+    const a = issued(await s.acquire(HOUR));
+    assert.equal(await cancel(r, s, a.leaseToken), a.id);
+    const events = (await s.history({ limit: 10 })).events.map((e) => e.type);
+    assert.deepEqual(events, ['released', 'issued'], 'only the answered acquire and its release');
+    assert.equal((await s.list({ limit: 10 })).sessions[0]?.counters.issued, 1);
   });
 
   it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {

@@ -66,6 +66,21 @@ describe('RedisStore with TELEGATE_REDIS_WAIT_REPLICAS', function () {
       assert.equal((await store.status()).inUse, 0);
     });
 
+    it('a change no replica acknowledged still has its history (written with it), a cancelled lease has none', async () => {
+      await seeded();
+      const lease = await new RedisStore(redis, 'w').acquire(60_000);
+      assert.ok(lease.ok);
+      const store = new RedisStore(redis, 'w', { wait: WAIT_ONE });
+      await assert.rejects(store.acquire(60_000), ReplicationTimeoutError);
+      await until(async () => (await store.status()).free === 2, 'the unacknowledged lease to be given back');
+      await assert.rejects(store.release(lease.session.id, lease.session.leaseToken), ReplicationTimeoutError);
+      // The release happened on the master (a failover may still lose it, with its event: both or neither).
+      const events = (await store.history({ limit: 10 })).events.map((e) => [e.type, e.sessionId]);
+      assert.deepEqual(events, [['released', lease.session.id], ['issued', lease.session.id]]);
+      const counted = (await store.list({ limit: 10 })).sessions.map((x) => x.counters.issued);
+      assert.deepEqual(counted.sort(), [0, 0, 1], 'the given-back lease is not counted');
+    });
+
     it('a release with next=true answers store-unavailable, and the lease it issued is given back', async () => {
       await seeded();
       const lease = await new RedisStore(redis, 'w').acquire(60_000);

@@ -10,9 +10,11 @@
   Input:
     KEYS[1] free zset   KEYS[2] leased zset   KEYS[3] the session's bucket hash
     KEYS[4] invalid zset   KEYS[5] rfree zset   KEYS[6] rend zset   KEYS[7] flood zset
+    KEYS[8] events stream: a release appends "released" (lua/lib/history.lua)
     ARGV[1] session id
     ARGV[2] lease token, or "" when the caller gave none
     ARGV[3] pub/sub channel announcing freed sessions
+    ARGV[4] events kept in the stream (XADD MAXLEN ~)
   Output:
     0  unknown id (nothing to do)
     1  not in use (free, flood wait or invalidated: left as it is)
@@ -20,6 +22,7 @@
     -2 lease mismatch: a token was given and it is not the session's lease
        (the current one, or the last one when the lease already ended)
 ]]
+--#include history
 local rcall = redis.call
 local id = ARGV[1]
 if rcall('HEXISTS', KEYS[3], id) == 0 then return 0 end
@@ -28,6 +31,7 @@ if not rcall('ZSCORE', KEYS[2], id) then return 1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 rcall('ZREM', KEYS[2], id)
+addEvent(KEYS[8], ARGV[4], 'released', id)
 local re = tonumber(rcall('HGET', KEYS[3], id .. ':re') or '0')
 if rcall('HEXISTS', KEYS[3], id .. ':g') == 1 then
   if re > now then

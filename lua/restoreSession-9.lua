@@ -12,16 +12,20 @@
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] health zset
+    KEYS[9] events stream: a known id appends "restored" (lua/lib/history.lua)
     ARGV[1] session id   ARGV[2] pub/sub channel announcing freed sessions
     ARGV[3] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope the session rests on, from its "<id>:rs" field)
+    ARGV[4] events kept in the stream (XADD MAXLEN ~)
   Output:
     "free" | "in_use" | "invalidated"  the state after the call
     -1 unknown id
 ]]
+--#include history
 local rcall = redis.call
 local id = ARGV[1]
 if rcall('HEXISTS', KEYS[5], id) == 0 then return -1 end
+addEvent(KEYS[9], ARGV[4], 'restored', id)
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- a duplicate is out of circulation (invalidated) unless gone, handled below

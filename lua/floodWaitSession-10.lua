@@ -13,6 +13,7 @@
     KEYS[1] free zset  KEYS[2] leased zset  KEYS[3] flood zset
     KEYS[4] invalid zset  KEYS[5] the session's bucket hash
     KEYS[6] rfree zset  KEYS[7] rend zset  KEYS[8] scopes zset  KEYS[9] health zset
+    KEYS[10] events stream (lua/lib/history.lua)
     ARGV[1] session id   ARGV[2] wait (ms, >= 0)
     ARGV[3] lease token or ""   ARGV[4] pub/sub channel announcing freed sessions
     ARGV[5] scope (lowercased) or "" for an account-wide rest
@@ -22,11 +23,17 @@
             rest ends (POST /report), unless it has a mark (logged_out,
             banned, file_error: kept), or ""
     ARGV[8] the reported Telegram error name to record as the last error, or ""
+    ARGV[9] events kept in the stream (XADD MAXLEN ~)
+    ARGV[10] the event: "rest" (only when the session now rests: "rest" with
+            scope and until, and a rest counted), or "report" (POST /report,
+            always: "report" with the error, action "rest" with scope and until
+            and a rest counted; action "none" for an invalidated session)
   Output:
     {1, deadlineMs, state, name}  state: "floodwait" | "free" | "invalidated"
     -1 unknown id
     -2 lease mismatch
 ]]
+--#include history
 local rcall = redis.call
 local id = ARGV[1]
 local fields = rcall('HMGET', KEYS[5], id, id .. ':t')
@@ -38,8 +45,27 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[2])
 if ARGV[8] ~= '' then rcall('HSET', KEYS[5], id .. ':e', ARGV[8] .. '\t' .. now) end
 
+-- The reply, with the change's history (ARGV[10]).
+local function done(untilMs, state)
+  local report = ARGV[10] == 'report'
+  if state == 'invalidated' or (state ~= 'floodwait' and not report) then
+    if report then addEvent(KEYS[10], ARGV[9], 'report', id, 'error', ARGV[8], 'action', 'none') end
+    return {1, untilMs, state, name}
+  end
+  local extra = {}
+  if ARGV[5] ~= '' then extra = {'scope', ARGV[5]} end
+  extra[#extra + 1] = 'until'
+  extra[#extra + 1] = tostring(untilMs)
+  if report then
+    for _, f in ipairs({'error', ARGV[8], 'action', 'rest'}) do extra[#extra + 1] = f end
+  end
+  addEvent(KEYS[10], ARGV[9], report and 'report' or 'rest', id, unpack(extra))
+  countRest(KEYS[5], id, ARGV[5] ~= '' and ARGV[5] or '*', math.floor(tonumber(ARGV[2]) / 1000 + 0.5))
+  return {1, untilMs, state, name}
+end
+
 if rcall('ZSCORE', KEYS[4], id) then
-  return {1, deadline, 'invalidated', name}
+  return done(deadline, 'invalidated')
 end
 
 -- Available again: `free` ("free"), or `rfree` while a scoped rest runs (re: its
@@ -85,7 +111,7 @@ if ARGV[5] == '' then
       where = place(now, tonumber(rcall('HGET', KEYS[5], id .. ':re') or '0'))
       announce(where)
     end
-    return {1, now, stateOf(where), name}
+    return done(now, stateOf(where))
   end
 
   rcall('ZREM', KEYS[1], id)
@@ -98,7 +124,7 @@ if ARGV[5] == '' then
     local hs = tonumber(rcall('ZSCORE', KEYS[9], id) or '0')
     if hs == 0 or hs > 3 then rcall('ZADD', KEYS[9], 'GT', deadline, id) end
   end
-  return {1, deadline, 'floodwait', name}
+  return done(deadline, 'floodwait')
 end
 
 -- Scoped rest: record it, prune ended ones, then place the session.
@@ -128,7 +154,7 @@ local flood = tonumber(rcall('ZSCORE', KEYS[3], id) or '0')
 local wasLeased = rcall('ZREM', KEYS[2], id) == 1
 if flood > now then
   -- an account-wide rest runs: it stays there, its scoped rests wait underneath
-  return {1, deadline, 'floodwait', name}
+  return done(deadline, 'floodwait')
 end
 local lru = wasLeased and now or tonumber(rcall('ZSCORE', KEYS[1], id) or rcall('ZSCORE', KEYS[6], id) or now)
 if flood > 0 then lru = flood end
@@ -138,4 +164,4 @@ rcall('ZREM', KEYS[6], id)
 rcall('ZREM', KEYS[7], id)
 local where = place(lru, re)
 if wasLeased then announce(where) end
-return {1, deadline, stateOf(where), name}
+return done(deadline, stateOf(where))
