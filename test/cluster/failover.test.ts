@@ -160,6 +160,8 @@ function assertClean(load: Load): void {
 /** Processes one test started; afterEach kills them (and shows the replicas' output when it failed). */
 interface Fixture {
   set?: { stop(): Promise<void> };
+  /** Stops the test's cycling clients: a failed wait must not leave them running (their timers keep mocha alive). */
+  stopLoad?: () => Promise<void>;
   replicas: Replica[];
   dir: string;
 }
@@ -168,6 +170,8 @@ function fixture(): Fixture {
   const f: Fixture = { replicas: [], dir: '' };
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') for (const r of f.replicas) console.error(`--- replica ${r.port} output:\n${r.output.slice(-3000)}`);
+    await f.stopLoad?.();
+    f.stopLoad = undefined;
     await Promise.all(f.replicas.map((r) => r.kill('SIGKILL')));
     await f.set?.stop();
     rmSync(f.dir, { recursive: true, force: true });
@@ -205,6 +209,10 @@ describe('failover: Redis Sentinel, master killed under load (WAIT 1)', function
     const load = newLoad();
     let stop = false;
     const running = cycling(replicas, 6, () => !stop, load);
+    f.stopLoad = async () => {
+      stop = true;
+      await running;
+    };
 
     // Some work before the crash, then kill -9 the master.
     await until(() => load.cycles >= 50, '50 cycles before the crash', 20_000);
@@ -217,7 +225,7 @@ describe('failover: Redis Sentinel, master killed under load (WAIT 1)', function
     await until(async () => (await set.masterPort()) === set.replica.port, 'Sentinel to promote the replica', 30_000);
     const promotedAt = Date.now();
     await set.restartAsReplica();
-    await replicasOnline(set.replica.url, 1, 30_000);
+    await replicasOnline(set.replica.url, 1, 60_000); // a full resync: slow on a loaded machine
     // Service is back when cycles complete again, with no restart of TeleGate.
     await until(() => load.cycles >= cyclesBefore + 50 && load.lastOutageAt !== null && Date.now() - load.lastOutageAt > 1000, 'cycles after the failover', 30_000);
     const backAt = Date.now();
@@ -268,6 +276,10 @@ describe('Redis Cluster: three masters, cycling load on two replicas', function 
     const load = newLoad();
     let stop = false;
     const running = cycling(replicas, 6, () => !stop, load);
+    f.stopLoad = async () => {
+      stop = true;
+      await running;
+    };
     await until(() => load.cycles >= 300, '300 cycles', 60_000);
     stop = true;
     await running;
