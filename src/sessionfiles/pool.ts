@@ -34,9 +34,16 @@ import type { SessionFileInfo } from './read';
 
 /** readerWorker.js in dist/; readerWorker.ts when this file runs from src/ under tsx (the threads inherit --import tsx). */
 const WORKER_FILE = path.join(__dirname, `readerWorker${path.extname(__filename)}`);
-/** Files per task: big enough to amortise messaging, small enough to balance the threads. */
-const READ_CHUNK = 16;
-const SIG_CHUNK = 256;
+/**
+ * Files per task: big enough to amortise messaging, small enough to balance
+ * the threads. A task with an AbortSignal runs alone on its thread (piscina),
+ * so a thread waits for the main thread between tasks, and each task has
+ * its own bookkeeping: 64 files make both rare (16, the old pool's chunk
+ * with 2 queued per thread, cost ~10 % more here: docs/sync-benchmark.md).
+ */
+const READ_CHUNK = 64;
+/** A stat is cheaper than a read: 256 per task (the old pool's) cost ~10 % more CPU on a 10k re-sync. */
+const SIG_CHUNK = 1024;
 /** A file read (or stat) that takes longer fails with "read timed out"; files take well under a millisecond. */
 export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 
