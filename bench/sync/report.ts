@@ -192,30 +192,67 @@ stage's \`node_modules\` to production and the runtime stage copies it
 (same base image: same glibc and Node ABI), with no compiler and no
 \`npm ci\`. \`.ci/run\` installs make and g++ from Debian.
 
-## The reader threads: a hand-written pool, not piscina or tinypool
+## The reader threads: a piscina pool
 
-Issue 11 asked to replace \`src/sessionfiles/pool.ts\` (queue, pump, respawn,
-ref/unref) with piscina or tinypool if a library keeps what it does. Read
-against piscina 5.3.2 and tinypool 2.2.0, it does not, so the pool stays:
+Issue 11 asked to replace the hand-written pool of \`src/sessionfiles/pool.ts\`
+(queue, pump, respawn, ref/unref) with piscina or tinypool. It runs on
+piscina 5.3.2; tinypool 2.2.0 is ESM-only, which this CommonJS build
+(\`module: node16\`) cannot import. A first reading had kept the hand-written
+pool for three reasons; tried for real, none holds:
 
-- **The deadline is per file, not per task.** A thread that stays on one
-  file past \`readTimeoutMs\` is terminated; that file alone reads
-  \`read timed out\`, and the other files of its 16-file chunk are read again
-  by the other threads. Both libraries cancel a whole task (an \`AbortSignal\`
-  terminates the worker running it). Keeping per-file answers would mean
-  keeping the shared progress slots, the watchdog and the split and re-queue
-  on top of the library: most of \`pool.ts\`. Or one file per task, with
-  16 times the messages that \`READ_CHUNK\` exists to save.
-- **A thread stuck in a kernel call must not hold the process.** A read
-  blocked on a hung network filesystem cannot be interrupted:
-  \`worker.terminate()\` takes effect only when the call returns. The pool
-  unrefs such a thread and leaves it behind. When piscina removes an aborted
-  worker it closes the worker's port, and its \`onPortClose\` handler then
-  calls \`worker.ref()\` again. So the stuck thread would keep the process
-  alive: the exact case the deadline is there for.
-- **The .ts worker under tsx**: the pool starts it with an eval'd
-  \`require('tsx/cjs')\`. Both libraries load their own worker script and
-  then the task file, so a JavaScript shim would be needed in \`src/\`.
+- **The deadline is per file, not per task.** Each 64-file chunk is one
+  piscina task carrying its own shared progress slots (a tick per file, the
+  file's index, "done"). When a task's thread stays on one file past
+  \`readTimeoutMs\`, the watchdog aborts the task (\`AbortSignal\`): piscina
+  terminates and replaces that thread, the file alone reads
+  \`read timed out\`, and the other files of the chunk run again as new tasks.
+  A task with a signal runs alone on its thread (piscina's balancer), so an
+  abort touches no other chunk.
+- **A thread stuck in a kernel call.** Piscina re-refs an aborted worker
+  (\`onPortClose\` → \`workerRef\`) where the old pool unref'd it. It makes no
+  difference: Node waits for every thread when the process exits, so a
+  thread blocked in a system call (\`open(2)\` of a FIFO without a writer, a
+  read on a hung network filesystem) keeps the process from exiting, ref'd
+  or not, and even through \`process.exit()\` (checked on Node 20.20). Only a
+  signal ends it (SIGKILL: Kubernetes at the end of the grace period). The
+  tests' stall (\`stallOn\`, an \`Atomics.wait\`) ends at \`terminate()\`.
+- **The .ts worker under tsx.** Piscina's worker \`require()\`s the task file
+  and inherits \`--import tsx\`, whose CommonJS hook loads \`readerWorker.ts\`.
+
+Also kept: a thread that dies fails only the chunk it had and is replaced
+(piscina); threads that cannot load fail every read at once (\`pool.ts\`:
+after a failure at start-up piscina starts no more threads, and its queue
+would wait for good).
+
+What it costs, measured with \`bench:sync --sizes 1000,10000 --repeat 3
+--dist …\`, old pool (the commit before) and piscina run back to back,
+two reader threads, medians of 3:
+
+| build | load | 1k first / re-sync (s) | 10k first / re-sync (s) | peak RSS 1k / 10k (MB) | CPU 10k first / re-sync (s) |
+|---|---:|---:|---:|---:|---:|
+| old pool (0b05c60), run 1 | 3.3 | 0.26 / 0.03 | 1.90 / 0.22 | 103 / 142 | 1.64 / 0.17 |
+| piscina, run 1 | 4.6 | 0.22 / 0.03 | 1.87 / 0.18 | 107 / 144 | 1.59 / 0.16 |
+| old pool (0b05c60), run 2 | 4.8 | 0.29 / 0.03 | 1.78 / 0.19 | 103 / 144 | 1.57 / 0.16 |
+| piscina, run 2 | 4.4 | 0.24 / 0.03 | 1.78 / 0.17 | 104 / 145 | 1.55 / 0.16 |
+| old pool (0b05c60), run 3 | 4.1 | 0.26 / 0.03 | 1.77 / 0.21 | 103 / 139 | 1.55 / 0.15 |
+| piscina, run 3 | 4.0 | 0.25 / 0.04 | 1.87 / 0.20 | 106 / 145 | 1.57 / 0.17 |
+
+With 16-file tasks (the old pool's chunk, which it queued two per thread)
+piscina cost about 10 % more CPU and time on 10k files at low load (first
+sync 1.03 to 1.05 s against 0.91 to 0.95 s, three pairs): a task with a
+signal runs alone on its thread, and each task has its own bookkeeping
+(an \`AbortController\`, a progress buffer, piscina's task record). With
+64-file tasks (the table) time and CPU are the old pool's within the
+run-to-run spread.
+
+Signatures went from 256 to 1024 files a task for the same reason (a
+10k re-sync cost ~10 % more CPU with 256). The table above is the final
+code; the machine was shared (load 3 to 5 on 2 cores) and did not get
+quiet again, so the final sizes were not measured at low load. Peak RSS is
+higher in every pair, 1 to 4 MB at 1k files and up to 6 MB at 10k (up to
+10 MB with 16-file tasks): piscina and its task records add ~3 MB to the
+main thread's heap (a pool alone reading 10k files: 113 MB against
+107 MB), the rest is in the threads; its cause was not found further.
 
 The split of \`src/sessionfiles/\` (one read path, \`read.ts\` and \`protocol.ts\`)
 was measured before and after with \`bench:sync --sizes 1000,10000

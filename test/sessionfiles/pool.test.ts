@@ -72,6 +72,38 @@ describe('sessionfiles: createSessionFileReaderPool', () => {
     await assert.rejects(other.read(files[0]!), /closed/);
   });
 
+  it('a thread that dies fails only the chunk it had, and is replaced', async () => {
+    writeFileSync(path.join(dir, 'die.session'), '');
+    // One thread: what reads after each death is its replacement.
+    const dying = createSessionFileReaderPool({ threads: 1, defaultProxy: DEFAULT_PROXY, exitOn: 'die.session' });
+    try {
+      const expected = await readSessionFile(files[0]!, { defaultProxy: DEFAULT_PROXY });
+      const fine = Array.from({ length: 40 }, () => files[0]!);
+      for (let round = 0; round < 3; round++) {
+        // The dying chunk and 3 good ones queued behind it.
+        const [died, good] = await Promise.allSettled([dying.read.readMany!([files[0]!, path.join(dir, 'die.session')]), dying.read.readMany!(fine)]);
+        assert.equal(died.status, 'rejected');
+        assert.match(String(died.reason), /^Error: session-file reader thread: .*exited/);
+        assert.deepEqual(good, { status: 'fulfilled', value: fine.map(() => expected) }, `round ${round}`);
+      }
+    } finally {
+      await dying.close();
+    }
+  });
+
+  it('threads that cannot load fail every read at once, never leave one waiting', async () => {
+    const broken = createSessionFileReaderPool({ threads: 2, defaultProxy: null, failLoad: true });
+    try {
+      // More chunks than threads: most are still queued when the threads fail.
+      const many = Array.from({ length: 200 }, () => files[0]!);
+      for (let round = 0; round < 3; round++) {
+        await assert.rejects(broken.read.readMany!(many), /^Error: session-file reader thread: /, `round ${round}`);
+      }
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('refuses a thread count that is not a positive integer', () => {
     assert.throws(() => createSessionFileReaderPool({ threads: 0, defaultProxy: null }), RangeError);
   });
