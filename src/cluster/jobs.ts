@@ -6,7 +6,7 @@
  * the leader only saves work.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { StaleFenceError, StoreMisconfiguredError, SyncError } from '../errors';
+import { StaleFenceError, StoreMisconfiguredError, StoreRefusedError, StoreUnavailableError, SyncError } from '../errors';
 import type { Logger } from '../log';
 import type { SyncSummary } from '../sync';
 import type { Leadership } from './leader';
@@ -90,6 +90,11 @@ export class LeaderJobs {
         const level = err.code === 'sync_refused' ? 'warn' : 'error';
         logger[level]({ job: 'sync', error: err.code, reason: err.reason }, 'scheduled sync failed');
         this.deps.onSync?.(err.code === 'sync_refused' ? 'refused' : 'failed', seconds());
+      } else if (err instanceof StoreUnavailableError && !(err instanceof StoreRefusedError)) {
+        // Redis down or reconnecting: the outage is logged where it is seen (connection, limiter) and readiness says
+        // so; the next run retries. A warning without a stack, as the reaper's, not an error at every run.
+        logger.warn({ job: 'sync', reason: err.message }, 'scheduled sync failed: store unavailable');
+        this.deps.onSync?.('failed', seconds());
       } else {
         logger.error({ job: 'sync', err }, 'scheduled sync failed');
         this.deps.onSync?.('failed', seconds());
