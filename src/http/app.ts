@@ -7,7 +7,7 @@
  * page), and the handler registrations (admin check, parameters validated,
  * lease token required as the entry says).
  *
- * Middleware order: trust proxy (hop count) → metrics → request log →
+ * Middleware order: trust proxy (hop count) → request end (log line, metrics) →
  * helmet → route table (404/405) → auth → rate limit → body parsers → the
  * table route's handler, called from that same front layer (the Express
  * router never walks to it) → docs/UI static pages → 404 → JSON errors. Authentication runs before
@@ -26,7 +26,7 @@ import { HttpError, errorHandler, type LogLevelName } from './errors';
 import { buildOpenApi } from './openapi';
 import { readParams, type ParamSchema } from './params';
 import { rateLimiter } from './ratelimit';
-import { ROUTE_TABLE, isPublic, type Route, type RouteDeps } from './routes';
+import { ROUTE_TABLE, clientLeft, isPublic, type Route, type RouteDeps } from './routes';
 import { withToken } from './schemas';
 import { STATIC_PREFIXES, docsRouter, uiRouter } from '../ui';
 
@@ -146,7 +146,6 @@ export function createApp(deps: AppDeps): express.Express {
   const json = express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
   const form = express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 });
   const pages = helmet(); // the HTML pages (/ui, /docs): helmet's full set; their routers replace the CSP
-  const measure = metrics?.middleware();
   // Built once per app from the route table, with the handlers the front layer calls.
   const facts = pathFacts({ ...deps, openapi: buildOpenApi({ metricsPublic: config.metricsPublic }) });
   // The request log line: id, method, path, status and time only, nothing the redaction paths could match, so its
@@ -167,9 +166,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.setHeader('X-Request-Id', id);
     const path = req.path;
     const f = STATIC_FACTS.find(([prefix]) => path.startsWith(prefix))?.[1] ?? facts.get(trimSlash(path));
-    logRequest(req, res, id, f?.quiet ?? false); // probes, scrapes and static pages: debug
+    onEnd(req, res, id, f?.quiet ?? false); // probes, scrapes and static pages: debug
     const steps: Array<(n: NextFunction) => void> = [];
-    if (measure) steps.push((n) => measure(req, res, n));
     if (f?.page) steps.push((n) => pages(req, res, n));
     else for (const [name, value] of API_HEADERS) res.setHeader(name, value);
     // The route table: an unknown path is 404, a wrong method 405; a known one is named for metrics.
@@ -194,28 +192,31 @@ export function createApp(deps: AppDeps): express.Express {
     step();
   });
 
-  function logRequest(req: Request, res: Response, id: string, quiet: boolean): void {
+  /**
+   * The request's ONE end listener: its log line, its metrics, and a lease in progress given up (routes.ts). 'close'
+   * comes after 'finish' for an answered request and alone when the client left first (one listener instead of a
+   * 'finish' and 'close' pair for the log, a 'close' for the metrics and one per lease).
+   */
+  function onEnd(req: Request, res: Response, id: string, quiet: boolean): void {
     const start = process.hrtime.bigint();
     const method = req.method;
     const path = req.url.split('?')[0] ?? '';
-    const done = (): void => {
-      res.off('finish', done);
-      res.off('close', done);
+    res.once('close', () => {
+      const aborted = !res.writableFinished;
+      if (aborted) clientLeft(res);
       const status = res.statusCode;
+      const ns = Number(process.hrtime.bigint() - start);
+      metrics?.request(method, res.locals.route as string | undefined, status, !aborted, ns / 1e9);
       // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
       // "no free session" and "not ready" are answers, not errors.
       const said = res.locals.logLevel as LogLevelName | undefined;
-      const aborted = !res.writableFinished;
       const level = said ?? (aborted || status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
       if (!reqLog.isLevelEnabled(level)) return;
       const reason = res.locals.reason as string | undefined;
-      const responseTime = Math.round(Number(process.hrtime.bigint() - start) / 1e6);
-      const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime };
+      const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime: Math.round(ns / 1e6) };
       if (reason !== undefined && (aborted || status >= 500)) line.reason = reason;
       reqLog[level](line, 'request completed');
-    };
-    res.on('finish', done);
-    res.on('close', done);
+    });
   }
 
   app.use(docsRouter(), uiRouter());
