@@ -116,9 +116,14 @@ export function clientLeft(res: Response): void {
   (res.locals.abandon as AbortController | undefined)?.abort();
 }
 
-/** A lease request from GET /session's parameters (also taken along by next=true). */
+/**
+ * A lease request from GET /session's parameters (also taken along by next=true). Only a long-poll needs a signal
+ * (to stop waiting); without a wait, whether the client left is read from the response once the lease is taken.
+ */
 function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]): LeaseRequest {
-  return { waitMs: (p.wait ?? 0) * 1000, signal: clientGone(res), scopes, tags: p.tag };
+  const waitMs = (p.wait ?? 0) * 1000;
+  if (waitMs > 0) return { waitMs, signal: clientGone(res), scopes, tags: p.tag };
+  return { waitMs, left: () => res.destroyed, scopes, tags: p.tag };
 }
 
 /** Answer a lease as GET /session does: the session, or 503 with why none (nothing when the client left). */
