@@ -4,17 +4,18 @@
  * Everything about an endpoint is one entry of the route table (routes.ts);
  * this file derives the app from it: the per-path facts the front layer looks
  * up once per request (404/405 with Allow, public or not, quiet log, HTML
- * page), and the handler registrations (admin check, parameters validated,
- * lease token required as the entry says).
+ * page) and the handlers it calls (admin check, parameters validated, lease
+ * token required as the entry says): no route is registered with Express.
  *
- * Middleware order: trust proxy (hop count) → request end (log line, metrics) →
- * helmet → route table (404/405) → auth → rate limit → body parsers → the
- * table route's handler, called from that same front layer (the Express
- * router never walks to it) → docs/UI static pages → 404 → JSON errors. Authentication runs before
- * body parsing on purpose: the contract says 401 comes before 422, which must
- * hold for malformed bodies too, and unauthenticated clients never make us
- * parse anything. /docs, /ui and their assets are public (the pages hold no
- * data; their API calls carry the key).
+ * Middleware order: trust proxy (hop count) → request end (log line,
+ * metrics, a lease given up) → helmet → route table (404/405) → auth → rate
+ * limit → body parsers → the table route's handler, called from that same
+ * front layer (the Express router never walks to it) → docs/UI static pages
+ * → 404 → JSON errors. Authentication runs before body parsing on purpose:
+ * the contract says 401 comes before 422, which must hold for malformed
+ * bodies too, and unauthenticated clients never make us parse anything.
+ * /docs, /ui and their assets are public (the pages hold no data; their API
+ * calls carry the key).
  */
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
