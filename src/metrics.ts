@@ -10,7 +10,6 @@
  * answer during a scrape, the pool gauges are left out (never stale values),
  * telegate_store_up is 0, and the rest of the scrape is answered as usual.
  */
-import type { NextFunction, Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { StaleFenceError, SyncError } from './errors';
 import type { PoolStore } from './pool/types';
@@ -177,24 +176,14 @@ export class Metrics {
   }
 
   /**
-   * Request counter and histogram. Mounted first; the route label is what the
-   * route table stored in res.locals.route (a path of http/routes.ts), never the URL.
+   * One HTTP request's end, for the request counter and histogram (app.ts's one 'close' listener calls it). `route`
+   * is what the route table named it (a path of http/routes.ts), never the URL; `finished` false means the client
+   * left first (status 499).
    */
-  middleware() {
-    return (req: Request, res: Response, next: NextFunction): void => {
-      const end = this.httpDuration.startTimer();
-      res.once('close', () => {
-        const route = typeof res.locals.route === 'string' ? res.locals.route : UNMATCHED_ROUTE;
-        const labels = {
-          method: METHODS.has(req.method) ? req.method : 'other',
-          route,
-          status: res.writableFinished ? String(res.statusCode) : '499',
-        };
-        this.httpRequests.inc(labels);
-        end(labels);
-      });
-      next();
-    };
+  request(method: string, route: string | undefined, status: number, finished: boolean, seconds: number): void {
+    const labels = { method: METHODS.has(method) ? method : 'other', route: route ?? UNMATCHED_ROUTE, status: finished ? String(status) : '499' };
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds);
   }
 
   acquisition(outcome: AcquireOutcome): void {

@@ -100,18 +100,30 @@ const NEXT_NOTE =
   'With next=true the session is given back and the next one leased in one atomic step (one request per worker cycle): the answer is then that of GET /session (its 200 body, or its 503), and wait/format apply as there.';
 const HTML_PAGE = text('text/html', 'HTML page');
 
-/** The client is gone: aborted when the response closes before it was written (a long-poll stops waiting). */
+/**
+ * The client is gone: aborted when the response closes before it was written (a long-poll stops waiting, a session
+ * leased meanwhile is given back). The abort comes from app.ts's one end listener (clientLeft), not a listener of its own.
+ */
 function clientGone(res: Response): AbortSignal {
   const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
+  res.locals.abandon = gone;
+  if (res.destroyed) gone.abort();
   return gone.signal;
 }
 
-/** A lease request from GET /session's parameters (also taken along by next=true). */
+/** The response closed unwritten: a lease in progress for it (clientGone) gives up. */
+export function clientLeft(res: Response): void {
+  (res.locals.abandon as AbortController | undefined)?.abort();
+}
+
+/**
+ * A lease request from GET /session's parameters (also taken along by next=true). Only a long-poll needs a signal
+ * (to stop waiting); without a wait, whether the client left is read from the response once the lease is taken.
+ */
 function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]): LeaseRequest {
-  return { waitMs: (p.wait ?? 0) * 1000, signal: clientGone(res), scopes, tags: p.tag };
+  const waitMs = (p.wait ?? 0) * 1000;
+  if (waitMs > 0) return { waitMs, signal: clientGone(res), scopes, tags: p.tag };
+  return { waitMs, left: () => res.destroyed, scopes, tags: p.tag };
 }
 
 /** Answer a lease as GET /session does: the session, or 503 with why none (nothing when the client left). */

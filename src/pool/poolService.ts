@@ -55,6 +55,11 @@ export interface LeaseRequest {
   waitMs: number;
   /** Aborted when the client is gone: waiting stops and a session leased meanwhile is given back. */
   signal?: AbortSignal;
+  /**
+   * Whether the client is gone, asked once the lease is taken (a session leased for nobody is given back): what a
+   * request that does not wait passes instead of a signal (no AbortController, nothing to stop).
+   */
+  left?: () => boolean;
   scopes?: readonly string[];
   tags?: readonly string[];
 }
@@ -203,12 +208,13 @@ export class PoolService {
 
   /**
    * Lease with long-poll waiting; `first` replaces the first attempt (a give-back and acquire in one store step).
-   * A session leased after the client left is given straight back, and the answer is `abandoned`.
+   * A session leased after the client left (its signal aborted, or `left()` says so) is given straight back, and the
+   * answer is `abandoned`.
    */
   private async lease(req: LeaseRequest, want: AcquireOptions, first?: () => Promise<AcquireResult>): Promise<LeaseResult> {
     let parked = false;
     const r = await this.waiter.acquire(req.waitMs, req.signal, () => (parked = true), want, first);
-    if (req.signal?.aborted) {
+    if (req.signal?.aborted || req.left?.()) {
       this.metrics?.acquisition('abandoned');
       // The client left while we were acquiring: give the session straight back.
       if (r.ok) await this.store.release(r.session.id, r.session.leaseToken);

@@ -388,6 +388,25 @@ describe('HTTP API: failures and policies', () => {
     await t.close();
   });
 
+  it('a rejection with no reason still reaches the JSON error handler as a 500', async () => {
+    const broken = new MemoryStore();
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test: a reasonless rejection
+    broken.status = () => Promise.reject(undefined);
+    const t = await makeApp('memory', {}, broken);
+    const r = await request(t.app).get('/status').set('X-API-Key', KEY).expect(500).expect('Content-Type', /json/);
+    assert.deepEqual(r.body, { detail: 'Internal Server Error' });
+    await t.close();
+  });
+
+  it('table routes are called by the front layer: the Express router holds no route of theirs to walk', async () => {
+    const t = await makeApp('memory', {});
+    const stack = (t.app as unknown as { router: { stack: Array<{ route?: unknown }> } }).router.stack;
+    assert.deepEqual(stack.filter((l) => l.route !== undefined), []);
+    await request(t.app).head('/status').set('X-API-Key', KEY).expect(200);
+    await request(t.app).get('/status/').set('X-API-Key', KEY).expect(200);
+    await t.close();
+  });
+
   it('Redis unreachable: 503 store_unavailable within 2 s, readiness 503, liveness 200', async () => {
     const dead = createRedis(`redis://127.0.0.1:${await freePort()}`);
     dead.on('error', () => undefined);

@@ -5,7 +5,10 @@
  * a log line.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createLogger } from '../../src/log';
 import { MemoryStore } from '../../src/pool/memory';
@@ -187,6 +190,45 @@ describe('GET /metrics', () => {
     assert.equal(value(await scrape(t), 'telegate_http_requests_total', { route: '/status', status: '200' }), 2);
     assert.equal(value(await scrape(other), 'telegate_http_requests_total', { route: '/status', status: '200' }), undefined);
     await other.close();
+  });
+});
+
+describe('GET /session without a wait: a client gone while its lease is taken', () => {
+  it('gets nothing held for it: the session is given straight back, counted abandoned and 499', async () => {
+    const dir = sessionsDir('alpha');
+    const store = new MemoryStore();
+    // The acquire waits at a gate the test opens once the server has seen the client leave.
+    let entered!: () => void;
+    const inAcquire = new Promise<void>((resolve) => (entered = resolve));
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const acquire = store.acquire.bind(store);
+    store.acquire = async (...args) => {
+      entered();
+      await gate;
+      return acquire(...args);
+    };
+    const t = await makeApp('memory', { TELEGATE_SESSIONS_DIR: dir }, store, { metrics: true });
+    const server = t.app.listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      await request(t.app).post('/sync').set('X-API-Key', KEY).expect(200);
+      const client = httpGet({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/session', headers: { 'X-API-Key': KEY } });
+      client.on('error', () => undefined);
+      await inAcquire;
+      client.destroy();
+      await until(async () => (await new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)))) === 0, 'the server to see the client leave', 15_000);
+      open();
+      await until(async () => value(await scrape(t), 'telegate_acquisitions_total', { result: 'abandoned' }) === 1, 'the lease to be counted abandoned', 15_000);
+      const m = await scrape(t);
+      assert.equal(value(m, 'telegate_http_requests_total', { route: '/session', status: '499' }), 1);
+      const status = (await request(t.app).get('/status').set('X-API-Key', KEY).expect(200)).body as { free: number; in_use: number };
+      assert.deepEqual([status.free, status.in_use], [1, 0], 'nothing is held for a client that left');
+    } finally {
+      server.close();
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

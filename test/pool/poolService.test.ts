@@ -71,6 +71,15 @@ for (const kind of ['memory', 'redis'] as const) {
       assert.deepEqual(metrics.seen, ['acquisition:abandoned', 'acquisition:issued']);
     });
 
+    it('without a signal, a client found gone once the lease is taken (left()) gets nothing held for it', async () => {
+      let asked = 0;
+      const r = await service.acquire({ waitMs: 0, left: () => ++asked > 0 });
+      assert.deepEqual(r, { ok: false, abandoned: true });
+      assert.equal(asked, 1, 'asked once, after the acquire');
+      assert.equal((await service.status()).free, 1, 'nothing is held for nobody');
+      assert.deepEqual(metrics.seen, ['acquisition:abandoned']);
+    });
+
     it('report applies the Telegram error table: the name upper-cased, the method as a lowercased scope', async () => {
       const lease = await service.acquire({ waitMs: 0 });
       assert.ok(lease.ok);
