@@ -22,7 +22,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { requestBytes, runCycles, runRequests } from './lib/load';
-import { Children, ProcMonitor, ROOT, startCeiling, startRedis, startService, type CpuReport } from './lib/procs';
+import { Children, ProcMonitor, ROOT, startCeiling, startRedis, startService, type CpuReport, type RedisProc } from './lib/procs';
 import { useDist } from './lib/built';
 import type { CompareResults, CompareRun } from './lib/results';
 import { makeSessionFiles, seedRedis } from './lib/seed';
@@ -56,8 +56,9 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   const results: CompareResults = { date, rounds, seconds, concurrency, ceiling: [], builds: builds.map((b) => ({ ...b, runs: [] })) };
+  let redis: RedisProc | undefined;
   try {
-    const redis = await startRedis(children);
+    redis = await startRedis(children);
     const empty = await makeSessionFiles(path.join(children.tmp, 'empty'), 0);
     const ceil = await startCeiling(children);
     const ceilReq = requestBytes('GET', ceil.port, '/', {});
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    redis?.admin.disconnect(); // or it reconnects to the killed redis-server for ever, and this process never exits
     await children.killAll();
     children.cleanupTmp();
   }
