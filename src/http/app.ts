@@ -202,7 +202,7 @@ export function createApp(deps: AppDeps): express.Express {
     const start = process.hrtime.bigint();
     const method = req.method;
     const path = req.url.split('?')[0] ?? '';
-    res.once('close', () => {
+    const ended = (): void => {
       const aborted = !res.writableFinished;
       if (aborted) clientLeft(res);
       const status = res.statusCode;
@@ -217,7 +217,21 @@ export function createApp(deps: AppDeps): express.Express {
       const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime: Math.round(ns / 1e6) };
       if (reason !== undefined && (aborted || status >= 500)) line.reason = reason;
       reqLog[level](line, 'request completed');
-    });
+    };
+    res.once('close', ended);
+    // A pipelined request queued behind another one: its response has no socket yet, and when the connection dies
+    // first Node never closes it. The client is gone all the same: mark the response destroyed (a lease in progress
+    // sees it) and end the request here.
+    if (res.socket === null) {
+      const socket = req.socket;
+      const died = (): void => {
+        res.off('close', ended);
+        res.destroy();
+        ended();
+      };
+      socket.once('close', died);
+      res.once('close', () => socket.off('close', died));
+    }
   }
 
   app.use(docsRouter(), uiRouter());

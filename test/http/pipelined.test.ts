@@ -1,0 +1,62 @@
+/**
+ * HTTP/1.1 pipelining: requests sent back to back on one connection. Node
+ * answers them in order, so a later request's response waits, with no socket,
+ * behind the first one; when the connection dies, Node never closes such a
+ * response. The client is gone all the same: its long-poll must stop (no
+ * session leased for nobody) and its request still gets its one log line.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import request from 'supertest';
+import { createLogger } from '../../src/log';
+import { until } from '../../support/poll';
+import { KEY, makeApp, sessionsDir, type StoreKind, type TestApp } from '../helpers/app';
+
+for (const kind of ['memory', 'redis'] as StoreKind[]) {
+  describe(`pipelined requests on a connection that dies (${kind} store)`, () => {
+    let t: TestApp;
+    let server: Server;
+    let dir: string;
+    const lines: string[] = [];
+
+    beforeEach(async () => {
+      lines.length = 0;
+      const logger = createLogger('info', { write: (l: string) => void lines.push(l) });
+      dir = sessionsDir('alpha');
+      t = await makeApp(kind, { TELEGATE_SESSIONS_DIR: dir }, undefined, { logger });
+      await t.store.applySync({ upserts: [{ name: 'alpha', meta: { proxy: null } }], removes: [] });
+      server = t.app.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+    });
+    afterEach(async () => {
+      server.close();
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const connections = (): Promise<number> => new Promise((resolve) => server.getConnections((_e, n) => resolve(n)));
+
+    it('a long-poll queued behind another stops when the client leaves: nothing is leased for nobody, one log line each', async () => {
+      const held = (await request(t.app).get('/session').set('X-API-Key', KEY).expect(200)).body as { session_id: number; lease_token: string };
+      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      const poll = (query: string): string => `GET /session?${query} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`;
+      // The first waits for a tag no session has; the second, queued behind it, waits for any session.
+      socket.write(poll('wait=60&tag=nope') + poll('wait=60'));
+      await until(() => t.pool.waiting === 2, 'both requests to park');
+      socket.destroy();
+      await until(async () => (await connections()) === 0, 'the server to see the client leave', 15_000);
+      await until(() => t.pool.waiting === 0, 'both long-polls to stop', 15_000);
+      await request(t.app).post('/release').set('X-API-Key', KEY).send({ session_id: held.session_id, lease_token: held.lease_token }).expect(200);
+      const status = (await request(t.app).get('/status').set('X-API-Key', KEY).expect(200)).body as { free: number; in_use: number };
+      assert.deepEqual([status.free, status.in_use], [1, 0], 'nothing is held for a client that left');
+      // The test's own GET /session, then the two pipelined ones.
+      const sessionLines = lines.filter((l) => l.includes('request completed') && l.includes('"path":"/session"'));
+      assert.equal(sessionLines.length, 3, `one log line per request:\n${lines.join('')}`);
+    });
+  });
+}
