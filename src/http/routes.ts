@@ -111,9 +111,10 @@ function clientGone(res: Response): AbortSignal {
   return gone.signal;
 }
 
-/** The response closed unwritten: a lease in progress for it (clientGone) gives up. */
+/** The response closed unwritten: a lease in progress for it (clientGone) gives up, a lease it never carried goes back. */
 export function clientLeft(res: Response): void {
   (res.locals.abandon as AbortController | undefined)?.abort();
+  (res.locals.unsent as (() => void) | undefined)?.();
 }
 
 /**
@@ -129,6 +130,12 @@ function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]
 /** Answer a lease as GET /session does: the session, or 503 with why none (nothing when the client left). */
 function answerLease(d: RouteDeps, res: Response, p: S.NextParams, r: LeaseResult): void {
   if (r.ok) {
+    // A pipelined request's answer waits, with no socket, behind the one before it: if the connection dies first the
+    // lease never reaches the client, and goes back (app.ts's end listener calls clientLeft).
+    if (res.socket === null) {
+      const { id, leaseToken } = r.session;
+      res.locals.unsent = () => void d.poolService.release(id, leaseToken).catch(() => undefined);
+    }
     res.json(presentSession(r.session, d.config.exposeSessionString, p.format));
     return;
   }

@@ -3,7 +3,8 @@
  * answers them in order, so a later request's response waits, with no socket,
  * behind the first one; when the connection dies, Node never closes such a
  * response. The client is gone all the same: its long-poll must stop (no
- * session leased for nobody) and its request still gets its one log line.
+ * session leased for nobody), a lease already answered into that unwritten
+ * response goes back, and the request still gets its one log line.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -37,6 +38,9 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       rmSync(dir, { recursive: true, force: true });
     });
 
+    const poll = (query: string): string => `GET /session?${query} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`;
+    const status = async (): Promise<{ free: number; in_use: number }> =>
+      (await request(t.app).get('/status').set('X-API-Key', KEY).expect(200)).body as { free: number; in_use: number };
     const connections = (): Promise<number> => new Promise((resolve) => server.getConnections((_e, n) => resolve(n)));
 
     it('a long-poll queued behind another stops when the client leaves: nothing is leased for nobody, one log line each', async () => {
@@ -44,7 +48,6 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
       socket.on('error', () => undefined);
       await once(socket, 'connect');
-      const poll = (query: string): string => `GET /session?${query} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`;
       // The first waits for a tag no session has; the second, queued behind it, waits for any session.
       socket.write(poll('wait=60&tag=nope') + poll('wait=60'));
       await until(() => t.pool.waiting === 2, 'both requests to park');
@@ -52,11 +55,25 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       await until(async () => (await connections()) === 0, 'the server to see the client leave', 15_000);
       await until(() => t.pool.waiting === 0, 'both long-polls to stop', 15_000);
       await request(t.app).post('/release').set('X-API-Key', KEY).send({ session_id: held.session_id, lease_token: held.lease_token }).expect(200);
-      const status = (await request(t.app).get('/status').set('X-API-Key', KEY).expect(200)).body as { free: number; in_use: number };
-      assert.deepEqual([status.free, status.in_use], [1, 0], 'nothing is held for a client that left');
+      const after = await status();
+      assert.deepEqual([after.free, after.in_use], [1, 0], 'nothing is held for a client that left');
       // The test's own GET /session, then the two pipelined ones.
       const sessionLines = lines.filter((l) => l.includes('request completed') && l.includes('"path":"/session"'));
       assert.equal(sessionLines.length, 3, `one log line per request:\n${lines.join('')}`);
+    });
+
+    it('a lease answered into a queued response goes back when the connection dies before it is written', async () => {
+      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      // The first parks (no session has the tag); the second leases alpha at once, its answer queued behind the first.
+      socket.write(poll('wait=60&tag=nope') + `GET /session HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\n\r\n`);
+      await until(async () => (await status()).in_use === 1, 'the queued request to lease alpha');
+      socket.destroy();
+      await until(async () => (await connections()) === 0, 'the server to see the client leave', 15_000);
+      await until(async () => (await status()).free === 1, 'the undelivered lease to go back', 15_000);
+      const after = await status();
+      assert.deepEqual([after.free, after.in_use], [1, 0], 'nothing is held for a client that left');
     });
   });
 }
