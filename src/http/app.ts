@@ -225,6 +225,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (res.socket === null) {
       const socket = req.socket;
       const died = (): void => {
+        if (res.socket !== null) return; // it got the socket meanwhile: its own 'close' comes
         res.off('close', ended);
         res.destroy();
         ended();

@@ -131,10 +131,13 @@ function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]
 function answerLease(d: RouteDeps, res: Response, p: S.NextParams, r: LeaseResult): void {
   if (r.ok) {
     // A pipelined request's answer waits, with no socket, behind the one before it: if the connection dies first the
-    // lease never reaches the client, and goes back (app.ts's end listener calls clientLeft).
+    // lease never reaches the client, and goes back (app.ts's end listener calls clientLeft). Only while it still has
+    // no socket: an answer that was being written may have reached the client, and must not be issued twice.
     if (res.socket === null) {
       const { id, leaseToken } = r.session;
-      res.locals.unsent = () => void d.poolService.release(id, leaseToken).catch(() => undefined);
+      res.locals.unsent = () => {
+        if (res.socket === null) void d.poolService.release(id, leaseToken).catch(() => undefined);
+      };
     }
     res.json(presentSession(r.session, d.config.exposeSessionString, p.format));
     return;
