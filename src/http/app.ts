@@ -18,6 +18,7 @@
  * calls carry the key).
  */
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
@@ -134,6 +135,22 @@ function handlerOf(r: Route, d: RouteDeps): Handler | undefined {
   return r.admin ? (req, res, next) => requireAdmin(req, res, (err?: unknown) => (err === undefined ? run(req, res, next) : next(err))) : run;
 }
 
+/** The requests queued (pipelined) on each connection, ended by ONE 'close' listener per socket, not one each. */
+const QUEUED = new WeakMap<Socket, Set<() => void>>();
+
+function queuedOn(socket: Socket): Set<() => void> {
+  let waiting = QUEUED.get(socket);
+  if (!waiting) {
+    const set = new Set<() => void>();
+    socket.once('close', () => {
+      for (const end of set) end();
+    });
+    QUEUED.set(socket, set);
+    waiting = set;
+  }
+  return waiting;
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const { config, logger, metrics } = deps;
   const app = express();
@@ -223,15 +240,15 @@ export function createApp(deps: AppDeps): express.Express {
     // first Node never closes it. The client is gone all the same: mark the response destroyed (a lease in progress
     // sees it) and end the request here.
     if (res.socket === null) {
-      const socket = req.socket;
       const died = (): void => {
         if (res.socket !== null) return; // it got the socket meanwhile: its own 'close' comes
         res.off('close', ended);
         res.destroy();
         ended();
       };
-      socket.once('close', died);
-      res.once('close', () => socket.off('close', died));
+      const waiting = queuedOn(req.socket);
+      waiting.add(died);
+      res.once('close', () => waiting.delete(died));
     }
   }
 

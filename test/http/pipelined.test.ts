@@ -75,5 +75,26 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       const after = await status();
       assert.deepEqual([after.free, after.in_use], [1, 0], 'nothing is held for a client that left');
     });
+
+    it('many requests queued on one connection add one close listener to it, not one each', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (w: Error): void => void warnings.push(w);
+      process.on('warning', onWarning);
+      let seen = 0;
+      server.on('request', () => seen++);
+      try {
+        const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        socket.write(poll('wait=60&tag=nope') + `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(30));
+        await until(() => t.pool.waiting === 1 && seen === 31, 'the first request to park and the server to read the 30 behind it');
+        socket.destroy();
+        await until(async () => (await connections()) === 0, 'the server to see the client leave', 15_000);
+        await until(() => lines.filter((l) => l.includes('request completed')).length === 31, 'every request to end', 15_000);
+        assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
   });
 }
