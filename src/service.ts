@@ -14,6 +14,7 @@ import { LeaderJobs } from './cluster/jobs';
 import type { Leadership } from './cluster/leader';
 import { PoolService } from './pool/poolService';
 import { createApp } from './http/app';
+import { clientErrorHandler } from './http/clientError';
 import type { PoolStore } from './pool/types';
 import { runSync, type SessionFileReader } from './sync';
 import { syncLogHooks } from './syncLog';
@@ -45,9 +46,10 @@ export class ListenError extends Error {
 }
 
 /** Listen on port/host; a taken port is a ListenError that names the port (Express 5's app.listen hands the error to the callback instead). */
-function listen(app: RequestListener, port: number, host: string): Promise<Server> {
+function listen(app: RequestListener, port: number, host: string, logger: Logger): Promise<Server> {
   return new Promise<Server>((resolve, reject) => {
     const s = createServer(app);
+    s.on('clientError', clientErrorHandler(logger));
     s.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(new ListenError(`port ${port} is already in use (EADDRINUSE)`));
       else if (err.code === 'EACCES') reject(new ListenError(`no permission to listen on port ${port} (EACCES)`));
@@ -110,7 +112,7 @@ export async function startService({ config, logger, reader, host }: ServiceOpti
     onReap: (count) => metrics.reaped(count),
   });
 
-  const server = await listen(app, config.port, host ?? '0.0.0.0').catch(async (err: unknown) => {
+  const server = await listen(app, config.port, host ?? '0.0.0.0', logger).catch(async (err: unknown) => {
     // Nothing else is left running when the port cannot be had.
     jobs.stop();
     await leadership.stop();
