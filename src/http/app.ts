@@ -222,13 +222,16 @@ export function createApp(deps: AppDeps): express.Express {
     const ended = (): void => {
       const aborted = !res.writableFinished;
       if (aborted) clientLeft(res);
-      const status = res.statusCode;
+      // 499 (nginx's "client closed request"), as in the metrics: the client left before its answer was written,
+      // whatever status the response held then. A warning, not an error: a worker that gives up on a long-poll or is
+      // stopped mid-request is the client's doing, nothing an operator must act on.
+      const status = aborted ? 499 : res.statusCode;
       const ns = Number(process.hrtime.bigint() - start);
       metrics?.request(method, res.locals.route as string | undefined, status, !aborted, ns / 1e9);
       // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
       // "no free session" and "not ready" are answers, not errors.
       const said = res.locals.logLevel as LogLevelName | undefined;
-      const level = said ?? (aborted || status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
+      const level = said ?? (aborted ? 'warn' : status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
       if (!reqLog.isLevelEnabled(level)) return;
       const reason = res.locals.reason as string | undefined;
       const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime: Math.round(ns / 1e6) };

@@ -60,6 +60,15 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       // The test's own GET /session, then the two pipelined ones.
       const sessionLines = lines.filter((l) => l.includes('request completed') && l.includes('"path":"/session"'));
       assert.equal(sessionLines.length, 3, `one log line per request:\n${lines.join('')}`);
+      // The two that left: 499 as in the metrics (not the 200 their unwritten responses held), a warning, not an error.
+      const left = sessionLines.map((l) => JSON.parse(l) as { level: string; res: { status: number } }).filter((l) => l.res.status !== 200);
+      assert.deepEqual(
+        left.map((l) => [l.res.status, l.level]),
+        [
+          [499, 'warn'],
+          [499, 'warn'],
+        ],
+      );
     });
 
     it('a lease answered into a queued response goes back when the connection dies before it is written', async () => {
