@@ -22,7 +22,11 @@ export interface FreedSource {
 export const SAFETY_POLL_MS = 1000;
 
 interface Waiter {
-  wake: () => void;
+  /**
+   * `relay`: woken for one freed session, with this many other waiters to pass it on to if this one cannot use it
+   * (it asks for tags or scopes the session does not have); undefined for every other wake-up.
+   */
+  wake: (relay?: number) => void;
   /** Asks for scopes: only such a waiter can use a session freed with scoped rests. */
   scoped: boolean;
 }
@@ -36,6 +40,8 @@ export class LongPoll {
     private readonly store: PoolStore,
     private readonly leaseTtlMs: number,
     freed: FreedSource,
+    /** Tests only: a longer safety poll shows that nothing else woke a waiter. */
+    private readonly safetyPollMs = SAFETY_POLL_MS,
   ) {
     this.unsubscribe = freed.onFreed((what) => this.announce(what));
   }
@@ -47,8 +53,9 @@ export class LongPoll {
 
   private announce(what: string): void {
     if (/^\d+$/.test(what)) {
-      // One session freed: wake the longest-parked waiter only (no thundering herd).
-      this.queue.shift()?.wake();
+      // One session freed: wake the longest-parked waiter only (no thundering herd). If it cannot use that session
+      // (its tags or scopes), it passes the wake-up on, at most once around the queue (see acquire()).
+      this.queue.shift()?.wake(this.queue.length);
     } else if (what.startsWith('scoped:')) {
       // Free but resting on some scopes: which scoped waiter can use it is for
       // the store to say, so every scoped waiter retries; unscoped ones sleep on.
@@ -58,20 +65,21 @@ export class LongPoll {
     }
   }
 
-  private park(ms: number, scoped: boolean, signal?: AbortSignal): Promise<void> {
+  /** Parks until woken; resolves with the relay count of a one-session wake-up (see Waiter.wake), else undefined. */
+  private park(ms: number, scoped: boolean, signal?: AbortSignal): Promise<number | undefined> {
     return new Promise((resolve) => {
       const waiter: Waiter = {
         scoped,
-        wake: () => {
+        wake: (relay?: number) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           const i = this.queue.indexOf(waiter);
           if (i >= 0) this.queue.splice(i, 1);
-          resolve();
+          resolve(relay);
         },
       };
       const onAbort = (): void => waiter.wake();
-      const timer = setTimeout(waiter.wake, ms);
+      const timer = setTimeout(() => waiter.wake(), ms);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     });
@@ -104,9 +112,17 @@ export class LongPoll {
         parked = true;
         onPark?.();
       }
-      await this.park(Math.min(remaining, SAFETY_POLL_MS, result.nextReleaseInMs ?? Infinity), scoped, signal);
-      if (this.closing || signal?.aborted) break;
+      const relay = await this.park(Math.min(remaining, this.safetyPollMs, result.nextReleaseInMs ?? Infinity), scoped, signal);
+      if (this.closing || signal?.aborted) {
+        // Woken for a freed session this request will not take: the next waiter may.
+        if (relay !== undefined) this.queue.shift()?.wake(Math.min(relay, this.queue.length));
+        break;
+      }
       result = await this.store.acquire(this.leaseTtlMs, want);
+      // Woken for one freed session that this request cannot use (a tag or scope it asks for): pass the wake-up on,
+      // or the session would sit free while a waiter that can use it sleeps until its safety poll. Bounded: once
+      // around the queue per announcement.
+      if (!result.ok && relay !== undefined && relay > 0) this.queue.shift()?.wake(Math.min(relay - 1, this.queue.length));
     }
     return result;
   }
