@@ -1168,6 +1168,22 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.ok(page.events.every((e, i) => i === 0 || e.at <= (page.events[i - 1]?.at ?? 0)), 'newest first');
       });
 
+      it('a flood wait of 0 that ends a lease is a release in the history (account-wide, scoped, next=true); one on a free session is nothing', async () => {
+        await register('a');
+        let a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken);
+        a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken, 'x');
+        assert.equal(await stateOf(a.id), 'free');
+        await store.floodWait(a.id, 0);
+        await store.floodWait(a.id, 0, undefined, 'x');
+        a = await take();
+        const next = await store.giveBackAndAcquire({ kind: 'floodwait', id: a.id, waitMs: 0, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(next.next.ok, 'next=true: the same session again');
+        const types = (await store.history({ limit: 100 })).events.map((e) => e.type);
+        assert.deepEqual(types, ['issued', 'released', 'issued', 'released', 'issued', 'released', 'issued']);
+      });
+
       it('pages with a cursor and filters by session', async () => {
         await register('a', 'b');
         for (let i = 0; i < 5; i++) {
