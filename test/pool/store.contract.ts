@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
 import type { FreedSource } from '../../src/pool/longPoll';
-import { PROMOTE_BATCH } from '../../src/pool/rules';
+import { MAX_STATUS_SCOPES, PROMOTE_BATCH } from '../../src/pool/rules';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../../support/poll';
@@ -927,6 +927,17 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         const r = await store.floodWait(a.id, 0, a.leaseToken, 'x');
         assert.equal(r.state, 'free');
         assert.equal((await take()).id, a.id);
+      });
+
+      it('/status lists MAX_STATUS_SCOPES scopes with running rests even when a scope\'s rests were all ended by /restore', async () => {
+        await register('a', 'b', 'c', 'd', 'e');
+        // "stale": its only rest (ending before every other) ended early by /restore
+        await store.floodWait(1, HOUR / 2, undefined, 'stale');
+        await store.restore(1);
+        for (let i = 0; i < MAX_STATUS_SCOPES; i++) await store.floodWait(1 + (i % 5), HOUR, undefined, `s${i}`);
+        const rests = (await store.status()).rests;
+        assert.equal(rests.stale, undefined);
+        assert.equal(Object.keys(rests).length, MAX_STATUS_SCOPES);
       });
 
       it('an invalidated session stays invalidated under a scoped rest', async () => {
