@@ -5,7 +5,9 @@
   acquire ran at all. Frees the session only while its current lease is still
   this very token, so a lease issued since to someone else is never touched.
   What it undoes leaves no trace: the acquire's "issued" event is deleted and
-  its count taken back (nobody was ever answered this lease).
+  its count taken back (nobody was ever answered this lease). A session whose
+  file went in between (field "<id>:g", see applySync) is not freed: its lease
+  just ends now, and the next promotion takes it out as a gone one.
 
   Input:
     KEYS[1] free zset   KEYS[2] leased zset
@@ -35,7 +37,13 @@ countIssued(bucket, id, -1)
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local re = tonumber(rcall('HGET', bucket, id .. ':re') or '0')
-if re > now then
+if rcall('HEXISTS', bucket, id .. ':g') == 1 then
+  -- Its file went since (a sync ran while this waited for a connection): never
+  -- freed. The lease ends now; the next acquire's promotion places it like any
+  -- ended lease of a gone session (flood while a scoped rest runs, else out
+  -- as invalidated "file_error: file_missing").
+  rcall('ZADD', KEYS[2], now, id)
+elseif re > now then
   rcall('ZADD', KEYS[4], score, id)
   rcall('ZADD', KEYS[5], re, id)
   rcall('PUBLISH', ARGV[2], 'scoped:' .. id)

@@ -25,7 +25,8 @@
     ARGV[8] the reported Telegram error name to record as the last error, or ""
     ARGV[9] events kept in the stream (XADD MAXLEN ~)
     ARGV[10] the event: "rest" (only when the session now rests: "rest" with
-            scope and until, and a rest counted), or "report" (POST /report,
+            scope and until, and a rest counted; "released" when a wait of 0
+            only ended its lease), or "report" (POST /report,
             always: "report" with the error, action "rest" with scope and until
             and a rest counted; action "none" for an invalidated session)
   Output:
@@ -45,11 +46,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[2])
 if ARGV[8] ~= '' then rcall('HSET', KEYS[5], id .. ':e', ARGV[8] .. '\t' .. now) end
 
+-- Set when this call ended the session's lease without a rest (a wait of 0):
+-- that is a release, and its history says so.
+local released = false
 -- The reply, with the change's history (ARGV[10]).
 local function done(untilMs, state)
   local report = ARGV[10] == 'report'
   if state == 'invalidated' or (state ~= 'floodwait' and not report) then
-    if report then addEvent(KEYS[10], ARGV[9], 'report', id, 'error', ARGV[8], 'action', 'none') end
+    if report then addEvent(KEYS[10], ARGV[9], 'report', id, 'error', ARGV[8], 'action', 'none')
+    elseif released then addEvent(KEYS[10], ARGV[9], 'released', id) end
     return {1, untilMs, state, name}
   end
   local extra = {}
@@ -107,7 +112,8 @@ if ARGV[5] == '' then
     -- wait 0 and no longer flood running: a plain release
     rcall('ZREM', KEYS[3], id)
     local where = 'free'
-    if rcall('ZREM', KEYS[2], id) == 1 or not (rcall('ZSCORE', KEYS[1], id) or rcall('ZSCORE', KEYS[6], id)) then
+    released = rcall('ZREM', KEYS[2], id) == 1
+    if released or not (rcall('ZSCORE', KEYS[1], id) or rcall('ZSCORE', KEYS[6], id)) then
       where = place(now, tonumber(rcall('HGET', KEYS[5], id .. ':re') or '0'))
       announce(where)
     end
@@ -152,6 +158,7 @@ end
 
 local flood = tonumber(rcall('ZSCORE', KEYS[3], id) or '0')
 local wasLeased = rcall('ZREM', KEYS[2], id) == 1
+released = wasLeased
 if flood > now then
   -- an account-wide rest runs: it stays there, its scoped rests wait underneath
   return done(deadline, 'floodwait')

@@ -13,7 +13,7 @@
     KEYS[5] rfree zset  KEYS[6] rend zset  KEYS[7] scopes zset  KEYS[8] health zset
     ARGV[1] per-scope rest zset prefix (the script derives "<prefix><scope>"
             for each scope in KEYS[7] whose latest deadline is still ahead)
-    ARGV[2] at most this many scopes are counted
+    ARGV[2] at most this many scopes with running rests are counted
     ARGV[3] session bucket key prefix (bucket "<prefix><floor(id / ARGV[4])>"; see src/pool/keys.ts)
     ARGV[4] sessions per bucket   ARGV[5] ended entries examined per set at most
   Output:
@@ -48,11 +48,22 @@ end
 local out = {free, inUse, flooded + rested + invalid, invalid, nextDl, now,
   rcall('ZCOUNT', KEYS[8], '(' .. now, '+inf'), rcall('ZCOUNT', KEYS[8], 1, 1),
   rcall('ZCOUNT', KEYS[8], 2, 2), rcall('ZCOUNT', KEYS[8], 3, 3)}
-for _, scope in ipairs(rcall('ZRANGEBYSCORE', KEYS[7], '(' .. now, '+inf', 'LIMIT', 0, tonumber(ARGV[2]))) do
-  local n = rcall('ZCOUNT', ARGV[1] .. scope, '(' .. now, '+inf')
-  if n > 0 then
-    out[#out + 1] = scope
-    out[#out + 1] = n
+-- A scope whose rests all ended early (/restore, a removed session) keeps its
+-- recorded deadline in KEYS[7] until it passes: it counts 0 and is skipped, and
+-- the walk goes on past it, so up to ARGV[2] running scopes are still listed
+-- (bounded by the scopes whose recorded deadline is ahead).
+local want, offset = tonumber(ARGV[2]), 0
+while want > 0 do
+  local page = rcall('ZRANGEBYSCORE', KEYS[7], '(' .. now, '+inf', 'LIMIT', offset, want)
+  if #page == 0 then break end
+  offset = offset + #page
+  for _, scope in ipairs(page) do
+    local n = rcall('ZCOUNT', ARGV[1] .. scope, '(' .. now, '+inf')
+    if n > 0 then
+      out[#out + 1] = scope
+      out[#out + 1] = n
+      want = want - 1
+    end
   end
 end
 return out

@@ -476,8 +476,7 @@ export class MemoryStore implements PoolStore {
         this.releaseNow(g.id, g.leaseToken);
         return { next: this.acquireNow(leaseTtlMs, opts) };
       }
-      const floodWait = this.restNow(g.id, g.waitMs, g.leaseToken, g.scope);
-      if (floodWait.state === 'floodwait') this.record({ type: 'rest', sessionId: g.id, scope: g.scope, until: floodWait.until }, restCount(g.id, g.scope, g.waitMs));
+      const floodWait = this.restRecorded(g.id, g.waitMs, g.leaseToken, g.scope);
       return { floodWait, next: this.acquireNow(leaseTtlMs, opts) };
     });
   }
@@ -517,11 +516,16 @@ export class MemoryStore implements PoolStore {
   }
 
   floodWait(id: number, waitMs: number, leaseToken?: string, scope?: string): Promise<FloodWaitResult> {
-    return attempt(() => {
-      const r = this.restNow(id, waitMs, leaseToken, scope);
-      if (r.state === 'floodwait') this.record({ type: 'rest', sessionId: id, scope, until: r.until }, restCount(id, scope, waitMs));
-      return r;
-    });
+    return attempt(() => this.restRecorded(id, waitMs, leaseToken, scope));
+  }
+
+  /** restNow with floodWaitSession's history: "rest" when it rests, "released" when a wait of 0 only ended its lease. */
+  private restRecorded(id: number, waitMs: number, leaseToken: string | undefined, scope: string | undefined): FloodWaitResult {
+    const wasLeased = this.leased.score(id) !== undefined;
+    const r = this.restNow(id, waitMs, leaseToken, scope);
+    if (r.state === 'floodwait') this.record({ type: 'rest', sessionId: id, scope, until: r.until }, restCount(id, scope, waitMs));
+    else if (wasLeased && this.leased.score(id) === undefined) this.record({ type: 'released', sessionId: id });
+    return r;
   }
 
   /** The rest itself (floodWaitSession). Throws SessionNotFoundError, LeaseMismatchError. */

@@ -160,15 +160,18 @@ export function createSessionFileReaderPool(opts: SessionFileReaderPoolOptions):
     lastCheck = now;
     for (const task of watched) {
       const tick = Atomics.load(task.progress, PROGRESS_TICK);
+      // The file it is on, read once: the thread may move on meanwhile, and a
+      // second read could say "done" (files.length) after this one said not.
+      const at = Atomics.load(task.progress, PROGRESS_INDEX);
       // Not started yet (queued), or done (its answer on the way): no clock.
-      const done = Atomics.load(task.progress, PROGRESS_INDEX) >= task.files;
+      const done = at >= task.files;
       if (late || tick === 0 || done || task.stuckAt !== undefined) {
         task.seen = undefined;
         continue;
       }
       if (task.seen?.tick !== tick) task.seen = { tick, since: now };
       else if (now - task.seen.since >= readTimeoutMs) {
-        task.stuckAt = Atomics.load(task.progress, PROGRESS_INDEX);
+        task.stuckAt = at;
         task.abort.abort();
       }
     }

@@ -83,6 +83,17 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.equal(issued(await s.acquire(HOUR, { scopes: ['y'] })).id, a.id);
   });
 
+  it('cancelAcquire never frees a session whose file a sync removed in between: it goes out as file_missing', async () => {
+    // The compensation can wait for the next 'ready' (pendingCancels): a sync may run first.
+    await register(s, 'a');
+    const a = issued(await s.acquire(HOUR));
+    await s.applySync({ upserts: [], removes: ['a'] });
+    assert.equal(await cancel(r, s, a.leaseToken), a.id);
+    assert.equal((await s.acquire(HOUR)).ok, false, 'a session whose file is gone is never issued');
+    const row = (await s.list({ limit: 10 })).sessions[0];
+    assert.deepEqual([row?.state, row?.reason], ['invalidated', 'file_error: file_missing']);
+  });
+
   it('a compensation never frees a lease that was re-issued to someone else since', async () => {
     await register(s, 'a');
     const first = issued(await s.acquire(HOUR));

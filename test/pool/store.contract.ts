@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { LeaseMismatchError, SessionNotFoundError, StaleFenceError } from '../../src/errors';
 import { DUP_SIG, GONE_SIG } from '../../src/pool/keys';
 import type { FreedSource } from '../../src/pool/longPoll';
-import { PROMOTE_BATCH } from '../../src/pool/rules';
+import { MAX_STATUS_SCOPES, PROMOTE_BATCH } from '../../src/pool/rules';
 import type { LeasedSession, ListQuery, PoolStore, SessionState } from '../../src/pool/types';
 import { decide } from '../../src/telegram/errors';
 import { until } from '../../support/poll';
@@ -929,6 +929,17 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         assert.equal((await take()).id, a.id);
       });
 
+      it('/status lists MAX_STATUS_SCOPES scopes with running rests even when a scope\'s rests were all ended by /restore', async () => {
+        await register('a', 'b', 'c', 'd', 'e');
+        // "stale": its only rest (ending before every other) ended early by /restore
+        await store.floodWait(1, HOUR / 2, undefined, 'stale');
+        await store.restore(1);
+        for (let i = 0; i < MAX_STATUS_SCOPES; i++) await store.floodWait(1 + (i % 5), HOUR, undefined, `s${i}`);
+        const rests = (await store.status()).rests;
+        assert.equal(rests.stale, undefined);
+        assert.equal(Object.keys(rests).length, MAX_STATUS_SCOPES);
+      });
+
       it('an invalidated session stays invalidated under a scoped rest', async () => {
         await register('a');
         const a = await take();
@@ -1166,6 +1177,22 @@ export function storeContract(name: string, make: () => Promise<StoreHarness>, t
         const ids = page.events.map((e) => e.id);
         assert.equal(new Set(ids).size, ids.length);
         assert.ok(page.events.every((e, i) => i === 0 || e.at <= (page.events[i - 1]?.at ?? 0)), 'newest first');
+      });
+
+      it('a flood wait of 0 that ends a lease is a release in the history (account-wide, scoped, next=true); one on a free session is nothing', async () => {
+        await register('a');
+        let a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken);
+        a = await take();
+        await store.floodWait(a.id, 0, a.leaseToken, 'x');
+        assert.equal(await stateOf(a.id), 'free');
+        await store.floodWait(a.id, 0);
+        await store.floodWait(a.id, 0, undefined, 'x');
+        a = await take();
+        const next = await store.giveBackAndAcquire({ kind: 'floodwait', id: a.id, waitMs: 0, leaseToken: a.leaseToken }, HOUR);
+        assert.ok(next.next.ok, 'next=true: the same session again');
+        const types = (await store.history({ limit: 100 })).events.map((e) => e.type);
+        assert.deepEqual(types, ['issued', 'released', 'issued', 'released', 'issued', 'released', 'issued']);
       });
 
       it('pages with a cursor and filters by session', async () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Proxy } from '../../src/pool/types';
+import { PROGRESS_INDEX, PROGRESS_SLOTS } from '../../src/sessionfiles/protocol';
 import { createSessionFileReaderPool, fileSignature, readSessionFile, type SessionFileReaderPool } from '../../src/sessionfiles';
 import { makeSessions, tempDir, type FixtureSpec } from '../../support/sessions';
 
@@ -101,6 +102,39 @@ describe('sessionfiles: createSessionFileReaderPool', () => {
       }
     } finally {
       await broken.close();
+    }
+  });
+
+  it('a file whose thread finishes just as the deadline fires never adds an answer: one per file, in order', async () => {
+    writeFileSync(path.join(dir, 'stall.session'), '');
+    const stall = path.join(dir, 'stall.session');
+    // The race, made certain: the thread moves on (here: finishes the chunk) between the
+    // watchdog's "is it done?" and "which file is it on?". Simulated by answering the
+    // second of two back-to-back reads of a task's file index with "done" (once); the
+    // worker threads have their own Atomics, untouched.
+    const realLoad = Atomics.load;
+    const lastWasIndex = new WeakMap<object, boolean>();
+    let fired = false;
+    const racyLoad = (arr: Int32Array, i: number): number => {
+      const v = realLoad(arr, i);
+      if (!(arr instanceof Int32Array) || arr.length !== PROGRESS_SLOTS || !(arr.buffer instanceof SharedArrayBuffer)) return v;
+      const again = i === PROGRESS_INDEX && lastWasIndex.get(arr) === true;
+      lastWasIndex.set(arr, i === PROGRESS_INDEX);
+      if (again && !fired) {
+        fired = true;
+        return 1; // the chunk's one file is done
+      }
+      return v;
+    };
+    Atomics.load = racyLoad as typeof Atomics.load;
+    const racing = createSessionFileReaderPool({ threads: 1, defaultProxy: null, readTimeoutMs: 200, stallOn: 'stall.session' });
+    try {
+      const infos = await racing.read.readMany!([stall]);
+      assert.equal(infos.length, 1, 'one answer per file');
+      assert.match(infos[0]?.fileError ?? '', /read timed out/);
+    } finally {
+      Atomics.load = realLoad;
+      await racing.close();
     }
   });
 
