@@ -31,7 +31,7 @@ local id, score, event = string.match(v, '^([^:]*):([^:]*):(.*)$')
 local bucket = ARGV[3] .. math.floor(tonumber(id) / tonumber(ARGV[4]))
 if rcall('HGET', bucket, id .. ':t') ~= ARGV[1] or not rcall('ZSCORE', KEYS[2], id) then return 0 end
 rcall('ZREM', KEYS[2], id)
-rcall('XDEL', KEYS[6], event)
+if event ~= '' then redis.pcall('XDEL', KEYS[6], event) end -- '': the acquire could not write it (lib/history.lua)
 countIssued(bucket, id, -1)
 -- Back at its old place in the LRU order: nobody ever used this lease.
 local t = rcall('TIME')

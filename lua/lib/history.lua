@@ -10,26 +10,36 @@
 --   session's counters field "<id>:c", JSON {i, n, s, r: {scope: n}}
 --   (src/pool/keys.ts): times issued (delta -1 undoes a cancelled acquire);
 --   rests, seconds rested and rests per scope ("*": account-wide).
+--
+-- Both are written after the change they describe, and a script's writes
+-- before an error stay: so neither may fail the script. An events key of
+-- another type (tampering) loses the event (addEvent returns ""), a counters
+-- field that is not JSON starts over from zero; the change itself, and what
+-- the script writes after it (the acquire's token key, the epoch counter),
+-- always happen.
 local function addEvent(stream, maxLen, kind, id, ...)
-  return redis.call('XADD', stream, 'MAXLEN', '~', maxLen, '*', 't', kind, 'sid', id, ...)
+  local r = redis.pcall('XADD', stream, 'MAXLEN', '~', maxLen, '*', 't', kind, 'sid', id, ...)
+  if type(r) ~= 'string' then return '' end
+  return r
 end
 
 local function updateCounters(bucket, id, bump)
   local raw = redis.call('HGET', bucket, id .. ':c')
-  local c = raw and cjson.decode(raw) or {}
+  local ok, c = pcall(cjson.decode, raw or '{}')
+  if not ok or type(c) ~= 'table' then c = {} end
   bump(c)
   redis.call('HSET', bucket, id .. ':c', cjson.encode(c))
 end
 
 local function countIssued(bucket, id, delta)
-  updateCounters(bucket, id, function(c) c.i = math.max(0, (c.i or 0) + delta) end)
+  updateCounters(bucket, id, function(c) c.i = math.max(0, (tonumber(c.i) or 0) + delta) end)
 end
 
 local function countRest(bucket, id, scope, seconds)
   updateCounters(bucket, id, function(c)
-    c.n = (c.n or 0) + 1
-    c.s = (c.s or 0) + seconds
+    c.n = (tonumber(c.n) or 0) + 1
+    c.s = (tonumber(c.s) or 0) + seconds
     if type(c.r) ~= 'table' then c.r = {} end
-    c.r[scope] = (c.r[scope] or 0) + 1
+    c.r[scope] = (tonumber(c.r[scope]) or 0) + 1
   end)
 end

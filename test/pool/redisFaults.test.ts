@@ -73,6 +73,26 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.equal((await s.list({ limit: 10 })).sessions[0]?.counters.issued, 1);
   });
 
+  it('a tampered history (events key of another type, counters not JSON) never fails a change: the lease is answered and cancellable', async () => {
+    await register(s, 'a');
+    const first = issued(await s.acquire(HOUR));
+    await s.release(first.id, first.leaseToken);
+    await r.del(s.keys.events);
+    await r.set(s.keys.events, 'not a stream');
+    const bucket = `${s.keys.sessionPrefix}${Math.floor(first.id / SESSION_BUCKET)}`;
+    await r.hset(bucket, `${first.id}:c`, '{broken');
+    const a = issued(await s.acquire(HOUR));
+    assert.equal(a.id, first.id);
+    assert.equal(await cancel(r, s, a.leaseToken), a.id, 'its token key was written after the failed history write');
+    const st = await s.status();
+    assert.deepEqual([st.free, st.inUse], [1, 0]);
+    const b = issued(await s.acquire(HOUR));
+    await s.release(b.id, b.leaseToken);
+    assert.equal(await r.type(s.keys.events), 'string', 'the tampered key is left as it is');
+    const counters = JSON.parse((await r.hget(bucket, `${first.id}:c`)) ?? 'null') as { i?: number };
+    assert.equal(counters.i, 1, 'the counters started over: issued once (the cancelled acquire taken back)');
+  });
+
   it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {
     await register(s, 'a');
     const a = issued(await s.acquire(HOUR));
