@@ -129,7 +129,7 @@ interface Session {
   mark: 'logged_out' | 'banned' | 'file_error' | null;
   lastError: { name: string; at: number } | null;
   counters: SessionCounters;
-  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-11.lua). */
+  /** Its file was missing at a sync while it was leased or resting (see lua/applySync-12.lua). */
   gone: boolean;
   /** Its file's auth-key fingerprint, when a reader sync sent one. */
   fp: string | null;

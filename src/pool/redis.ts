@@ -18,7 +18,7 @@ import {
 import type { Logger } from '../log';
 import type { Health } from '../telegram/errors';
 import { redisOptions } from './connect';
-import { DUP_SIG, HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
+import { HEALTH_BANNED, HEALTH_FILE_ERROR, HEALTH_LOGGED_OUT, SESSION_BUCKET, makeKeys, type Keys } from './keys';
 import { parseMeta } from './meta';
 import { randomString } from './random';
 import { DEFAULT_EVENTS_MAX_LEN, MAX_STATUS_SCOPES, PROMOTE_BATCH, SCOPED_WALK, newLeaseToken, reportedRest, restCount, scanBudget } from './rules';
@@ -37,7 +37,6 @@ import type {
   ListedSession,
   PoolStatus,
   PoolStore,
-  EventInput,
   EventPage,
   EventQuery,
   PoolEvent,
@@ -193,12 +192,6 @@ function healthOf(score: number, now: number): Health {
 
 const EVENT_FIELDS = ['scope', 'until', 'error', 'action', 'reason', 'name'] as const;
 
-/** An event as stream fields: t (type), sid (session id), and the optional ones by name. */
-function eventFields(e: EventInput): string[] {
-  const out = ['t', e.type, 'sid', String(e.sessionId)];
-  for (const f of EVENT_FIELDS) if (e[f] !== undefined) out.push(f, String(e[f]));
-  return out;
-}
 
 function parseEvent(id: string, flat: string[]): PoolEvent | null {
   const f = new Map<string, string>();
@@ -283,18 +276,6 @@ export class RedisStore implements PoolStore {
     if (redis.status === 'ready') this.onReady();
   }
 
-  /**
-   * A sync's file events (removed, file_changed), best effort and off the
-   * answer's path: sent on the store's connection right behind the sync (so a
-   * later read on it sees them), never awaited, errors dropped. Every other
-   * change writes its event and counters inside its own script
-   * (lua/lib/history.lua), atomically with the change.
-   */
-  private recordSyncEvents(events: EventInput[]): void {
-    const k = this.keys;
-    const writes = events.map((e) => this.redis.xadd(k.events, 'MAXLEN', '~', this.eventsMaxLen, '*', ...eventFields(e)));
-    void Promise.all(writes).catch(() => undefined);
-  }
 
   async history(query: EventQuery): Promise<EventPage> {
     const k = this.keys;
@@ -723,9 +704,6 @@ export class RedisStore implements PoolStore {
     // the grace before it registers anything, so a replica started since (which can compare with
     // nothing) finds the grace running instead of issuing sessions that workers still hold.
     if (this.epoch !== undefined) await this.reap(0);
-    // ids and stored signatures before the change: which files changed, which sessions go
-    const names = [...batch.upserts.map((u) => u.name), ...batch.removes];
-    const before = names.length === 0 ? [] : arr(await this.run(() => this.redis.hmget(k.ids, ...names)), 'hmget ids');
     const payload = JSON.stringify({
       u: batch.upserts.map((u) => ({
         n: u.name, m: JSON.stringify(u.meta), s: u.sig ?? '', e: u.fileError ?? '', g: (u.meta.tags ?? []).join(','), f: u.keyFingerprint ?? '',
@@ -734,34 +712,15 @@ export class RedisStore implements PoolStore {
     });
     const reply = await this.durableWrite((c) =>
       c.applySync(
-        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health, k.fingerprints,
+        k.seq, k.ids, k.free, k.leased, k.flood, k.invalid, k.fence, k.rfree, k.rend, k.health, k.fingerprints, k.events,
         fence === undefined ? '' : String(fence), k.sessionPrefix, payload, k.freedChannel, SESSION_BUCKET, k.restPrefix, k.tagPrefix,
+        this.eventsMaxLen,
       ),
     );
     if (reply === CODE_STALE_FENCE) throw codeToError(CODE_STALE_FENCE, 0);
     const r = arr(reply, 'applySync', 3);
-    let events: EventInput[] = [];
-    names.forEach((name, i) => {
-      const v = before[i];
-      if (typeof v !== 'string') return;
-      const colon = v.indexOf(':');
-      const id = colon < 0 ? v : v.slice(0, colon);
-      const sig = colon < 0 ? undefined : v.slice(colon + 1);
-      const u = batch.upserts[i];
-      if (u === undefined) events.push({ type: 'removed', sessionId: Number(id), name });
-      // (a duplicate's stored DUP_SIG is no file signature: re-reading it is no change)
-      else if (sig !== undefined && sig !== DUP_SIG && u.sig !== undefined && u.sig !== sig) events.push({ type: 'file_changed', sessionId: Number(id), name });
-    });
-    const removed = int(r[1], 'sync removed');
-    const removals = events.filter((e) => e.type === 'removed');
-    if (removals.length > removed) {
-      // A leased or resting session whose file went is kept (gone), not removed: no 'removed' event for it.
-      const after = arr(await this.run(() => this.redis.hmget(k.ids, ...removals.map((e) => e.name ?? ''))), 'hmget ids');
-      const kept = new Set(removals.filter((_, i) => typeof after[i] === 'string'));
-      events = events.filter((e) => !kept.has(e));
-    }
-    if (events.length > 0) this.recordSyncEvents(events);
-    return { added: int(r[0], 'sync added'), removed, updated: int(r[2], 'sync updated') };
+    // Its "removed" and "file_changed" events are written by the script, with the change (lua/lib/history.lua).
+    return { added: int(r[0], 'sync added'), removed: int(r[1], 'sync removed'), updated: int(r[2], 'sync updated') };
   }
 
   async reap(limit: number): Promise<number> {

@@ -115,7 +115,7 @@ declare module 'ioredis' {
     restoreSession(free: string, leased: string, flood: string, invalid: string, session: string, rfree: string, rend: string, health: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
     heartbeatSession(leased: string, session: string, ...argv: Arg[]): Result<Reply, Context>;
     poolStatus(free: string, leased: string, flood: string, invalid: string, rfree: string, rend: string, scopes: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
-    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, health: string, fingerprints: string, ...argv: Arg[]): Result<Reply, Context>;
+    applySync(seq: string, ids: string, free: string, leased: string, flood: string, invalid: string, fence: string, rfree: string, rend: string, health: string, fingerprints: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
     listSessions(free: string, leased: string, flood: string, invalid: string, seq: string, rend: string, health: string, ...argv: Arg[]): Result<Reply, Context>;
     recordError(session: string, events: string, ...argv: Arg[]): Result<Reply, Context>;
     takeLeadership(leader: string, fence: string, ...argv: Arg[]): Result<Reply, Context>;

@@ -33,6 +33,8 @@
     KEYS[7] fence string (the leader's fencing token)
     KEYS[8] rfree zset   KEYS[9] rend zset   KEYS[10] health zset (codes in src/pool/keys.ts)
     KEYS[11] fingerprints hash (auth-key fingerprint -> id of the session holding that key)
+    KEYS[12] events stream: "removed" for each session removed, "file_changed" for each
+             known file whose signature changed (not from or to "dup"), both with the name
     ARGV[1] fence expected, or "" for an unfenced (manual) sync
     ARGV[2] session bucket key prefix, e.g. "{telegate}:s:" (the script derives
             each session's bucket "<prefix><floor(id / ARGV[5])>"; layout in src/pool/keys.ts)
@@ -45,12 +47,14 @@
             for each scope a removed session rests on, from its "<id>:rs" field)
     ARGV[7] per-tag id set prefix (the script derives "<prefix><tag>" for the
             tags a session gains or loses: "g" below against its "<id>:tg" field)
+    ARGV[8] events kept in the stream (XADD MAXLEN ~)
   Output:
     {added, removed, updated}   (a session only marked gone is not counted)
     -3 the fence is stale (a deposed leader): nothing written
   New sessions enter `free` scored by their id, far below any real time, so
   never-used sessions are issued first (oldest registration first).
 ]]
+--#include history
 local rcall = redis.call
 if ARGV[1] ~= '' and rcall('GET', KEYS[7]) ~= ARGV[1] then return -3 end
 local t = rcall('TIME')
@@ -162,8 +166,12 @@ local function claimKey(id, h, fp)
 end
 
 for _, u in ipairs(batch.u or {}) do
-  local id = idOf(rcall('HGET', KEYS[2], u.n))
+  local stored = rcall('HGET', KEYS[2], u.n)
+  local id = idOf(stored)
   local isNew = not id
+  -- the file changed since it was read last (a duplicate's "dup" is no file signature)
+  local oldSig = stored and string.match(stored, '^%d+:(.*)$')
+  if oldSig and oldSig ~= 'dup' and u.s ~= '' and u.s ~= oldSig then addEvent(KEYS[12], ARGV[8], 'file_changed', id, 'name', u.n) end
   if isNew then id = tostring(rcall('INCR', KEYS[1])) end
   local h = bucketOf(id)
   local err, sig = u.e, u.s
@@ -233,6 +241,7 @@ for _, name in ipairs(batch.r or {}) do
     rcall('HDEL', h, id, id .. ':t', id .. ':r', id .. ':g', id .. ':rs', id .. ':re', id .. ':e', id .. ':c',
       id .. ':f', id .. ':d')
     rcall('HDEL', KEYS[2], name)
+    addEvent(KEYS[12], ARGV[8], 'removed', id, 'name', name)
     removed = removed + 1
   end
 end
