@@ -134,9 +134,9 @@ function answerLease(d: RouteDeps, res: Response, p: S.NextParams, r: LeaseResul
     // lease never reaches the client, and goes back (app.ts's end listener calls clientLeft). Only while it still has
     // no socket: an answer that was being written may have reached the client, and must not be issued twice.
     if (res.socket === null) {
-      const { id, leaseToken } = r.session;
+      const leased = r.session;
       res.locals.unsent = () => {
-        if (res.socket === null) void d.poolService.release(id, leaseToken).catch(() => undefined);
+        if (res.socket === null) void d.poolService.giveBack(leased);
       };
     }
     res.json(presentSession(r.session, d.config.exposeSessionString, p.format));

@@ -137,6 +137,14 @@ export class PoolService {
     });
   }
 
+  /**
+   * A lease that never reached its client (its answer was never written: the connection died first) goes straight
+   * back; its token makes sure it is still that lease. Errors are dropped: the lease then ends at its TTL.
+   */
+  async giveBack(s: { id: number; leaseToken: string }): Promise<void> {
+    await this.store.release(s.id, s.leaseToken).catch(() => undefined);
+  }
+
   /** POST /release. Idempotent; LeaseMismatchError when the token is not the lease. */
   release(id: number, leaseToken?: string): Promise<void> {
     return this.store.release(id, leaseToken);
@@ -217,7 +225,7 @@ export class PoolService {
     if (req.signal?.aborted || req.left?.()) {
       this.metrics?.acquisition('abandoned');
       // The client left while we were acquiring: give the session straight back.
-      if (r.ok) await this.store.release(r.session.id, r.session.leaseToken);
+      if (r.ok) await this.giveBack(r.session);
       return { ok: false, abandoned: true };
     }
     this.metrics?.acquisition(!r.ok ? 'none_free' : parked ? 'waited' : 'issued');
