@@ -1,30 +1,39 @@
 /**
- * createApp(): the Express app, no listen, no module-level state.
+ * createApp(): the service's HTTP request listener, no listen, no module-level
+ * state.
  *
  * Everything about an endpoint is one entry of the route table (routes.ts);
- * this file derives the app from it: the per-path facts the front layer looks
- * up once per request (404/405 with Allow, public or not, quiet log, HTML
- * page) and the handlers it calls (admin check, parameters validated, lease
- * token required as the entry says): no route is registered with Express.
+ * this file derives the front layer from it: the per-path facts it looks up
+ * once per request (404/405 with Allow, public or not, quiet log, HTML page)
+ * and the handlers it calls (admin check, parameters validated, lease token
+ * required as the entry says).
  *
- * Middleware order: trust proxy (hop count) → request end (log line,
- * metrics, a lease given up) → helmet → route table (404/405) → auth → rate
- * limit → body parsers → the table route's handler, called from that same
- * front layer (the Express router never walks to it) → docs/UI static pages
- * → 404 → JSON errors. Authentication runs before body parsing on purpose:
- * the contract says 401 comes before 422, which must hold for malformed
- * bodies too, and unauthenticated clients never make us parse anything.
- * /docs, /ui and their assets are public (the pages hold no data; their API
- * calls carry the key).
+ * The API's routes are served on Node's own request and response (an
+ * Exchange, exchange.ts), not through Express: its per-request prototype swap
+ * cost more than everything else a bare Express route does (bench/findings.md).
+ * Only the HTML pages and their assets (/docs, /ui) are handed to an Express
+ * app (helmet's full set, static files, their routers' redirects and CSPs).
+ *
+ * Per request: request id and the one end listener (log line, metrics, a lease
+ * given up) → security headers → route table (404/405) → auth and rate limit
+ * (not on public paths) → body parsers (only when a body is announced) → the
+ * route's handler → the one JSON error answer for whatever failed on the way.
+ * Authentication runs before body parsing on purpose: the contract says 401
+ * comes before 422, which must hold for malformed bodies too, and
+ * unauthenticated clients never make us parse anything. /docs, /ui and their
+ * assets are public (the pages hold no data; their API calls carry the key).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Response } from 'express';
 import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
+import parseUrl from 'parseurl';
 import type { Logger } from '../log';
-import { authMiddleware, makeAuthenticator, mustProveLease, requireAdmin } from './auth';
-import { HttpError, errorHandler, type LogLevelName } from './errors';
+import { makeAuthenticator, mustProveLease, principalOf, requireAdmin } from './auth';
+import { HttpError, errorAnswer, errorHandler, type ErrorAnswer } from './errors';
+import { Exchange } from './exchange';
 import { buildOpenApi } from './openapi';
 import { readParams, type ParamSchema } from './params';
 import { rateLimiter } from './ratelimit';
@@ -59,7 +68,7 @@ const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/
 
 /** What the front layer needs to know about a path, computed once per app from the route table. */
 interface PathFacts {
-  /** The route's name for metrics (res.locals.route): a table path or a static prefix with `*`, never the URL. */
+  /** The route's name for metrics (Exchange.route): a table path or a static prefix with `*`, never the URL. */
   route: string;
   /** Methods it answers (HEAD included where a GET does not change state). */
   allowed: ReadonlySet<string>;
@@ -75,8 +84,8 @@ interface PathFacts {
   handlers?: ReadonlyMap<string, Handler>;
 }
 
-/** A table route's handler as the front layer calls it: admin check, parameters read, handler run. */
-type Handler = (req: Request, res: Response, next: NextFunction) => void;
+/** A table route's handler as the front layer calls it: admin check, parameters read, handler run; it throws or rejects with what failed. */
+type Handler = (x: Exchange) => Promise<void> | void;
 
 /** Every path's facts, derived from the route table for this deployment (TELEGATE_METRICS_PUBLIC decides /metrics). */
 function pathFacts(d: RouteDeps): Map<string, PathFacts> {
@@ -114,8 +123,7 @@ const STATIC_FACTS: ReadonlyArray<[prefix: string, facts: PathFacts]> = STATIC_P
 
 /**
  * A table route's handler: admin check, then parameters validated (lease token required as the route says), then
- * the route's handle. What throws or rejects goes to `next`, as Express's router would pass it (a rejection with no
- * reason becomes an Error, as there), so every failure reaches the one JSON error handler.
+ * the route's handle.
  */
 function handlerOf(r: Route, d: RouteDeps): Handler | undefined {
   const handle = r.handle?.bind(r);
@@ -123,16 +131,12 @@ function handlerOf(r: Route, d: RouteDeps): Handler | undefined {
   const params = r.params;
   const withLeaseToken: ParamSchema | undefined = params && r.leaseToken ? withToken(params) : undefined;
   const everyKey = r.leaseToken === 'config' ? d.config.requireLeaseToken : false;
-  const failed = (next: NextFunction) => (err: unknown) => next(err ?? new Error('Rejected promise'));
-  const run: Handler = (req, res, next) => {
-    try {
-      const schema = withLeaseToken && mustProveLease(res, everyKey) ? withLeaseToken : params;
-      handle(d, schema ? readParams(req, schema) : undefined, req, res, next)?.catch(failed(next));
-    } catch (err) {
-      next(err);
-    }
+  const admin = r.admin === true;
+  return (x) => {
+    if (admin) requireAdmin(x.principal);
+    const schema = withLeaseToken && mustProveLease(x.principal, everyKey) ? withLeaseToken : params;
+    return handle(d, schema ? readParams(x.query, x.body, schema) : undefined, x);
   };
-  return r.admin ? (req, res, next) => requireAdmin(req, res, (err?: unknown) => (err === undefined ? run(req, res, next) : next(err))) : run;
 }
 
 /** The requests queued (pipelined) on each connection, ended by ONE 'close' listener per socket, not one each. */
@@ -151,91 +155,152 @@ function queuedOn(socket: Socket): Set<() => void> {
   return waiting;
 }
 
-export function createApp(deps: AppDeps): express.Express {
-  const { config, logger, metrics } = deps;
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
-  app.set('etag', false);
+/** The exchange of a request handed to the pages' Express app, for its error handler (the log line's level). */
+const PAGE_EXCHANGES = new WeakMap<ServerResponse, Exchange>();
 
+/** Node's request as the body parsers leave it. */
+type ParsedRequest = IncomingMessage & { body?: unknown };
+
+export function createApp(deps: AppDeps): RequestListener {
+  const { config, logger, metrics } = deps;
   const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
-  const auth = authMiddleware(authenticate);
-  const limit = rateLimiter(config.rateLimit, deps.rateLimitStore, logger);
+  const limit = rateLimiter(config.rateLimit, deps.rateLimitStore);
   const json = express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
   const form = express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 });
-  const pages = helmet(); // the HTML pages (/ui, /docs): helmet's full set; their routers replace the CSP
   // Built once per app from the route table, with the handlers the front layer calls.
   const facts = pathFacts({ ...deps, openapi: buildOpenApi({ metricsPublic: config.metricsPublic }) });
   // The request log line: id, method, path, status and time only, nothing the redaction paths could match, so its
   // logger skips redaction (every other line keeps it). One line per request, written when it ends.
   const reqLog = logger.child({}, { redact: { paths: [] } });
 
+  /** Answer `err` (the one JSON error answer); after the headers went out, only closing the connection is left. */
+  const fail = (x: Exchange, err: unknown): void => {
+    const res = x.res;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const a = errorAnswer(err ?? new Error('Rejected promise'), logger, x.req.method, x.path);
+    x.logLevel = a.level;
+    x.reason = a.reason;
+    for (const name in a.headers) res.setHeader(name, a.headers[name] as string);
+    x.text(a.status, 'application/json; charset=utf-8', a.body);
+  };
+
+  /** The route's handler, then its answer or its error. */
+  const run = (x: Exchange, handler: Handler): void => {
+    try {
+      handler(x)?.catch((err: unknown) => fail(x, err));
+    } catch (err) {
+      fail(x, err);
+    }
+  };
+
+  /** Body parsers, when the request announces a body (every GET the workers send has none), then the handler. */
+  const parseBody = (x: Exchange, handler: Handler): void => {
+    const req = x.req as ParsedRequest;
+    if (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined) return run(x, handler);
+    json(req, x.res, (err?: unknown) => {
+      if (err !== undefined) return fail(x, err);
+      form(req, x.res, (err2?: unknown) => {
+        if (err2 !== undefined) return fail(x, err2);
+        x.body = req.body;
+        run(x, handler);
+      });
+    });
+  };
+
+  // The HTML pages and their assets: Express, with helmet's full header set (their routers replace the CSP).
+  const pages = express();
+  pages.disable('x-powered-by');
+  pages.set('trust proxy', config.trustProxy);
+  pages.set('etag', false);
+  pages.use(helmet());
+  pages.use((req, res, next) => {
+    const x = PAGE_EXCHANGES.get(res);
+    const f = x === undefined ? undefined : STATIC_FACTS.find(([prefix]) => x.path.startsWith(prefix))?.[1] ?? facts.get(trimSlash(x.path));
+    // A page's wrong method is 405 like an API route's, with helmet's headers.
+    if (f && !f.allowed.has(req.method)) return next(new HttpError(405, 'Method Not Allowed', { Allow: f.allow }));
+    next();
+  });
+  pages.use(docsRouter(), uiRouter());
+  // Files missing under the static prefixes.
+  pages.use((_req, _res, next) => next(new HttpError(404, 'Not Found')));
+  pages.use(
+    errorHandler(logger, (res: Response, a: ErrorAnswer) => {
+      const x = PAGE_EXCHANGES.get(res);
+      if (x) {
+        x.logLevel = a.level;
+        x.reason = a.reason;
+      }
+    }),
+  );
+
   /**
-   * The layers every request goes through, as ONE Express layer (each was its own before: metrics, request log,
-   * helmet, route table, auth, rate limit, two body parsers): request id and log line, security headers, route
-   * table (404/405), auth and rate limit (not on public paths), body parsers (not for GET/HEAD), then the table
-   * route's handler itself: the Express router never walks its route layers (a path-to-regexp match each) for a
-   * table route. The route's facts (path, public, quiet, page, handler) are one Map lookup here. Pages and static
-   * assets go on to Express (docs/UI routers), and so does a handler's plain next() (to the 404 fallback).
+   * The front layer every request goes through: request id and log line, security headers, route table (404/405),
+   * auth and rate limit (not on public paths), body parsers (not without a body), then the table route's handler.
+   * The route's facts (path, public, quiet, page, handler) are one Map lookup here.
    */
-  app.use((req, res, next) => {
+  return (req, res) => {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
-    const path = req.path;
+    const url = parseUrl(req);
+    const path = url?.pathname ?? '/';
+    const x = new Exchange(req, res, id, path, typeof url?.query === 'string' ? url.query : null);
     const f = STATIC_FACTS.find(([prefix]) => path.startsWith(prefix))?.[1] ?? facts.get(trimSlash(path));
-    onEnd(req, res, id, f?.quiet ?? false); // probes, scrapes and static pages: debug
-    const steps: Array<(n: NextFunction) => void> = [];
-    if (f?.page) steps.push((n) => pages(req, res, n));
-    else for (const [name, value] of API_HEADERS) res.setHeader(name, value);
+    onEnd(x, f?.quiet ?? false); // probes, scrapes and static pages: debug
+    if (f?.page) {
+      x.route = f.route;
+      PAGE_EXCHANGES.set(res, x);
+      pages(req, res);
+      return;
+    }
+    for (const [name, value] of API_HEADERS) res.setHeader(name, value);
     // The route table: an unknown path is 404, a wrong method 405; a known one is named for metrics.
-    steps.push((n) => {
-      if (!f) return n(new HttpError(404, 'Not Found'));
-      res.locals.route = f.route;
-      if (!f.allowed.has(req.method)) return n(new HttpError(405, 'Method Not Allowed', { Allow: f.allow }));
-      n();
-    });
-    if (!f?.open) steps.push((n) => auth(req, res, n), (n) => void limit(req, res, n));
-    // A request without a body (every GET the workers send) skips the parsers, which would find nothing to read.
-    if (req.headers['transfer-encoding'] !== undefined || req.headers['content-length'] !== undefined) steps.push((n) => json(req, res, n), (n) => form(req, res, n));
-    const run = f?.handlers?.get(req.method === 'HEAD' ? 'GET' : req.method);
-    let i = 0;
-    const step = (err?: unknown): void => {
-      if (err !== undefined && err !== null && err !== 'route') return next(err);
-      const fn = steps[i++];
-      if (fn) fn(step);
-      else if (run) run(req, res, next);
-      else next();
-    };
-    step();
-  });
+    if (!f) return fail(x, new HttpError(404, 'Not Found'));
+    x.route = f.route;
+    if (!f.allowed.has(req.method ?? '')) return fail(x, new HttpError(405, 'Method Not Allowed', { Allow: f.allow }));
+    const handler = f.handlers?.get(req.method === 'HEAD' ? 'GET' : (req.method ?? ''));
+    if (!handler) return fail(x, new HttpError(404, 'Not Found'));
+    if (f.open) return parseBody(x, handler);
+    try {
+      x.principal = principalOf(authenticate, req.headers['x-api-key']);
+    } catch (err) {
+      return fail(x, err);
+    }
+    if (!limit) return parseBody(x, handler);
+    limit(x.principal.keyId, res).then(
+      () => parseBody(x, handler),
+      (err: unknown) => fail(x, err),
+    );
+  };
 
   /**
    * The request's ONE end listener: its log line, its metrics, and a lease in progress given up (routes.ts). 'close'
    * comes after 'finish' for an answered request and alone when the client left first (one listener instead of a
    * 'finish' and 'close' pair for the log, a 'close' for the metrics and one per lease).
    */
-  function onEnd(req: Request, res: Response, id: string, quiet: boolean): void {
+  function onEnd(x: Exchange, quiet: boolean): void {
+    const { req, res, id } = x;
     const start = process.hrtime.bigint();
-    const method = req.method;
-    const path = req.url.split('?')[0] ?? '';
+    const method = req.method ?? '';
+    const path = (req.url ?? '').split('?')[0] ?? '';
     const ended = (): void => {
       const aborted = !res.writableFinished;
-      if (aborted) clientLeft(res);
+      if (aborted) clientLeft(x);
       // 499 (nginx's "client closed request"), as in the metrics: the client left before its answer was written,
       // whatever status the response held then. A warning, not an error: a worker that gives up on a long-poll or is
       // stopped mid-request is the client's doing, nothing an operator must act on.
       const status = aborted ? 499 : res.statusCode;
       const ns = Number(process.hrtime.bigint() - start);
-      metrics?.request(method, res.locals.route as string | undefined, status, !aborted, ns / 1e9);
-      // A route or the error handler may say how routine its answer is (res.locals.logLevel, see errors.ts):
-      // "no free session" and "not ready" are answers, not errors.
-      const said = res.locals.logLevel as LogLevelName | undefined;
-      const level = said ?? (aborted ? 'warn' : status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
+      metrics?.request(method, x.route, status, !aborted, ns / 1e9);
+      // A route or the error answer may say how routine its answer is: "no free session" and "not ready" are
+      // answers, not errors.
+      const level = x.logLevel ?? (aborted ? 'warn' : status >= 500 ? 'error' : quiet ? 'debug' : status >= 400 ? 'warn' : 'info');
       if (!reqLog.isLevelEnabled(level)) return;
-      const reason = res.locals.reason as string | undefined;
       const line: Record<string, unknown> = { req: { id, method, path }, res: { status }, responseTime: Math.round(ns / 1e6) };
-      if (reason !== undefined && (aborted || status >= 500)) line.reason = reason;
+      if (x.reason !== undefined && (aborted || status >= 500)) line.reason = x.reason;
       reqLog[level](line, 'request completed');
     };
     res.once('close', ended);
@@ -254,11 +319,4 @@ export function createApp(deps: AppDeps): express.Express {
       res.once('close', () => waiting.delete(died));
     }
   }
-
-  app.use(docsRouter(), uiRouter());
-
-  // Files missing under the static prefixes (and /metrics without metrics).
-  app.use((_req, _res, next) => next(new HttpError(404, 'Not Found')));
-  app.use(errorHandler(logger));
-  return app;
 }

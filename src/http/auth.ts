@@ -6,7 +6,6 @@
  * for rate limiting.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
 import { HttpError } from './errors';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -46,15 +45,13 @@ export function makeAuthenticator(apiKeys: string[], adminKeys: string[]): (key:
   };
 }
 
-export function authMiddleware(authenticate: (key: string) => Principal | null) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const key = req.get('x-api-key');
-    if (key === undefined || key === '') return next(new HttpError(401, 'API key required'));
-    const principal = authenticate(key);
-    if (!principal) return next(new HttpError(403, 'Invalid API key'));
-    res.locals.principal = principal;
-    next();
-  };
+/** The caller of a request carrying `key` (the X-API-Key header): 401 without a key, 403 for a key not configured. */
+export function principalOf(authenticate: (key: string) => Principal | null, key: string | string[] | undefined): Principal {
+  if (key === undefined || key === '') throw new HttpError(401, 'API key required');
+  // Node joins repeated X-API-Key headers into one string; an array never comes for it, and would be no key.
+  const principal = typeof key === 'string' ? authenticate(key) : null;
+  if (!principal) throw new HttpError(403, 'Invalid API key');
+  return principal;
 }
 
 /**
@@ -63,13 +60,11 @@ export function authMiddleware(authenticate: (key: string) => Principal | null) 
  * (TELEGATE_REQUIRE_LEASE_TOKEN, for release and flood wait). With roles off
  * every key is an admin, so by default nothing changes.
  */
-export function mustProveLease(res: Response, everyKey: boolean): boolean {
-  const p = res.locals.principal as Principal | undefined;
+export function mustProveLease(p: Principal | undefined, everyKey: boolean): boolean {
   return everyKey || !p?.admin;
 }
 
-export function requireAdmin(_req: Request, res: Response, next: NextFunction): void {
-  const p = res.locals.principal as Principal | undefined;
-  if (!p?.admin) return next(new HttpError(403, 'Admin API key required'));
-  next();
+/** 403 unless the caller holds an admin key. */
+export function requireAdmin(p: Principal | undefined): void {
+  if (!p?.admin) throw new HttpError(403, 'Admin API key required');
 }

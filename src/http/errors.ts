@@ -6,8 +6,8 @@
  * rendered, with a fixed 500 JSON.
  *
  * Routine answers are not errors: the request log line says how the request
- * ended (res.locals.logLevel, res.locals.reason, read by app.ts's request
- * logger); only what an operator must act on is logged at `error`.
+ * ended (the answer's level and reason, read by app.ts's request logger);
+ * only what an operator must act on is logged at `error`.
  */
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
@@ -93,29 +93,52 @@ function renderDetail(detail: unknown): string | null {
   }
 }
 
-export function errorHandler(logger: Logger) {
+/** What a request that failed with `err` is answered, and how its log line says it ended. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  /** The JSON text. */
+  body: string;
+  level: LogLevelName;
+  reason?: string;
+}
+
+/** The answer to `err`; an error that is not the client's (no known answer) is logged here with its stack. */
+export function errorAnswer(err: unknown, logger: Logger, method: string | undefined, path: string): ErrorAnswer {
+  let http = toHttpError(err);
+  let level: LogLevelName;
+  let reason: string | undefined;
+  if (!http) {
+    logger.error({ err, method, path }, 'unhandled error');
+    http = new HttpError(500, 'Internal Server Error');
+    level = 'error';
+  } else {
+    // A misconfigured store is said once, at error level, by the store when it finds the policy; not once per request.
+    level = err instanceof StoreMisconfiguredError ? 'debug' : logLevelOf(err, http);
+    if (err instanceof StoreUnavailableError || err instanceof SyncError) reason = reasonOf(err);
+  }
+  let body = renderDetail(http.detail);
+  if (body === null) {
+    logger.error({ status: http.status, method, path }, 'error answer could not be rendered');
+    http = new HttpError(500, 'Internal Server Error');
+    body = JSON.stringify({ detail: http.detail });
+  }
+  return { status: http.status, headers: http.headers, body, level, reason };
+}
+
+/**
+ * The JSON error handler of the Express app that serves the HTML pages and their assets (a file that cannot be read,
+ * a path under a static prefix that is not there); `answered` tells the request's log line how it ended.
+ */
+export function errorHandler(logger: Logger, answered: (res: Response, a: ErrorAnswer) => void) {
   return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) {
       next(err); // Express closes the connection
       return;
     }
-    let http = toHttpError(err);
-    if (!http) {
-      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-      http = new HttpError(500, 'Internal Server Error');
-      res.locals.logLevel = 'error';
-    } else {
-      // A misconfigured store is said once, at error level, by the store when it finds the policy; not once per request.
-      res.locals.logLevel = err instanceof StoreMisconfiguredError ? 'debug' : logLevelOf(err, http);
-      if (err instanceof StoreUnavailableError || err instanceof SyncError) res.locals.reason = reasonOf(err);
-    }
-    let body = renderDetail(http.detail);
-    if (body === null) {
-      logger.error({ status: http.status, method: req.method, path: req.path }, 'error answer could not be rendered');
-      http = new HttpError(500, 'Internal Server Error');
-      body = JSON.stringify({ detail: http.detail });
-    }
-    res.status(http.status).set(http.headers).type('application/json').send(body);
+    const a = errorAnswer(err, logger, req.method, req.path);
+    answered(res, a);
+    res.status(a.status).set(a.headers).type('application/json').send(a.body);
   };
 }
 

@@ -5,7 +5,6 @@
  * parse our errors exactly as they parsed the original's.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Request } from 'express';
 
 export type Loc = 'query' | 'body';
 
@@ -145,20 +144,18 @@ function issueFor(
  * Gather and validate a route's parameters. Throws RequestValidationError
  * with one issue per problem.
  */
-export function readParams<T>(req: Request, schema: ParamSchema): T {
+export function readParams<T>(query: Readonly<Record<string, unknown>>, body: unknown, schema: ParamSchema): T {
   let validate = compiled.get(schema);
   if (!validate) {
     validate = ajv.compile(schema);
     compiled.set(schema, validate);
   }
-  const body: unknown = req.body;
   if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) {
     throw new RequestValidationError([
       { type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', input: body },
     ]);
   }
   const bodyObj = (body ?? {}) as Record<string, unknown>;
-  const query = req.query as Record<string, unknown>;
   const raw: Record<string, unknown> = {};
   const values: Record<string, unknown> = {};
   const where = new Map<string, Loc>();

@@ -1,5 +1,5 @@
 /**
- * Rate limiting per API key (express-rate-limit). Behind a load balancer the
+ * Rate limiting per API key (express-rate-limit's stores). Behind a load balancer the
  * limit must be shared, so on Redis the window's budget lives in Redis; but a
  * request does not go there. Each replica takes a SLICE of a key's budget in
  * one script call (lua/takeRateLimit-1.lua: INCRBY of the slice, cut to what
@@ -33,13 +33,12 @@
  * the right answer (a read still works, a sync says sync_failed). Either way
  * the limiter logs the trouble once per outage, as JSON, never per request.
  */
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { rateLimit, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
+import type { ServerResponse } from 'node:http';
+import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
 import type { RedisClient } from '../pool/connect';
 import { StoreRefusedError, StoreUnavailableError } from '../errors';
 import type { Logger } from '../log';
 import { mapError } from '../pool/redis';
-import type { Principal } from './auth';
 import { HttpError } from './errors';
 
 /** The counter's share of a request's 2 s budget. */
@@ -179,32 +178,37 @@ export class RedisRateLimitStore implements Store {
   }
 }
 
-/** Requests per minute per API key; `store` undefined → in-process memory (the embedded default). */
-export function rateLimiter(limitPerMinute: number, store?: Store, logger?: Logger): RequestHandler {
-  if (limitPerMinute <= 0) return (_req: Request, _res: Response, next: NextFunction) => next();
-  return rateLimit({
-    windowMs: 60_000,
-    limit: limitPerMinute,
-    standardHeaders: 'draft-6',
-    legacyHeaders: false,
-    passOnStoreError: false, // see the top of this file: the store decides, and throws only what must be a 503
-    // Its checks (proxy headers, IP keys, one count per request) are for IP-keyed limiters; ours is keyed by the API
-    // key id, and the per-request ones were a WeakMap lookup and more on every request.
-    validate: false,
-    ...(store ? { store } : {}),
-    // express-rate-limit's own warnings as JSON log lines (its default is console, multi-line text).
-    ...(logger
-      ? {
-          logger: {
-            error: (err: unknown, msg?: string) => logger.error({ err }, msg ?? 'express-rate-limit'),
-            warn: (err: unknown, msg?: string) => logger.warn({ err }, msg ?? 'express-rate-limit'),
-          },
-        }
-      : {}),
-    keyGenerator: (_req, res) => (res.locals.principal as Principal).keyId,
-    handler: (_req, res, next, options) => {
-      const reset = (res.getHeader('RateLimit-Reset') as string | undefined) ?? String(Math.ceil(options.windowMs / 1000));
-      next(new HttpError(429, 'Too Many Requests', { 'Retry-After': reset }));
-    },
-  });
+/** The limit's window: requests per minute. */
+const WINDOW_MS = 60_000;
+
+/**
+ * One request's hit on its key's budget: resolves once admitted, with the RateLimit-* headers (IETF draft 6, as
+ * express-rate-limit's middleware wrote them) set on `res`; rejects with 429 (Retry-After: seconds until the window
+ * ends) over the limit, or with what the store threw (503 store_unavailable).
+ */
+export type Limiter = (keyId: string, res: ServerResponse) => Promise<void>;
+
+/**
+ * Requests per minute per API key id, counted by `store` (RedisRateLimitStore, shared by the replicas) or, undefined,
+ * by express-rate-limit's in-process MemoryStore (the embedded default); undefined when the limit is off. The store is
+ * called directly rather than through express-rate-limit's middleware: the key is the caller's key id, known before
+ * the call, its validations are for IP-keyed limiters, and its async wrapper and option handling were a per-request
+ * cost of their own (bench/findings.md).
+ */
+export function rateLimiter(limitPerMinute: number, store?: Store): Limiter | undefined {
+  if (limitPerMinute <= 0) return undefined;
+  const counter = store ?? new MemoryStore();
+  // The stores read only the window (and ours the limit) from the middleware's options; the rest are the middleware's.
+  void counter.init?.({ windowMs: WINDOW_MS, limit: limitPerMinute } as Options); // both stores init synchronously
+  const policy = `${limitPerMinute};w=${WINDOW_MS / 1000}`;
+  const limit = String(limitPerMinute);
+  return async (keyId, res) => {
+    const { totalHits, resetTime } = await counter.increment(keyId);
+    const reset = String(resetTime ? Math.max(0, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : WINDOW_MS / 1000);
+    res.setHeader('RateLimit-Policy', policy);
+    res.setHeader('RateLimit-Limit', limit);
+    res.setHeader('RateLimit-Remaining', String(Math.max(limitPerMinute - totalHits, 0)));
+    res.setHeader('RateLimit-Reset', reset);
+    if (totalHits > limitPerMinute) throw new HttpError(429, 'Too Many Requests', { 'Retry-After': reset });
+  };
 }

@@ -5,17 +5,19 @@
  * log), whether it is an HTML page, its parameter schema (schemas.ts: what ajv
  * validates with), when a lease token is required, its answers per status
  * (responses.ts: the shapes present.ts builds) with summary and description,
- * and its handler. Derived from it: the Express routes, 404/405 with Allow and
- * the per-request facts (app.ts), and the paths of /openapi.json (openapi.ts).
+ * and its handler. Derived from it: the handlers the front layer calls, 404/405
+ * with Allow and the per-request facts (app.ts), and the paths of /openapi.json
+ * (openapi.ts).
  *
  * Handlers are thin: their parameters arrive validated, they call one
- * PoolService method and shape JSON with present.ts.
+ * PoolService method and answer JSON shaped by present.ts on the request's
+ * Exchange (exchange.ts: Node's request and response, no Express).
  */
-import type { NextFunction, Request, Response } from 'express';
 import type { Config } from '../config';
 import type { Metrics } from '../metrics';
 import type { LeaseRequest, LeaseResult, PoolService } from '../pool/poolService';
 import { HttpError } from './errors';
+import type { Exchange } from './exchange';
 import type { ParamSchema } from './params';
 import {
   HEALTHY,
@@ -86,8 +88,8 @@ export interface Route<P = unknown> {
   ok: Json;
   /** Other answers by status (the common ones, 401/403/413/422/429/500/503, are added from the facts above). */
   responses?: Record<string, Json>;
-  /** Undefined: served by the static routers (ui/index.ts). */
-  handle?(d: RouteDeps, p: P, req: Request, res: Response, next: NextFunction): Promise<void> | void;
+  /** Undefined: served by the static routers (ui/index.ts). What it throws or rejects with is answered as an error. */
+  handle?(d: RouteDeps, p: P, x: Exchange): Promise<void> | void;
 }
 
 /** Typed entry: the handler's parameters are its schema's. */
@@ -104,55 +106,56 @@ const HTML_PAGE = text('text/html', 'HTML page');
  * The client is gone: aborted when the response closes before it was written (a long-poll stops waiting, a session
  * leased meanwhile is given back). The abort comes from app.ts's one end listener (clientLeft), not a listener of its own.
  */
-function clientGone(res: Response): AbortSignal {
+function clientGone(x: Exchange): AbortSignal {
   const gone = new AbortController();
-  res.locals.abandon = gone;
-  if (res.destroyed) gone.abort();
+  x.abandon = gone;
+  if (x.res.destroyed) gone.abort();
   return gone.signal;
 }
 
 /** The response closed unwritten: a lease in progress for it (clientGone) gives up, a lease it never carried goes back. */
-export function clientLeft(res: Response): void {
-  (res.locals.abandon as AbortController | undefined)?.abort();
-  (res.locals.unsent as (() => void) | undefined)?.();
+export function clientLeft(x: Exchange): void {
+  x.abandon?.abort();
+  x.unsent?.();
 }
 
 /**
  * A lease request from GET /session's parameters (also taken along by next=true). Only a long-poll needs a signal
  * (to stop waiting); without a wait, whether the client left is read from the response once the lease is taken.
  */
-function leaseRequest(res: Response, p: S.NextParams, scopes?: readonly string[]): LeaseRequest {
+function leaseRequest(x: Exchange, p: S.NextParams, scopes?: readonly string[]): LeaseRequest {
   const waitMs = (p.wait ?? 0) * 1000;
-  if (waitMs > 0) return { waitMs, signal: clientGone(res), scopes, tags: p.tag };
-  return { waitMs, left: () => res.destroyed, scopes, tags: p.tag };
+  if (waitMs > 0) return { waitMs, signal: clientGone(x), scopes, tags: p.tag };
+  return { waitMs, left: () => x.res.destroyed, scopes, tags: p.tag };
 }
 
 /** Answer a lease as GET /session does: the session, or 503 with why none (nothing when the client left). */
-function answerLease(d: RouteDeps, res: Response, p: S.NextParams, r: LeaseResult): void {
+function answerLease(d: RouteDeps, x: Exchange, p: S.NextParams, r: LeaseResult): void {
   if (r.ok) {
     // A pipelined request's answer waits, with no socket, behind the one before it: if the connection dies first the
     // lease never reaches the client, and goes back (app.ts's end listener calls clientLeft). Only while it still has
     // no socket: an answer that was being written may have reached the client, and must not be issued twice.
+    const res = x.res;
     if (res.socket === null) {
       const leased = r.session;
-      res.locals.unsent = () => {
+      x.unsent = () => {
         if (res.socket === null) void d.poolService.giveBack(leased);
       };
     }
-    res.json(presentSession(r.session, d.config.exposeSessionString, p.format));
+    x.json(presentSession(r.session, d.config.exposeSessionString, p.format));
     return;
   }
   if ('abandoned' in r) return;
   if (r.recoveryEndsInMs !== undefined) {
     const left = ceilSeconds(r.recoveryEndsInMs);
-    res.set('Retry-After', String(left));
-    res.status(503).json(presentRecovering(left));
+    x.header('Retry-After', String(left));
+    x.json(presentRecovering(left), 503);
     return;
   }
   const nextIn = r.nextReleaseInMs === null ? null : ceilSeconds(r.nextReleaseInMs);
-  if (nextIn !== null) res.set('Retry-After', String(nextIn));
-  res.locals.logLevel = 'info';
-  res.status(503).json(presentNoFreeSession(r.inFloodwait, nextIn, r.inUse));
+  if (nextIn !== null) x.header('Retry-After', String(nextIn));
+  x.logLevel = 'info';
+  x.json(presentNoFreeSession(r.inFloodwait, nextIn, r.inUse), 503);
 }
 
 export const ROUTE_TABLE: readonly Route[] = [
@@ -165,8 +168,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     description: 'total == free + in_use + in_floodwait; O(log n), no scans.',
     ok: json(ref('Status'), 'Counts'),
     store: true,
-    handle: async (d, _p, _req, res) => {
-      res.json(presentStatus(await d.poolService.status()));
+    handle: async (d, _p, x) => {
+      x.json(presentStatus(await d.poolService.status()));
     },
   }),
   route<S.AcquireParams>({
@@ -183,8 +186,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     params: S.schemas.acquire,
     ok: json(ref('LeasedSession'), 'A leased session'),
     responses: { '503': NO_SESSION },
-    handle: async (d, p, _req, res) => {
-      answerLease(d, res, p, await d.poolService.acquire(leaseRequest(res, p, p.scope)));
+    handle: async (d, p, x) => {
+      answerLease(d, x, p, await d.poolService.acquire(leaseRequest(x, p, p.scope)));
     },
   }),
   route<S.ReleaseParams>({
@@ -199,13 +202,13 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: orNext('Released', 'Released'),
     responses: { '409': resp('Conflict'), '503': NO_SESSION },
     store: true,
-    handle: async (d, p, _req, res) => {
+    handle: async (d, p, x) => {
       if (p.next) {
-        answerLease(d, res, p, await d.poolService.releaseAndNext({ id: p.session_id, leaseToken: p.lease_token }, leaseRequest(res, p, p.scope)));
+        answerLease(d, x, p, await d.poolService.releaseAndNext({ id: p.session_id, leaseToken: p.lease_token }, leaseRequest(x, p, p.scope)));
         return;
       }
       await d.poolService.release(p.session_id, p.lease_token);
-      res.json(presentReleased(p.session_id));
+      x.json(presentReleased(p.session_id));
     },
   }),
   route<S.FloodwaitParams>({
@@ -224,10 +227,10 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: orNext('FloodwaitSet', 'Flood wait set'),
     responses: { '404': resp('NotFound'), '409': resp('Conflict'), '503': NO_SESSION },
     store: true,
-    handle: async (d, p, _req, res) => {
+    handle: async (d, p, x) => {
       const rest = { id: p.session_id, waitMs: p.wait_seconds * 1000, leaseToken: p.lease_token, scope: p.scope };
-      if (p.next) answerLease(d, res, p, await d.poolService.floodWaitAndNext(rest, leaseRequest(res, p)));
-      else res.json(presentFloodWait(await d.poolService.floodWait(rest)));
+      if (p.next) answerLease(d, x, p, await d.poolService.floodWaitAndNext(rest, leaseRequest(x, p)));
+      else x.json(presentFloodWait(await d.poolService.floodWait(rest)));
     },
   }),
   route<S.ReportParams>({
@@ -246,8 +249,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: json(ref('Reported'), 'What the table did'),
     responses: { '404': resp('NotFound'), '409': resp('Conflict') },
     store: true,
-    handle: async (d, p, _req, res) => {
-      res.json(presentReported(await d.poolService.report({ id: p.session_id, error: p.error, method: p.method, leaseToken: p.lease_token })));
+    handle: async (d, p, x) => {
+      x.json(presentReported(await d.poolService.report({ id: p.session_id, error: p.error, method: p.method, leaseToken: p.lease_token })));
     },
   }),
   route<S.HeartbeatParams>({
@@ -260,8 +263,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: json(ref('Extended'), 'Lease extended'),
     responses: { '404': resp('NotFound'), '409': resp('Conflict') },
     store: true,
-    handle: async (d, p, _req, res) => {
-      res.json(presentExtended(p.session_id, await d.poolService.heartbeat(p.session_id, p.lease_token)));
+    handle: async (d, p, x) => {
+      x.json(presentExtended(p.session_id, await d.poolService.heartbeat(p.session_id, p.lease_token)));
     },
   }),
   route<S.InvalidateParams>({
@@ -279,9 +282,9 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: json(ref('Invalidated'), 'Invalidated'),
     responses: { '409': resp('Conflict') },
     store: true,
-    handle: async (d, p, _req, res) => {
+    handle: async (d, p, x) => {
       await d.poolService.invalidate(p.session_id, p.reason, p.lease_token);
-      res.json(presentInvalidated(p.session_id));
+      x.json(presentInvalidated(p.session_id));
     },
   }),
   route<S.RestoreParams>({
@@ -296,8 +299,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: json(ref('Restored'), 'Restored'),
     responses: { '404': resp('NotFound') },
     store: true,
-    handle: async (d, p, _req, res) => {
-      res.json(presentRestored(await d.poolService.restore(p.session_id)));
+    handle: async (d, p, x) => {
+      x.json(presentRestored(await d.poolService.restore(p.session_id)));
     },
   }),
   route<S.SyncParams>({
@@ -312,8 +315,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     ok: json(ref('SyncComplete'), 'Sync complete'),
     responses: { '500': json(ref('SyncFailed'), 'Directory missing or unreadable (sync_failed), or too much of the pool would go (sync_refused); nothing removed') },
     store: true,
-    handle: async (d, p, _req, res) => {
-      res.json(presentSync(await d.poolService.sync(p.force ?? false)));
+    handle: async (d, p, x) => {
+      x.json(presentSync(await d.poolService.sync(p.force ?? false)));
     },
   }),
   route<S.ListParams>({
@@ -327,10 +330,10 @@ export const ROUTE_TABLE: readonly Route[] = [
     params: S.schemas.list,
     ok: json(ref('SessionsPage'), 'One page'),
     store: true,
-    handle: async (d, p, _req, res) => {
+    handle: async (d, p, x) => {
       const cursor = p.cursor === undefined ? undefined : String(p.cursor);
       const page = await d.poolService.list({ state: p.state, health: p.health, tag: p.tag, scope: p.scope, cursor, limit: p.limit ?? 100 });
-      res.json(presentSessionsPage(page));
+      x.json(presentSessionsPage(page));
     },
   }),
   route<S.EventsParams>({
@@ -344,9 +347,9 @@ export const ROUTE_TABLE: readonly Route[] = [
     params: S.schemas.events,
     ok: json(ref('EventsPage'), 'One page'),
     store: true,
-    handle: async (d, p, _req, res) => {
+    handle: async (d, p, x) => {
       const page = await d.poolService.history({ sessionId: p.session_id, cursor: p.cursor, limit: p.limit ?? 100 });
-      res.json(presentEventsPage(page));
+      x.json(presentEventsPage(page));
     },
   }),
   route({
@@ -358,8 +361,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     tag: 'service',
     summary: 'Liveness: 200 while the process serves',
     ok: json(ref('Health'), 'Alive'),
-    handle: (_d, _p, _req, res) => {
-      res.json(HEALTHY);
+    handle: (_d, _p, x) => {
+      x.json(HEALTHY);
     },
   }),
   route({
@@ -373,15 +376,15 @@ export const ROUTE_TABLE: readonly Route[] = [
     description: 'Stays 200 during a recovery grace (the body says recovering), so clients keep getting 503 store_recovering with Retry-After.',
     ok: json(ref('Ready'), 'Ready'),
     responses: { '503': json(ref('NotReady'), 'Not ready') },
-    handle: async (d, _p, _req, res) => {
+    handle: async (d, _p, x) => {
       if (!(await d.ready())) {
-        res.locals.logLevel = 'warn';
-        res.status(503).json(NOT_READY);
+        x.logLevel = 'warn';
+        x.json(NOT_READY, 503);
         return;
       }
       // A recovery grace keeps the replica ready: failing readiness would take every replica out of
       // the Service and turn "503 with Retry-After" into "connection refused" (README, Reliability).
-      res.json(presentReady(d.recoveryEndsInMs ? await d.recoveryEndsInMs().catch(() => null) : null));
+      x.json(presentReady(d.recoveryEndsInMs ? await d.recoveryEndsInMs().catch(() => null) : null));
     },
   }),
   route({
@@ -393,9 +396,9 @@ export const ROUTE_TABLE: readonly Route[] = [
     tag: 'service',
     summary: 'Prometheus metrics (text format 0.0.4)',
     ok: text('text/plain; version=0.0.4; charset=utf-8', 'Metrics'),
-    handle: async (d, _p, _req, res, next) => {
-      if (!d.metrics) return next(new HttpError(404, 'Not Found'));
-      res.set('Content-Type', d.metrics.contentType).send(await d.metrics.render());
+    handle: async (d, _p, x) => {
+      if (!d.metrics) throw new HttpError(404, 'Not Found');
+      x.text(200, d.metrics.contentType, await d.metrics.render());
     },
   }),
   route({
@@ -407,8 +410,8 @@ export const ROUTE_TABLE: readonly Route[] = [
     tag: 'service',
     summary: 'This document',
     ok: json({ type: 'object' }, 'OpenAPI 3.1'),
-    handle: (d, _p, _req, res) => {
-      res.json(d.openapi);
+    handle: (d, _p, x) => {
+      x.json(d.openapi);
     },
   }),
   route({

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { TeleGateClient } from '../../clients/typescript/src';
@@ -29,7 +29,7 @@ describe('client: session string format', () => {
     mtcute = r.sessionString;
     t = await makeApp('memory', { TELEGATE_EXPOSE_SESSION_STRING: 'true' });
     await t.store.applySync({ upserts: [{ name: 'acct', meta }], removes: [] });
-    server = t.app.listen(0, '127.0.0.1');
+    server = createServer(t.app).listen(0, '127.0.0.1');
     await once(server, 'listening');
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import request from 'supertest';
 import { MemoryStore } from '../../src/pool/memory';
 import { RedisStore, createRedis } from '../../src/pool/redis';
@@ -398,12 +399,28 @@ describe('HTTP API: failures and policies', () => {
     await t.close();
   });
 
-  it('table routes are called by the front layer: the Express router holds no route of theirs to walk', async () => {
+  it('API routes are served on Node\'s own request and response; only the HTML pages go through Express', async () => {
     const t = await makeApp('memory', {});
-    const stack = (t.app as unknown as { router: { stack: Array<{ route?: unknown }> } }).router.stack;
-    assert.deepEqual(stack.filter((l) => l.route !== undefined), []);
-    await request(t.app).head('/status').set('X-API-Key', KEY).expect(200);
-    await request(t.app).get('/status/').set('X-API-Key', KEY).expect(200);
+    // What the listener left the response's prototype as, per path: Express re-parents it onto its own.
+    const nodeOwn = new Map<string, boolean>();
+    const app = (req: IncomingMessage, res: ServerResponse): void => {
+      t.app(req, res);
+      nodeOwn.set(`${req.method} ${req.url}`, Object.getPrototypeOf(res) === ServerResponse.prototype);
+    };
+    await request(app).get('/status').set('X-API-Key', KEY).expect(200);
+    await request(app).head('/status').set('X-API-Key', KEY).expect(200);
+    await request(app).get('/status/').set('X-API-Key', KEY).expect(200);
+    await request(app).post('/release').set('X-API-Key', KEY).send({ session_id: 1 }).expect(200);
+    await request(app).get('/nowhere').set('X-API-Key', KEY).expect(404);
+    await request(app).get('/docs').expect(200);
+    assert.deepEqual(Object.fromEntries(nodeOwn), {
+      'GET /status': true,
+      'HEAD /status': true,
+      'GET /status/': true,
+      'POST /release': true,
+      'GET /nowhere': true,
+      'GET /docs': false,
+    });
     await t.close();
   });
 

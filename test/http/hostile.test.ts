@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
@@ -33,7 +34,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
     /** POST these exact bytes (supertest re-serializes a Buffer sent as JSON). */
     type Answer = Pick<request.Response, 'status' | 'text' | 'body'> & { headers: Record<string, string> };
     const raw = async (path: string, headers: Record<string, string>, body: Buffer): Promise<Answer> => {
-      const server = t.app.listen(0, '127.0.0.1');
+      const server = createServer(t.app).listen(0, '127.0.0.1');
       await once(server, 'listening');
       try {
         const { port } = server.address() as AddressInfo;

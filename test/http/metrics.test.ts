@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
+import { createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createLogger } from '../../src/log';
@@ -209,7 +209,7 @@ describe('GET /session without a wait: a client gone while its lease is taken', 
       return acquire(...args);
     };
     const t = await makeApp('memory', { TELEGATE_SESSIONS_DIR: dir }, store, { metrics: true });
-    const server = t.app.listen(0, '127.0.0.1');
+    const server = createServer(t.app).listen(0, '127.0.0.1');
     try {
       await once(server, 'listening');
       await request(t.app).post('/sync').set('X-API-Key', KEY).expect(200);

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createLogger } from '../../src/log';
@@ -29,7 +29,7 @@ for (const kind of ['memory', 'redis'] as StoreKind[]) {
       dir = sessionsDir('alpha');
       t = await makeApp(kind, { TELEGATE_SESSIONS_DIR: dir }, undefined, { logger });
       await t.store.applySync({ upserts: [{ name: 'alpha', meta: { proxy: null } }], removes: [] });
-      server = t.app.listen(0, '127.0.0.1');
+      server = createServer(t.app).listen(0, '127.0.0.1');
       await once(server, 'listening');
     });
     afterEach(async () => {

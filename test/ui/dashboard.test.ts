@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,7 +46,7 @@ describe('dashboard (/ui) and API docs (/docs) in headless Chromium', function (
     await t.store.floodWait(ids.kappa as number, 45 * 60_000);
     await t.store.invalidate(ids.delta as number, 'AUTH_KEY_UNREGISTERED <b>bold</b>');
     server = await new Promise<Server>((resolve) => {
-      const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
+      const s = createServer(t.app).listen(0, '127.0.0.1', () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await chromium.launch({
