@@ -10,6 +10,8 @@
 --   session's counters field "<id>:c", JSON {i, n, s, r: {scope: n}}
 --   (src/pool/keys.ts): times issued (delta -1 undoes a cancelled acquire);
 --   rests, seconds rested and rests per scope ("*": account-wide).
+--   issuedCounters(raw, delta): the same text countIssued would write, for a
+--   script that reads and writes the session's fields in one command each.
 --
 -- Both are written after the change they describe, and a script's writes
 -- before an error stay: so neither may fail the script. An events key of
@@ -23,16 +25,34 @@ local function addEvent(stream, maxLen, kind, id, ...)
   return r
 end
 
-local function updateCounters(bucket, id, bump)
-  local raw = redis.call('HGET', bucket, id .. ':c')
+-- The counters text `raw` (nil: none yet) after `bump`: never an error. Text that is not a JSON object, or
+-- whose bumped values cannot be written back (a tampered 1e999 is inf), starts over from zero.
+local function bumpedCounters(raw, bump)
   local ok, c = pcall(cjson.decode, raw or '{}')
   if not ok or type(c) ~= 'table' then c = {} end
   bump(c)
-  redis.call('HSET', bucket, id .. ':c', cjson.encode(c))
+  local encoded, text = pcall(cjson.encode, c)
+  if encoded then return text end
+  c = {}
+  bump(c)
+  return cjson.encode(c)
+end
+
+local function updateCounters(bucket, id, bump)
+  redis.call('HSET', bucket, id .. ':c', bumpedCounters(redis.call('HGET', bucket, id .. ':c'), bump))
+end
+
+local function issuedBump(delta)
+  return function(c) c.i = math.max(0, (tonumber(c.i) or 0) + delta) end
+end
+
+-- The counters text after `delta` issues, from the text read (for a script that reads and writes the bucket once).
+local function issuedCounters(raw, delta)
+  return bumpedCounters(raw, issuedBump(delta))
 end
 
 local function countIssued(bucket, id, delta)
-  updateCounters(bucket, id, function(c) c.i = math.max(0, (tonumber(c.i) or 0) + delta) end)
+  updateCounters(bucket, id, issuedBump(delta))
 end
 
 local function countRest(bucket, id, scope, seconds)

@@ -93,6 +93,23 @@ describe('RedisStore: an acquire whose answer never reached the client', () => {
     assert.equal(counters.i, 1, 'the counters started over: issued once (the cancelled acquire taken back)');
   });
 
+  it('counters that decode but cannot be written back (1e999 is inf in Lua) start over instead of failing the change', async () => {
+    await register(s, 'a');
+    const first = issued(await s.acquire(HOUR));
+    await s.release(first.id, first.leaseToken);
+    const bucket = `${s.keys.sessionPrefix}${Math.floor(first.id / SESSION_BUCKET)}`;
+    await r.hset(bucket, `${first.id}:c`, '{"i":1e999,"n":1e999,"s":1,"r":{"*":1e999}}');
+    const a = issued(await s.acquire(HOUR));
+    assert.equal(a.id, first.id);
+    assert.deepEqual(JSON.parse((await r.hget(bucket, `${first.id}:c`)) ?? 'null'), { i: 1 }, 'issued once since they started over');
+    await r.hset(bucket, `${first.id}:c`, '{"n":1e999}');
+    const rest = await s.floodWait(a.id, 60_000, a.leaseToken);
+    assert.ok(rest.until > Date.now(), 'the rest was set');
+    assert.deepEqual(JSON.parse((await r.hget(bucket, `${first.id}:c`)) ?? 'null'), { n: 1, s: 60, r: { '*': 1 } });
+    const st = await s.status();
+    assert.deepEqual([st.free, st.inUse, st.inFloodwait], [0, 0, 1]);
+  });
+
   it('cancelAcquire gives a session still resting on a scope back to the scoped-free set, never to free', async () => {
     await register(s, 'a');
     const a = issued(await s.acquire(HOUR));
