@@ -167,7 +167,9 @@ local scopes, tags = {}, {}
 for scope in string.gmatch(ARGV[14], '[^,]+') do scopes[#scopes + 1] = restPrefix .. scope end
 for tag in string.gmatch(ARGV[15], '[^,]+') do tags[#tags + 1] = ARGV[16] .. tag end
 
-local nextDl = earliest(KEYS[3])
+-- The earliest deadline of a rest this request waits for (the "none" answer's): scoped rests met on the way feed it;
+-- flood's and rend's first ones are read only when nothing is issued.
+local nextDl = nil
 local function soonest(dl)
   if dl and (not nextDl or dl < nextDl) then nextDl = dl end
 end
@@ -221,7 +223,6 @@ if #scopes == 0 and #tags == 0 then
   -- every existing client: nothing but the LRU free session
   local popped = rcall('ZPOPMIN', KEYS[1])
   id, idScore = popped[1], popped[2]
-  soonest(earliest(KEYS[6]))
 elseif #tags == 0 then
   -- scoped: free's first member, unless an rfree member used less recently rests on none of the scopes
   local first = rcall('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -236,7 +237,6 @@ else
     local n = rcall('SCARD', key)
     if n < size then smallest, size = key, n end
   end
-  if #scopes == 0 then soonest(earliest(KEYS[6])) end
   -- The best (least recently used) eligible member among `members` of the smallest tag set.
   local function bestOf(members)
     local best
@@ -281,6 +281,10 @@ if id and from then
 end
 
 if not id then
+  -- An account-wide rest ends at flood's first deadline; for a request without scopes, a session resting on a scope
+  -- becomes usable when its last scoped rest ends (rend).
+  soonest(earliest(KEYS[3]))
+  if #scopes == 0 then soonest(earliest(KEYS[6])) end
   local floods = rcall('ZCOUNT', KEYS[3], '(' .. now, '+inf') + rcall('ZCARD', KEYS[4]) + rcall('ZCOUNT', KEYS[6], '(' .. now, '+inf')
   local inUse = rcall('ZCOUNT', KEYS[2], '(' .. now, '+inf')
   return {0, floods, nextDl or -1, inUse, now, epochId, counter}
@@ -289,10 +293,11 @@ end
 local bucket = bucketOf(id)
 local expires = now + tonumber(ARGV[1])
 rcall('ZADD', KEYS[2], expires, id)
-rcall('HSET', bucket, id .. ':t', ARGV[2])
+-- The session's meta and counters in one read; its lease token and counters in one write.
+local fields = rcall('HMGET', bucket, id, id .. ':c')
+rcall('HSET', bucket, id .. ':t', ARGV[2], id .. ':c', issuedCounters(fields[2] or nil, 1))
 local event = addEvent(KEYS[11], ARGV[18], 'issued', id)
-countIssued(bucket, id, 1)
 rcall('SET', KEYS[10], id .. ':' .. idScore .. ':' .. event, 'PX', ARGV[12])
 counter = counter + 1
 rcall('SET', KEYS[8], epochId .. ':' .. counter)
-return {1, tonumber(id), rcall('HGET', bucket, id) or '', expires, epochId, counter}
+return {1, tonumber(id), fields[1] or '', expires, epochId, counter}

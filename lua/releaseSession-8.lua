@@ -25,15 +25,18 @@
 --#include history
 local rcall = redis.call
 local id = ARGV[1]
-if rcall('HEXISTS', KEYS[3], id) == 0 then return 0 end
-if ARGV[2] ~= '' and rcall('HGET', KEYS[3], id .. ':t') ~= ARGV[2] then return -2 end
+-- One read of what the release needs from the bucket: the session (its meta), its lease token, the end of its
+-- latest scoped rest, whether its file is gone.
+local f = rcall('HMGET', KEYS[3], id, id .. ':t', id .. ':re', id .. ':g')
+if not f[1] then return 0 end
+if ARGV[2] ~= '' and f[2] ~= ARGV[2] then return -2 end
 if not rcall('ZSCORE', KEYS[2], id) then return 1 end
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 rcall('ZREM', KEYS[2], id)
 addEvent(KEYS[8], ARGV[4], 'released', id)
-local re = tonumber(rcall('HGET', KEYS[3], id .. ':re') or '0')
-if rcall('HEXISTS', KEYS[3], id .. ':g') == 1 then
+local re = tonumber(f[3] or '0')
+if f[4] then
   if re > now then
     rcall('ZADD', KEYS[7], re, id)
   else
