@@ -62,4 +62,18 @@ describe('front layer: raw requests', () => {
     const ok = await rawRequest(server, `GET /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
     assert.equal(ok.status, 200, ok.body);
   });
+
+  // Two answers that differ from the Express front on purpose, pinned so they stay.
+  it('an absolute-form target with no path (GET http://) is 404 JSON (Express answered its finalhandler\'s HTML)', async () => {
+    const a = await rawRequest(server, `GET http:// HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, 404, a.body);
+    assert.equal(header(a, 'content-type'), 'application/json; charset=utf-8');
+    assert.deepEqual(JSON.parse(a.body), { detail: 'Not Found' });
+  });
+
+  it('GET /session with If-None-Match: * answers the lease (Express answered 304 without a body, and the lease was lost)', async () => {
+    const a = await rawRequest(server, `GET /session HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nIf-None-Match: *\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, 200, a.body);
+    assert.equal((JSON.parse(a.body) as { session_name: string }).session_name, 'alpha');
+  });
 });
