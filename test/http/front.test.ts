@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { KEY, syncedApp, type TestApp } from '../helpers/app';
+import { createLogger } from '../../src/log';
+import { until } from '../../support/poll';
+import { KEY, makeApp, syncedApp, type TestApp } from '../helpers/app';
 
 /** One answer as it came over the wire. */
 interface RawAnswer {
@@ -75,5 +77,30 @@ describe('front layer: raw requests', () => {
     const a = await rawRequest(server, `GET /session HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nIf-None-Match: *\r\nConnection: close\r\n\r\n`);
     assert.equal(a.status, 200, a.body);
     assert.equal((JSON.parse(a.body) as { session_name: string }).session_name, 'alpha');
+  });
+});
+
+describe('front layer: the pages', () => {
+  it('an asset path that does not percent-decode (GET /docs/assets/%) is 404 JSON like /ui/%, not a 500 logged as an error', async () => {
+    const lines: string[] = [];
+    const t = await makeApp('memory', {}, undefined, { logger: createLogger('info', { write: (l: string) => void lines.push(l) }) });
+    const server = createServer(t.app).listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      for (const target of ['/docs/assets/%', '/docs/assets/%E0%A4%A', '/ui/%']) {
+        const a = await rawRequest(server, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(a.status, 404, `${target}: ${a.body}`);
+        assert.equal(header(a, 'content-type'), 'application/json; charset=utf-8');
+        assert.deepEqual(JSON.parse(a.body), { detail: 'Not Found' });
+      }
+      await until(() => lines.filter((l) => l.includes('request completed')).length === 3, 'the three request log lines', 15_000);
+      assert.deepEqual(
+        lines.filter((l) => (JSON.parse(l) as { level: string }).level === 'error'),
+        [],
+      );
+    } finally {
+      server.close();
+      await t.close();
+    }
   });
 });
