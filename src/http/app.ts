@@ -158,6 +158,20 @@ function queuedOn(socket: Socket): Set<() => void> {
 /** The exchange of a request handed to the pages' Express app, for its error handler (the log line's level). */
 const PAGE_EXCHANGES = new WeakMap<ServerResponse, Exchange>();
 
+/**
+ * The request's URL split as Express split it (parseurl), or undefined when it cannot be: url.parse throws on an
+ * absolute-form target with a broken host (`GET http://[x/status`), and a throw here, outside any handler, would be an
+ * uncaught exception that ends the process. Undefined is answered like a URL without a path: 404 (Express answered
+ * its finalhandler's 404 for both).
+ */
+function urlOf(req: IncomingMessage): ReturnType<typeof parseUrl> {
+  try {
+    return parseUrl(req);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Node's request as the body parsers leave it. */
 type ParsedRequest = IncomingMessage & { body?: unknown };
 
@@ -245,7 +259,7 @@ export function createApp(deps: AppDeps): RequestListener {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
-    const url = parseUrl(req);
+    const url = urlOf(req);
     const path = url?.pathname ?? '/';
     const x = new Exchange(req, res, id, path, typeof url?.query === 'string' ? url.query : null);
     const f = STATIC_FACTS.find(([prefix]) => path.startsWith(prefix))?.[1] ?? facts.get(trimSlash(path));

@@ -67,6 +67,9 @@ export function toHttpError(err: unknown): HttpError | null {
   if (err instanceof StoreMisconfiguredError) return new HttpError(503, { error: 'store_misconfigured', reason: err.reason });
   if (err instanceof SyncError) return new HttpError(500, { error: err.code, reason: err.reason });
   if (err instanceof Error && ('type' in err || 'expose' in err)) return fromBodyParser(err as BodyParserError);
+  // The pages' router could not percent-decode a path parameter (GET /docs/assets/%): a path that names no file, as
+  // /ui/% and /status% are; not a failure of ours to log with its stack.
+  if (err instanceof URIError && (err as { status?: unknown }).status === 400) return new HttpError(404, 'Not Found');
   return null;
 }
 

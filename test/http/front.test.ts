@@ -1,0 +1,106 @@
+/**
+ * The front layer on Node's own request and response (app.ts, exchange.ts)
+ * answers what the Express front answered, for requests a client library
+ * would never send: the exact bytes go over a raw socket, so the request
+ * line, the headers and the body are what the test says, nothing rewritten.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { createLogger } from '../../src/log';
+import { until } from '../../support/poll';
+import { KEY, makeApp, syncedApp, type TestApp } from '../helpers/app';
+
+/** One answer as it came over the wire. */
+interface RawAnswer {
+  status: number;
+  /** Header names lower-cased, in the order sent. */
+  headers: Array<[string, string]>;
+  body: string;
+}
+
+/** Send `bytes` on a fresh connection and read until the server closes it (every request here says Connection: close). */
+async function rawRequest(server: Server, bytes: string): Promise<RawAnswer> {
+  const { port } = server.address() as AddressInfo;
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  socket.write(bytes);
+  await once(socket, 'close');
+  const text = Buffer.concat(chunks).toString('utf8');
+  const [head = '', ...rest] = text.split('\r\n\r\n');
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = lines.map((l): [string, string] => {
+    const at = l.indexOf(':');
+    return [l.slice(0, at).toLowerCase(), l.slice(at + 1).trim()];
+  });
+  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') };
+}
+
+const header = (a: RawAnswer, name: string): string | undefined => a.headers.find(([n]) => n === name)?.[1];
+
+describe('front layer: raw requests', () => {
+  let t: TestApp;
+  let server: Server;
+
+  beforeEach(async () => {
+    t = await syncedApp('memory', ['alpha']);
+    server = createServer(t.app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  });
+  afterEach(async () => {
+    server.close();
+    await t.close();
+  });
+
+  it('an absolute-form target url.parse cannot parse (GET http://[x/status) is 404 JSON, and the process keeps serving', async () => {
+    for (const target of ['http://[x/status', 'http://[::1/status?session_id=1']) {
+      const a = await rawRequest(server, `GET ${target} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+      assert.equal(a.status, 404, `${target}: ${a.body}`);
+      assert.equal(header(a, 'content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(JSON.parse(a.body), { detail: 'Not Found' });
+    }
+    const ok = await rawRequest(server, `GET /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+    assert.equal(ok.status, 200, ok.body);
+  });
+
+  // Two answers that differ from the Express front on purpose, pinned so they stay.
+  it('an absolute-form target with no path (GET http://) is 404 JSON (Express answered its finalhandler\'s HTML)', async () => {
+    const a = await rawRequest(server, `GET http:// HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, 404, a.body);
+    assert.equal(header(a, 'content-type'), 'application/json; charset=utf-8');
+    assert.deepEqual(JSON.parse(a.body), { detail: 'Not Found' });
+  });
+
+  it('GET /session with If-None-Match: * answers the lease (Express answered 304 without a body, and the lease was lost)', async () => {
+    const a = await rawRequest(server, `GET /session HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nIf-None-Match: *\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, 200, a.body);
+    assert.equal((JSON.parse(a.body) as { session_name: string }).session_name, 'alpha');
+  });
+});
+
+describe('front layer: the pages', () => {
+  it('an asset path that does not percent-decode (GET /docs/assets/%) is 404 JSON like /ui/%, not a 500 logged as an error', async () => {
+    const lines: string[] = [];
+    const t = await makeApp('memory', {}, undefined, { logger: createLogger('info', { write: (l: string) => void lines.push(l) }) });
+    const server = createServer(t.app).listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      for (const target of ['/docs/assets/%', '/docs/assets/%E0%A4%A', '/ui/%']) {
+        const a = await rawRequest(server, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(a.status, 404, `${target}: ${a.body}`);
+        assert.equal(header(a, 'content-type'), 'application/json; charset=utf-8');
+        assert.deepEqual(JSON.parse(a.body), { detail: 'Not Found' });
+      }
+      await until(() => lines.filter((l) => l.includes('request completed')).length === 3, 'the three request log lines', 15_000);
+      assert.deepEqual(
+        lines.filter((l) => (JSON.parse(l) as { level: string }).level === 'error'),
+        [],
+      );
+    } finally {
+      server.close();
+      await t.close();
+    }
+  });
+});
