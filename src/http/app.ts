@@ -255,7 +255,7 @@ export function createApp(deps: AppDeps): RequestListener {
    * auth and rate limit (not on public paths), body parsers (not without a body), then the table route's handler.
    * The route's facts (path, public, quiet, page, handler) are one Map lookup here.
    */
-  return (req, res) => {
+  const front = (req: IncomingMessage, res: ServerResponse): void => {
     const given = req.headers['x-request-id'];
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', id);
@@ -288,6 +288,29 @@ export function createApp(deps: AppDeps): RequestListener {
       () => parseBody(x, handler),
       (err: unknown) => fail(x, err),
     );
+  };
+
+  /**
+   * The server's request listener. The front answers every failure it expects; this is for the one it does not: a
+   * throw here would be an uncaught exception, and one request must never end the process (under Express its router
+   * caught such throws). Answered 500 JSON with the API's headers, logged with its stack.
+   */
+  return (req, res) => {
+    try {
+      front(req, res);
+    } catch (err) {
+      logger.error({ err, method: req.method }, 'unhandled error in the front layer');
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const body = JSON.stringify({ detail: 'Internal Server Error' });
+      res.statusCode = 500;
+      for (const [name, value] of API_HEADERS) res.setHeader(name, value);
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.end(body);
+    }
   };
 
   /**

@@ -65,6 +65,32 @@ describe('front layer: raw requests', () => {
     assert.equal(ok.status, 200, ok.body);
   });
 
+  it('a throw the front layer did not expect is a 500 JSON answer and a log line, never the end of the process', async () => {
+    const lines: string[] = [];
+    const logged = await makeApp('memory', {}, undefined, { logger: createLogger('info', { write: (l: string) => void lines.push(l) }) });
+    // The first header the front sets throws (a stand-in for any bug on its synchronous path).
+    const faulty = createServer((req, res) => {
+      const setHeader = res.setHeader.bind(res);
+      let calls = 0;
+      res.setHeader = (name: string, value: number | string | readonly string[]) => {
+        if (calls++ === 0) throw new Error('boom in the front');
+        return setHeader(name, value);
+      };
+      logged.app(req, res);
+    }).listen(0, '127.0.0.1');
+    try {
+      await once(faulty, 'listening');
+      const a = await rawRequest(faulty, `GET /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+      assert.equal(a.status, 500, a.body);
+      assert.deepEqual(JSON.parse(a.body), { detail: 'Internal Server Error' });
+      assert.equal(header(a, 'x-content-type-options'), 'nosniff');
+      await until(() => lines.some((l) => l.includes('unhandled error in the front layer') && l.includes('boom in the front')), 'the error line', 5000);
+    } finally {
+      faulty.close();
+      await logged.close();
+    }
+  });
+
   // Two answers that differ from the Express front on purpose, pinned so they stay.
   it('an absolute-form target with no path (GET http://) is 404 JSON (Express answered its finalhandler\'s HTML)', async () => {
     const a = await rawRequest(server, `GET http:// HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
