@@ -31,6 +31,7 @@ import type { Store } from 'express-rate-limit';
 import helmet from 'helmet';
 import parseUrl from 'parseurl';
 import type { Logger } from '../log';
+import { BODY_LIMIT_BYTES, plainJsonLength, readPlainJson } from './body';
 import { makeAuthenticator, mustProveLease, principalOf, requireAdmin } from './auth';
 import { HttpError, errorAnswer, errorHandler, type ErrorAnswer } from './errors';
 import { Exchange } from './exchange';
@@ -61,7 +62,6 @@ export const API_HEADERS: ReadonlyArray<[string, string]> = [
   ['X-Frame-Options', 'DENY'],
 ];
 
-const BODY_LIMIT = '16kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 const trimSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
@@ -179,8 +179,8 @@ export function createApp(deps: AppDeps): RequestListener {
   const { config, logger, metrics } = deps;
   const authenticate = makeAuthenticator(config.apiKeys, config.adminKeys);
   const limit = rateLimiter(config.rateLimit, deps.rateLimitStore);
-  const json = express.json({ limit: BODY_LIMIT, strict: false, type: ['application/json', 'application/*+json'] });
-  const form = express.urlencoded({ limit: BODY_LIMIT, extended: false, parameterLimit: 50 });
+  const json = express.json({ limit: BODY_LIMIT_BYTES, strict: false, type: ['application/json', 'application/*+json'] });
+  const form = express.urlencoded({ limit: BODY_LIMIT_BYTES, extended: false, parameterLimit: 50 });
   // Built once per app from the route table, with the handlers the front layer calls.
   const facts = pathFacts({ ...deps, openapi: buildOpenApi({ metricsPublic: config.metricsPublic }) });
   // The request log line: id, method, path, status and time only, nothing the redaction paths could match, so its
@@ -210,10 +210,22 @@ export function createApp(deps: AppDeps): RequestListener {
     }
   };
 
-  /** Body parsers, when the request announces a body (every GET the workers send has none), then the handler. */
+  /**
+   * Body parsers, when the request announces a body (every GET the workers send has none), then the handler. A plain
+   * JSON body (what workers send) is read by body.ts; every other one by body-parser.
+   */
   const parseBody = (x: Exchange, handler: Handler): void => {
     const req = x.req as ParsedRequest;
     if (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined) return run(x, handler);
+    const plain = plainJsonLength(req);
+    if (plain !== undefined) {
+      readPlainJson(req, plain, (err, body) => {
+        if (err) return fail(x, err);
+        x.body = body;
+        run(x, handler);
+      });
+      return;
+    }
     json(req, x.res, (err?: unknown) => {
       if (err !== undefined) return fail(x, err);
       form(req, x.res, (err2?: unknown) => {

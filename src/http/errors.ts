@@ -33,15 +33,17 @@ interface BodyParserError extends Error {
   body?: string;
 }
 
+/** A JSON body that does not parse (JSON.parse's `message`), answered as FastAPI answers it. */
+export function jsonInvalid(message: string): HttpError {
+  const pos = /position (\d+)/.exec(message);
+  return new HttpError(422, [{ type: 'json_invalid', loc: ['body', pos?.[1] ? Number(pos[1]) : 0], msg: 'JSON decode error', input: {}, ctx: { error: message } }]);
+}
+
 /** Parse failures of body-parser, answered as FastAPI answers them. */
 function fromBodyParser(err: BodyParserError): HttpError | null {
   switch (err.type) {
-    case 'entity.parse.failed': {
-      const pos = /position (\d+)/.exec(err.message);
-      return new HttpError(422, [
-        { type: 'json_invalid', loc: ['body', pos?.[1] ? Number(pos[1]) : 0], msg: 'JSON decode error', input: {}, ctx: { error: err.message } },
-      ]);
-    }
+    case 'entity.parse.failed':
+      return jsonInvalid(err.message);
     case 'entity.too.large':
     case 'parameters.too.many':
       return new HttpError(413, 'Request Entity Too Large');
