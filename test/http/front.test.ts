@@ -104,6 +104,69 @@ describe('front layer: raw requests', () => {
     assert.equal(a.status, 200, a.body);
     assert.equal((JSON.parse(a.body) as { session_name: string }).session_name, 'alpha');
   });
+
+  describe('plain JSON bodies (body.ts) answer exactly as body-parser does', () => {
+    /** POST these exact body bytes to `path` with this Content-Type. */
+    const post = (path: string, type: string, body: Buffer): Promise<RawAnswer> =>
+      rawRequest(
+        server,
+        Buffer.concat([
+          Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`),
+          body,
+        ]),
+      );
+
+    it('every body, valid or not, gets the same status and JSON on both paths', async () => {
+      const deep = '['.repeat(5000) + ']'.repeat(5000);
+      const bodies: Buffer[] = [
+        Buffer.from('{"session_id": 1}'),
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"session_id": 1}')]), // BOM
+        Buffer.from(''),
+        Buffer.from('   '),
+        Buffer.from('{bad'),
+        Buffer.from('{"session_id": 1,}'),
+        Buffer.from('null'),
+        Buffer.from('[1]'),
+        Buffer.from('"x"'),
+        Buffer.from('123'),
+        Buffer.from(deep),
+        Buffer.from('{"session_id": "abc"}'),
+        Buffer.from('{"session_id": 1, "lease_token": "\\u00e9\\ud800"}'),
+        Buffer.concat([Buffer.from('{"session_id": 1, "reason": "'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), // not UTF-8
+        Buffer.from(`{"session_id": 1, "pad": "${'x'.repeat(16384 - 35)}"}`), // at the limit
+        Buffer.from(`{"session_id": 1, "pad": "${'x'.repeat(16384)}"}`), // over it: body-parser's 413 on both
+      ];
+      // `application/json` takes body.ts; the same media type spelled otherwise takes body-parser.
+      for (const path of ['/release', '/invalidate']) {
+        for (const body of bodies) {
+          const fast = await post(path, 'application/json', body);
+          const parser = await post(path, 'application/json; charset=UTF-8', body);
+          const what = `${path} ${body.toString('utf8').slice(0, 40)}`;
+          assert.equal(fast.status, parser.status, what);
+          assert.ok(fast.body.startsWith('{'), `${what}: ${fast.status} ${fast.body.slice(0, 200)}`);
+          assert.deepEqual(JSON.parse(fast.body), JSON.parse(parser.body), what);
+          assert.equal(header(fast, 'content-type'), header(parser, 'content-type'), what);
+        }
+      }
+      // And the answers are the contract's, not merely equal.
+      assert.equal((await post('/release', 'application/json', Buffer.from('{"session_id": 1}'))).status, 200);
+      const bad = JSON.parse((await post('/release', 'application/json', Buffer.from('{bad'))).body) as { detail: Array<{ type: string; loc: unknown[] }> };
+      assert.deepEqual([bad.detail[0]?.type, bad.detail[0]?.loc], ['json_invalid', ['body', 1]]);
+      assert.equal((await post('/release', 'application/json', Buffer.from(`{"pad": "${'x'.repeat(16384)}"}`))).status, 413);
+    });
+
+    it('a client that leaves mid-body gets nothing leased and the process keeps serving', async () => {
+      const { port } = server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(`POST /release HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"session_id": 1, "next": tr`);
+      socket.destroy();
+      await until(async () => (await t.pool.status()).free === 1, 'the pool as it was', 5000);
+      const ok = await rawRequest(server, `GET /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
+      assert.equal(ok.status, 200, ok.body);
+      assert.deepEqual([(JSON.parse(ok.body) as { in_use: number }).in_use], [0]);
+    });
+  });
 });
 
 describe('front layer: the pages', () => {
@@ -128,81 +191,5 @@ describe('front layer: the pages', () => {
       server.close();
       await t.close();
     }
-  });
-});
-
-describe('front layer: plain JSON bodies (body.ts) answer exactly as body-parser does', () => {
-  let t: TestApp;
-  let server: Server;
-
-  beforeEach(async () => {
-    t = await syncedApp('memory', ['alpha']);
-    server = createServer(t.app).listen(0, '127.0.0.1');
-    await once(server, 'listening');
-  });
-  afterEach(async () => {
-    server.close();
-    await t.close();
-  });
-
-  /** POST these exact body bytes to `path` with this Content-Type. */
-  const post = (path: string, type: string, body: Buffer): Promise<RawAnswer> =>
-    rawRequest(
-      server,
-      Buffer.concat([
-        Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`),
-        body,
-      ]),
-    );
-
-  it('every body, valid or not, gets the same status and JSON on both paths', async () => {
-    const deep = '['.repeat(5000) + ']'.repeat(5000);
-    const bodies: Buffer[] = [
-      Buffer.from('{"session_id": 1}'),
-      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"session_id": 1}')]), // BOM
-      Buffer.from(''),
-      Buffer.from('   '),
-      Buffer.from('{bad'),
-      Buffer.from('{"session_id": 1,}'),
-      Buffer.from('null'),
-      Buffer.from('[1]'),
-      Buffer.from('"x"'),
-      Buffer.from('123'),
-      Buffer.from(deep),
-      Buffer.from('{"session_id": "abc"}'),
-      Buffer.from('{"session_id": 1, "lease_token": "\\u00e9\\ud800"}'),
-      Buffer.concat([Buffer.from('{"session_id": 1, "reason": "'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]), // not UTF-8
-      Buffer.from(`{"session_id": 1, "pad": "${'x'.repeat(16384 - 35)}"}`), // at the limit
-      Buffer.from(`{"session_id": 1, "pad": "${'x'.repeat(16384)}"}`), // over it: body-parser's 413 on both
-    ];
-    // `application/json` takes body.ts; the same media type spelled otherwise takes body-parser.
-    for (const path of ['/release', '/invalidate']) {
-      for (const body of bodies) {
-        const fast = await post(path, 'application/json', body);
-        const parser = await post(path, 'application/json; charset=UTF-8', body);
-        const what = `${path} ${body.toString('utf8').slice(0, 40)}`;
-        assert.equal(fast.status, parser.status, what);
-        assert.ok(fast.body.startsWith('{'), `${what}: ${fast.status} ${fast.body.slice(0, 200)}`);
-        assert.deepEqual(JSON.parse(fast.body), JSON.parse(parser.body), what);
-        assert.equal(header(fast, 'content-type'), header(parser, 'content-type'), what);
-      }
-    }
-    // And the answers are the contract's, not merely equal.
-    assert.equal((await post('/release', 'application/json', Buffer.from('{"session_id": 1}'))).status, 200);
-    const bad = JSON.parse((await post('/release', 'application/json', Buffer.from('{bad'))).body) as { detail: Array<{ type: string; loc: unknown[] }> };
-    assert.deepEqual([bad.detail[0]?.type, bad.detail[0]?.loc], ['json_invalid', ['body', 1]]);
-    assert.equal((await post('/release', 'application/json', Buffer.from(`{"pad": "${'x'.repeat(16384)}"}`))).status, 413);
-  });
-
-  it('a client that leaves mid-body gets nothing leased and the process keeps serving', async () => {
-    const { port } = server.address() as AddressInfo;
-    const socket = connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    socket.write(`POST /release HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"session_id": 1, "next": tr`);
-    socket.destroy();
-    await until(async () => (await t.pool.status()).free === 1, 'the pool as it was', 5000);
-    const ok = await rawRequest(server, `GET /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nConnection: close\r\n\r\n`);
-    assert.equal(ok.status, 200, ok.body);
-    assert.deepEqual([(JSON.parse(ok.body) as { in_use: number }).in_use], [0]);
   });
 });
