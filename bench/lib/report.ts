@@ -304,6 +304,7 @@ export function values(r: Results): Record<string, string> {
     v['next.cps'] = n(next.result.cyclesPerSec);
     v['next.share'] = f((next.result.cyclesPerSec / ceil.result.rps) * 100, 1);
     v['next.us'] = n(serviceUs(next));
+    v['next.redis.us'] = n(cpuPerRequest(next).redis);
     v['next.p99'] = f(next.result.release.p99);
   }
   if (mem) {
