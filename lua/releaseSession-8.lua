@@ -30,10 +30,9 @@ local id = ARGV[1]
 local f = rcall('HMGET', KEYS[3], id, id .. ':t', id .. ':re', id .. ':g')
 if not f[1] then return 0 end
 if ARGV[2] ~= '' and f[2] ~= ARGV[2] then return -2 end
-if not rcall('ZSCORE', KEYS[2], id) then return 1 end
+if rcall('ZREM', KEYS[2], id) == 0 then return 1 end -- not leased: nothing to do
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-rcall('ZREM', KEYS[2], id)
 addEvent(KEYS[8], ARGV[4], 'released', id)
 local re = tonumber(f[3] or '0')
 if f[4] then
