@@ -7,7 +7,9 @@
  * one over the limit — still goes through body-parser, whose answers (400,
  * 413, 415, 422) this one gives too for what it reads: the same text (UTF-8,
  * a leading BOM dropped, as iconv-lite's decoder does), `{}` for an empty
- * body, JSON.parse's message in the 422 `json_invalid` answer.
+ * body, JSON.parse's message in the 422 `json_invalid` answer; and a
+ * request whose client left before its body was read runs without a body, as
+ * body-parser runs it.
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError, jsonInvalid } from './errors';
@@ -30,8 +32,21 @@ export function plainJsonLength(req: IncomingMessage): number | undefined {
   return n <= BODY_LIMIT_BYTES ? n : undefined;
 }
 
+/**
+ * The request can no longer deliver a body (on-finished's isFinished, body-parser's first check): the client left
+ * while the front waited (the rate limiter's Redis round trip) and Node destroyed the request, its body unread; no
+ * 'data', 'end' or 'aborted' comes to a reader attached now.
+ */
+function bodyGone(req: IncomingMessage): boolean {
+  const socket = req.socket as IncomingMessage['socket'] | null;
+  return socket === null || !socket.readable || (req.complete && !req.readable);
+}
+
 /** Read the `length` bytes of a plain JSON body and parse them; `done` gets the body or the error to answer. */
 export function readPlainJson(req: IncomingMessage, length: number, done: (err: unknown, body?: unknown) => void): void {
+  // body-parser runs the handler without a body then (its answer goes nowhere, what it does is done, a lease it
+  // takes goes back as the client is gone); waiting here would leave the request's work undone without a word.
+  if (bodyGone(req)) return done(null, undefined);
   const chunks: Buffer[] = [];
   let received = 0;
   const onData = (chunk: Buffer): void => {

@@ -166,6 +166,32 @@ describe('front layer: raw requests', () => {
       assert.equal(ok.status, 200, ok.body);
       assert.deepEqual([(JSON.parse(ok.body) as { in_use: number }).in_use], [0]);
     });
+
+    it('a request whose client left before its body was read does what body-parser does: the handler runs without a body', async () => {
+      // The front reaches the body after an await (the rate limiter's Redis round trip); the client sends its whole
+      // request and leaves meanwhile, and Node destroys the request with its body unread. Here the wait is the server
+      // handing the request to the app only once the client is gone.
+      const late = createServer((req, res) => {
+        req.once('close', () => t.app(req, res));
+      }).listen(0, '127.0.0.1');
+      try {
+        await once(late, 'listening');
+        const { port } = late.address() as AddressInfo;
+        // Both spellings: body.ts (`application/json`) and body-parser (the same type with `charset=UTF-8`).
+        for (const type of ['application/json; charset=UTF-8', 'application/json']) {
+          await t.pool.acquire({ waitMs: 0 });
+          assert.equal((await t.pool.status()).inUse, 1, type);
+          const socket = connect(port, '127.0.0.1');
+          await once(socket, 'connect');
+          // A worker that sends its release (parameters in the query) and exits without waiting for the answer.
+          socket.end(`POST /release?session_id=1&next=true HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Type: ${type}\r\nContent-Length: 2\r\n\r\n{}`);
+          // The release is done, and the session next=true took for nobody goes back.
+          await until(async () => (await t.pool.status()).free === 1, `${type}: the release done and nothing leased`, 5000);
+        }
+      } finally {
+        late.close();
+      }
+    });
   });
 });
 
