@@ -66,6 +66,7 @@
     recovering: {3, graceMsLeft, epochId, counter}
 ]]
 --#include history
+--#include place
 local rcall = redis.call
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -97,26 +98,13 @@ local restPrefix = ARGV[13]
 
 local function bucketOf(id) return ARGV[3] .. math.floor(tonumber(id) / tonumber(ARGV[7])) end
 
--- A session that just became available: `free`, or `rfree` while a scoped rest runs.
--- A session whose file is gone (field "<id>:g", see applySync) is never freed:
--- it waits out its scoped rests in `flood`, then goes out as invalidated
--- "file_error: file_missing".
+-- An ended lease or rest (lua/lib/place.lua): `free`, `rfree` while a scoped rest runs; a gone session `flood`
+-- or invalidated.
+local sets = {free = KEYS[1], rfree = KEYS[5], rend = KEYS[6], flood = KEYS[3], invalid = KEYS[4]}
 local function place(id, score)
   local h = bucketOf(id)
-  local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
-  if rcall('HEXISTS', h, id .. ':g') == 1 then
-    if re > now then
-      rcall('ZADD', KEYS[3], re, id)
-    else
-      rcall('ZADD', KEYS[4], now, id)
-      rcall('HSET', h, id .. ':r', 'file_error: file_missing')
-    end
-  elseif re > now then
-    rcall('ZADD', KEYS[5], score, id)
-    rcall('ZADD', KEYS[6], re, id)
-  else
-    rcall('ZADD', KEYS[1], score, id)
-  end
+  local f = rcall('HMGET', h, id .. ':re', id .. ':g')
+  placeAvailable(sets, h, id, score, tonumber(f[1] or '0'), f[2] ~= false, now)
 end
 
 local function promote(key)

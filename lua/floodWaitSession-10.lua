@@ -35,6 +35,7 @@
     -2 lease mismatch
 ]]
 --#include history
+--#include place
 local rcall = redis.call
 local id = ARGV[1]
 local fields = rcall('HMGET', KEYS[5], id, id .. ':t')
@@ -73,30 +74,15 @@ if rcall('ZSCORE', KEYS[4], id) then
   return done(deadline, 'invalidated')
 end
 
--- Available again: `free` ("free"), or `rfree` while a scoped rest runs (re: its
--- end; "rfree"); a gone session: `flood` until re ("flood"), else "invalidated".
+-- Available again (lua/lib/place.lua): 'free', 'rfree' (re: the end of its latest scoped rest), or for a gone
+-- session 'flood' or 'invalidated'.
+local sets = {free = KEYS[1], rfree = KEYS[6], rend = KEYS[7], flood = KEYS[3], invalid = KEYS[4]}
 local function place(lru, re)
-  if rcall('HEXISTS', KEYS[5], id .. ':g') == 1 then
-    if re > now then
-      rcall('ZADD', KEYS[3], re, id)
-      return 'flood'
-    end
-    rcall('ZADD', KEYS[4], now, id)
-    rcall('HSET', KEYS[5], id .. ':r', 'file_error: file_missing')
-    return 'invalidated'
-  end
-  if re > now then
-    rcall('ZADD', KEYS[6], lru, id)
-    rcall('ZADD', KEYS[7], re, id)
-    return 'rfree'
-  end
-  rcall('ZADD', KEYS[1], lru, id)
-  return 'free'
+  return placeAvailable(sets, KEYS[5], id, lru, re, rcall('HEXISTS', KEYS[5], id .. ':g') == 1, now)
 end
 
 local function announce(where)
-  if where == 'free' then rcall('PUBLISH', ARGV[4], id)
-  elseif where == 'rfree' then rcall('PUBLISH', ARGV[4], 'scoped:' .. id) end
+  announceFreed(ARGV[4], id, where)
 end
 
 local function stateOf(where)

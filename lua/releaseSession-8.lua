@@ -23,6 +23,7 @@
        (the current one, or the last one when the lease already ended)
 ]]
 --#include history
+--#include place
 local rcall = redis.call
 local id = ARGV[1]
 -- One read of what the release needs from the bucket: the session (its meta), its lease token, the end of its
@@ -34,20 +35,6 @@ if rcall('ZREM', KEYS[2], id) == 0 then return 1 end -- not leased: nothing to d
 local t = rcall('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 addEvent(KEYS[8], ARGV[4], 'released', id)
-local re = tonumber(f[3] or '0')
-if f[4] then
-  if re > now then
-    rcall('ZADD', KEYS[7], re, id)
-  else
-    rcall('ZADD', KEYS[4], now, id)
-    rcall('HSET', KEYS[3], id .. ':r', 'file_error: file_missing')
-  end
-elseif re > now then
-  rcall('ZADD', KEYS[5], now, id)
-  rcall('ZADD', KEYS[6], re, id)
-  rcall('PUBLISH', ARGV[3], 'scoped:' .. id)
-else
-  rcall('ZADD', KEYS[1], now, id)
-  rcall('PUBLISH', ARGV[3], id)
-end
+local sets = {free = KEYS[1], rfree = KEYS[5], rend = KEYS[6], flood = KEYS[7], invalid = KEYS[4]}
+announceFreed(ARGV[3], id, placeAvailable(sets, KEYS[3], id, now, tonumber(f[3] or '0'), f[4] ~= false, now))
 return 2
