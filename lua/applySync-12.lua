@@ -55,6 +55,7 @@
   never-used sessions are issued first (oldest registration first).
 ]]
 --#include history
+--#include place
 local rcall = redis.call
 if ARGV[1] ~= '' and rcall('GET', KEYS[7]) ~= ARGV[1] then return -3 end
 local t = rcall('TIME')
@@ -69,15 +70,11 @@ local function bucketOf(id) return prefix .. math.floor(tonumber(id) / perBucket
 local LOGGED_OUT, BANNED, FILE_ERROR = 1, 2, 3
 local function healthOf(id) return tonumber(rcall('ZSCORE', KEYS[10], id) or '0') end
 
--- Available again: `free`, or `rfree` while a scoped rest runs.
+-- Available again (lua/lib/place.lua), its file back (its "<id>:g" mark is gone): `free`, or `rfree` while a
+-- scoped rest runs.
+local sets = {free = KEYS[3], rfree = KEYS[8], rend = KEYS[9], flood = KEYS[5], invalid = KEYS[6]}
 local function place(id, h)
-  local re = tonumber(rcall('HGET', h, id .. ':re') or '0')
-  if re > now then
-    rcall('ZADD', KEYS[8], now, id)
-    rcall('ZADD', KEYS[9], re, id)
-  else
-    rcall('ZADD', KEYS[3], now, id)
-  end
+  placeAvailable(sets, h, id, now, tonumber(rcall('HGET', h, id .. ':re') or '0'), false, now)
 end
 
 local function authKeyId(metaJson)
